@@ -1,0 +1,5 @@
+import sys
+
+from mbtop.cli import main
+
+sys.exit(main())

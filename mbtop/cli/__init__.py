@@ -1,0 +1,116 @@
+"""Command line: ``mbtop`` (the live screen) and the headless commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from mbtop import __version__
+from mbtop.config import Config, ConfigError, load
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, metavar="PATH", help="config file (default /etc/mbtop/config.toml)")
+    common.add_argument("--no-netlink", action="store_true", help="read /proc/net instead of netlink sock_diag")
+
+    p = argparse.ArgumentParser(
+        prog="mbtop",
+        description="Live monitor of a Mailborder gateway's documented ports and sockets.",
+        parents=[common],
+    )
+    p.add_argument("--version", action="version", version=f"mbtop {__version__}")
+    p.add_argument("--interval", type=float, default=None, help="refresh interval in seconds (default 1)")
+    p.add_argument("--theme", default=None, help="colour theme name or file")
+    p.add_argument("--read-only", action="store_true", help="disable every action")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    snap = sub.add_parser("snapshot", parents=[common], help="print every documented port and socket once")
+    snap.add_argument("--json", action="store_true", help="one JSON document (schema in README)")
+
+    chk = sub.add_parser("check", parents=[common], help="monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
+    chk.add_argument("--json", action="store_true", help="the result as JSON")
+    return p
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load(args.config)
+
+
+def _snapshot(cfg: Config, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from mbtop.model.build import build
+    from mbtop.probes.sample import Sampler
+
+    sampler = Sampler(cfg.catalog, use_netlink=not args.no_netlink)
+    return build(cfg.catalog, sampler.sample())
+
+
+def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
+    from mbtop.cli.report import snapshot_table
+    from mbtop.model.serialize import snapshot as to_json
+
+    snap = _snapshot(cfg, args)
+    if args.json:
+        json.dump(to_json(snap), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        width = shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else None
+        print(snapshot_table(snap, width))
+    return 0
+
+
+def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
+    from mbtop.cli.report import check_text
+    from mbtop.model.serialize import finding
+
+    snap = _snapshot(cfg, args)
+    text, code = check_text(snap)
+    if args.json:
+        doc = {
+            "status": snap.status,
+            "exit_code": code,
+            "summary": text.splitlines()[0],
+            "findings": [finding(f, where=True) for f in snap.findings],
+            "notes": list(snap.notes),
+        }
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(text)
+    return code
+
+
+def cmd_tui(cfg: Config, args: argparse.Namespace) -> int:
+    try:
+        from mbtop.ui.app import run
+    except ImportError:
+        # The live screen is not built yet in this checkout: show the snapshot instead.
+        args.json = False
+        return cmd_snapshot(cfg, args)
+    return run(cfg, args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        cfg = _config(args)
+    except ConfigError as exc:
+        print(f"mbtop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    handlers = {"snapshot": cmd_snapshot, "check": cmd_check}
+    handler = handlers.get(args.command or "", cmd_tui)
+    try:
+        return handler(cfg, args)
+    except BrokenPipeError:
+        # `mbtop snapshot | head`: the reader went away; that is not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,90 @@
+"""The operator's config file: where it is, whether it is safe to trust, what it changes."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mbtop.catalog import Catalog, CatalogError, apply_overrides, load_reference
+
+DEFAULT_PATH = Path("/etc/mbtop/config.toml")
+KNOWN_KEYS = frozenset({"read_only", "interval", "theme", "services", "ports", "sockets", "flood"})
+
+
+class ConfigError(Exception):
+    """The config file cannot be used; the message says why, for a person."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    catalog: Catalog
+    source: str | None  # the file it came from, None when only the reference is used
+    read_only: bool = False
+    interval: float = 1.0
+    theme: str | None = None
+
+
+def check_trusted(path: Path, st: os.stat_result, euid: int) -> None:
+    """Refuse, when running as root, a file that someone other than root could have written."""
+    if euid != 0:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"{path}: not a regular file")
+    if st.st_uid != 0:
+        raise ConfigError(f"{path}: owned by uid {st.st_uid}, not root; refusing to use it while running as root")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"{path}: writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
+            f"refusing to use it while running as root (fix: chmod go-w {path})"
+        )
+
+
+def load(path: Path | None = None, *, euid: int | None = None) -> Config:
+    """Load the config. ``path=None`` means the default file, which may be absent."""
+    explicit = path is not None
+    target = path if path is not None else DEFAULT_PATH
+    euid = os.geteuid() if euid is None else euid
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"{target}: no such file") from None
+        return Config(catalog=load_reference(), source=None)
+    except OSError as exc:
+        raise ConfigError(f"{target}: cannot open: {exc.strerror}") from None
+    try:
+        check_trusted(target, os.fstat(fd), euid)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            raw = fh.read(1 << 20)
+    finally:
+        os.close(fd)
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{target}: not valid TOML: {exc}") from None
+    return from_data(data, str(target))
+
+
+def from_data(data: dict[str, Any], source: str | None) -> Config:
+    unknown = sorted(set(data) - KNOWN_KEYS)
+    where = source or "config"
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s): {', '.join(unknown)}")
+    try:
+        catalog = apply_overrides(load_reference(), data)
+    except CatalogError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    read_only = data.get("read_only", False)
+    interval = data.get("interval", 1.0)
+    theme = data.get("theme")
+    if not isinstance(read_only, bool):
+        raise ConfigError(f"{where}: read_only must be true or false")
+    if not isinstance(interval, (int, float)) or isinstance(interval, bool) or not 0.2 <= interval <= 3600:
+        raise ConfigError(f"{where}: interval must be a number of seconds from 0.2 to 3600")
+    if theme is not None and not isinstance(theme, str):
+        raise ConfigError(f"{where}: theme must be a name")
+    return Config(catalog=catalog, source=source, read_only=read_only, interval=float(interval), theme=theme)

@@ -1,0 +1,108 @@
+"""The public JSON form of a Snapshot (``mbtop snapshot --json``, schema 1).
+
+Keys named in the README's schema are a contract: add keys, never rename or drop.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from mbtop.model.types import Finding, Listener, PortStatus, Snapshot, SocketStatus
+
+SCHEMA = 1
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def finding(f: Finding, *, where: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"severity": f.severity, "code": f.code, "message": f.message, "fix": f.fix}
+    if f.action:
+        out["action"] = f.action
+    if where:
+        out["port"] = f.port
+        out["path"] = f.path
+    return out
+
+
+def listener(lst: Listener) -> dict[str, Any]:
+    return {
+        "address": lst.address,
+        "pid": lst.pid,
+        "process": lst.process,
+        "user": lst.user,
+        "cmdline": list(lst.cmdline),
+        "started": iso(lst.started),
+        "expected": lst.expected,
+        "main": lst.main,
+        "inode": lst.inode,
+    }
+
+
+def port(p: PortStatus) -> dict[str, Any]:
+    spec = p.spec
+    return {
+        "port": spec.port,
+        "proto": spec.proto,
+        "service": spec.service,
+        "name": spec.name,
+        "expect": {
+            "bind": spec.bind,
+            "required": spec.required,
+            "cluster_only": spec.cluster_only,
+            "firewall": spec.firewall,
+        },
+        "status": p.status,
+        "reason": p.reason,
+        "listening": p.listening,
+        "listeners": [listener(lst) for lst in p.listeners],
+        "accept_queue": p.accept_queue,
+        "backlog": p.backlog,
+        "connections": {"total": p.connections_total, "by_state": dict(p.by_state)},
+        "top_remotes": [{"address": a, "connections": n} for a, n in p.top_remotes],
+        "findings": [finding(f) for f in p.findings],
+    }
+
+
+def sock(s: SocketStatus) -> dict[str, Any]:
+    f = s.file
+    return {
+        "id": s.spec.id,
+        "path": s.spec.path,
+        "service": s.spec.service,
+        "status": s.status,
+        "reason": s.reason,
+        "exists": f.exists,
+        "kind": f.kind,
+        "is_socket": f.kind == "socket",
+        "owner": f.owner if f.owner is not None else (str(f.uid) if f.uid is not None else None),
+        "group": f.group if f.group is not None else (str(f.gid) if f.gid is not None else None),
+        "mode": f"{f.mode:04o}" if f.mode is not None else None,
+        "link_target": f.link_target,
+        "expect": {"owner": s.spec.owner, "group": s.spec.group, "mode": s.spec.mode_text, "required": s.spec.required},
+        "accepting": s.accepting,
+        "listeners": [listener(lst) for lst in s.listeners],
+        "clients": s.clients,
+        "pending": s.pending,
+        "backlog": s.backlog,
+        "findings": [finding(x) for x in s.findings],
+    }
+
+
+def snapshot(snap: Snapshot) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "host": snap.host,
+        "taken_at": iso(snap.taken_at),
+        "root": snap.root,
+        "status": snap.status,
+        "ports": [port(p) for p in snap.ports],
+        "sockets": [sock(s) for s in snap.sockets],
+        "findings": [finding(f, where=True) for f in snap.findings],
+        "notes": list(snap.notes),
+        "sources": dict(snap.sources),
+    }

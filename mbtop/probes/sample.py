@@ -1,0 +1,133 @@
+"""One sample of the live system for the catalog's ports and sockets.
+
+``Sampler`` keeps the state worth keeping between samples (the owner map);
+each ``sample()`` returns an immutable ``Sample`` that the model turns into a
+snapshot.  Nothing here raises on a normal system condition: a source that
+cannot be read is recorded as an error string with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from collections.abc import Mapping
+
+from mbtop.catalog import Catalog
+from mbtop.probes import procnet, sockdiag, sockfiles
+from mbtop.probes.owners import OwnerMap
+from mbtop.probes.types import InetTable, ProcessInfo, SocketFile, UnixSocket, UnixTable
+
+LISTEN_STATE = "LISTEN"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    taken_at: float  # epoch seconds
+    monotonic: float
+    host: str
+    root: bool
+    tcp: InetTable
+    unix: UnixTable  # only the sockets bound to documented paths (listeners and accepted)
+    files: Mapping[str, SocketFile]  # catalog path -> lstat result
+    aliases: Mapping[str, frozenset[str]]  # catalog path -> names it may be bound under
+    owners: Mapping[int, tuple[ProcessInfo, ...]]  # listening inode -> processes
+    owners_denied: bool  # not root: other users' processes could not be inspected
+    notes: tuple[str, ...] = ()
+
+
+def _read_tcp(ports: tuple[int, ...], proc: Path, use_netlink: bool) -> InetTable:
+    netlink_error: str | None = None
+    if use_netlink:
+        try:
+            return InetTable(tuple(sockdiag.tcp_sockets(ports)), "netlink")
+        except OSError as exc:
+            netlink_error = str(exc)
+    try:
+        return InetTable(tuple(procnet.tcp_sockets(ports, proc)), "proc", None)
+    except OSError as exc:
+        why = f"cannot read TCP sockets: {exc.strerror or exc}"
+        if netlink_error:
+            why += f" (and {netlink_error})"
+        return InetTable((), "none", why)
+
+
+def _read_unix(proc: Path, use_netlink: bool) -> UnixTable:
+    if use_netlink:
+        try:
+            return UnixTable(tuple(sockdiag.unix_sockets()), "netlink")
+        except OSError:
+            pass
+    try:
+        return UnixTable(tuple(procnet.unix_sockets(proc)), "proc")
+    except OSError as exc:
+        return UnixTable((), "none", f"cannot read UNIX sockets: {exc.strerror or exc}")
+
+
+def path_aliases(path: str) -> frozenset[str]:
+    """The names a daemon may have bound a documented path under (/var/run vs /run)."""
+    names = {path}
+    try:
+        names.add(os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path)))
+    except OSError:
+        pass
+    return frozenset(names)
+
+
+def relevant_unix(table: UnixTable, files: Mapping[str, SocketFile], aliases: Mapping[str, frozenset[str]]) -> UnixTable:
+    """Keep the sockets bound to a documented path, matched by file inode or by name."""
+    inodes = {f.inode for f in files.values() if f.kind == "socket" and f.inode}
+    names: set[str] = set()
+    for group in aliases.values():
+        names |= group
+    keep: list[UnixSocket] = [
+        s for s in table.sockets if (s.vfs_inode is not None and s.vfs_inode in inodes) or (s.path is not None and s.path in names)
+    ]
+    return UnixTable(tuple(keep), table.source, table.error)
+
+
+class Sampler:
+    def __init__(self, catalog: Catalog, proc: Path = Path("/proc"), use_netlink: bool = True) -> None:
+        self.catalog = catalog
+        self._proc = proc
+        self._netlink = use_netlink
+        self._owners = OwnerMap(proc)
+        self._host = socket.gethostname()
+
+    @property
+    def owner_map(self) -> OwnerMap:
+        return self._owners
+
+    def sample(self) -> Sample:
+        catalog = self.catalog
+        tcp = _read_tcp(catalog.tcp_ports, self._proc, self._netlink)
+        files = {s.path: sockfiles.probe(s.path) for s in catalog.sockets}
+        aliases = {s.path: path_aliases(s.path) for s in catalog.sockets}
+        unix = relevant_unix(_read_unix(self._proc, self._netlink), files, aliases)
+        wanted = [s.inode for s in tcp.sockets if s.state == LISTEN_STATE]
+        wanted += [u.inode for u in unix.sockets if u.listening]
+        owners = self._owners.refresh(wanted)
+        root = os.geteuid() == 0
+        notes: list[str] = []
+        if tcp.source == "proc":
+            notes.append("netlink sock_diag unavailable: read /proc/net/tcp (no listen backlog)")
+        if unix.source == "proc":
+            notes.append("netlink sock_diag unavailable: read /proc/net/unix (sockets matched by path)")
+        if owners.denied and not root:
+            notes.append("not root: owners of other users' sockets are unknown (run with sudo)")
+        return Sample(
+            taken_at=time.time(),
+            monotonic=time.monotonic(),
+            host=self._host,
+            root=root,
+            tcp=tcp,
+            unix=unix,
+            files=MappingProxyType(files),
+            aliases=MappingProxyType(aliases),
+            owners=MappingProxyType(owners.by_inode),
+            owners_denied=owners.denied,
+            notes=tuple(notes),
+        )
