@@ -273,6 +273,11 @@ def apply_overrides(base: Catalog, data: dict[str, Any]) -> Catalog:
         fields["id"] = ident
         sockets[ident] = _socket(fields, sockets.get(ident))
 
+    # A disabled socket or port is no longer an alternative to anything.
+    ports = {n: p if p.alternative in sockets or p.alternative is None else replace(p, alternative=None)
+             for n, p in ports.items()}
+    sockets = {i: s if s.alternative in ports or s.alternative is None else replace(s, alternative=None)
+               for i, s in sockets.items()}
     return _validate(
         replace(
             base,
