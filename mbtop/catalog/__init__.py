@@ -124,7 +124,7 @@ def parse_mode(value: Any, where: str) -> int:
     elif isinstance(value, str) and value and all(c in "01234567" for c in value):
         mode = int(value, 8)
     else:
-        raise CatalogError(f"{where}: mode must be an octal string like \"0660\"")
+        raise CatalogError(f'{where}: mode must be an octal string like "0660"')
     if not 0 <= mode <= 0o7777:
         raise CatalogError(f"{where}: mode {value!r} is out of range")
     return mode
@@ -154,7 +154,7 @@ def _port(table: dict[str, Any], base: PortSpec | None = None) -> PortSpec:
         raise CatalogError(f"{where}: firewall must be one of {sorted(FIREWALLS)}")
     proto = table.get("proto", base.proto if base else "tcp")
     if proto != "tcp":
-        raise CatalogError(f"{where}: only proto = \"tcp\" is supported")
+        raise CatalogError(f'{where}: only proto = "tcp" is supported')
     alternative = table.get("alternative", base.alternative if base else None)
     if alternative is not None and not isinstance(alternative, str):
         raise CatalogError(f"{where}: 'alternative' must be a socket id")
@@ -274,10 +274,14 @@ def apply_overrides(base: Catalog, data: dict[str, Any]) -> Catalog:
         sockets[ident] = _socket(fields, sockets.get(ident))
 
     # A disabled socket or port is no longer an alternative to anything.
-    ports = {n: p if p.alternative in sockets or p.alternative is None else replace(p, alternative=None)
-             for n, p in ports.items()}
-    sockets = {i: s if s.alternative in ports or s.alternative is None else replace(s, alternative=None)
-               for i, s in sockets.items()}
+    ports = {
+        n: p if p.alternative in sockets or p.alternative is None else replace(p, alternative=None)
+        for n, p in ports.items()
+    }
+    sockets = {
+        i: s if s.alternative in ports or s.alternative is None else replace(s, alternative=None)
+        for i, s in sockets.items()
+    }
     return _validate(
         replace(
             base,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mbtop import __version__
 from mbtop.config import Config, ConfigError, load
+from mbtop.model.types import Snapshot
 
 EXIT_USAGE = 2
 
@@ -34,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     snap = sub.add_parser("snapshot", parents=[common], help="print every documented port and socket once")
     snap.add_argument("--json", action="store_true", help="one JSON document (schema in README)")
 
-    chk = sub.add_parser("check", parents=[common], help="monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
+    chk = sub.add_parser(
+        "check", parents=[common], help="monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"
+    )
     chk.add_argument("--json", action="store_true", help="the result as JSON")
     return p
 
@@ -43,7 +46,7 @@ def _config(args: argparse.Namespace) -> Config:
     return load(args.config)
 
 
-def _snapshot(cfg: Config, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _snapshot(cfg: Config, args: argparse.Namespace) -> Snapshot:
     from mbtop.model.build import build
     from mbtop.probes.sample import Sampler
 
@@ -87,13 +90,15 @@ def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_tui(cfg: Config, args: argparse.Namespace) -> int:
+    import importlib
+
     try:
-        from mbtop.ui.app import run
+        app = importlib.import_module("mbtop.ui.app")
     except ImportError:
         # The live screen is not built yet in this checkout: show the snapshot instead.
         args.json = False
         return cmd_snapshot(cfg, args)
-    return run(cfg, args)
+    return int(app.run(cfg, args))
 
 
 def main(argv: list[str] | None = None) -> int:

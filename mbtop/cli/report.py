@@ -35,8 +35,17 @@ def snapshot_table(snap: Snapshot, width: int | None = None) -> str:
     for p in snap.ports:
         addrs = ",".join(sorted({lst.address for lst in p.listeners})) or "-"
         est = p.state_count("ESTABLISHED")
-        rows.append((MARK[p.status], f"{p.spec.port}/tcp", p.spec.service, addrs, _owner(p),
-                     f"{p.connections_total}/{est}", clean(p.reason)))
+        rows.append(
+            (
+                MARK[p.status],
+                f"{p.spec.port}/tcp",
+                p.spec.service,
+                addrs,
+                _owner(p),
+                f"{p.connections_total}/{est}",
+                clean(p.reason),
+            )
+        )
     rows.append(("STATUS", "SOCKET", "SERVICE", "OWNER:GROUP", "MODE", "CLIENTS", "REASON"))
     for s in snap.sockets:
         f = s.file
@@ -71,7 +80,9 @@ def check_text(snap: Snapshot) -> tuple[str, int]:
     elif status == "unknown":
         summary = f"MBTOP UNKNOWN - {clean('; '.join(snap.notes) or 'probes failed')}"
     else:
-        summary = f"MBTOP OK - {nports} ports listening, {sum(1 for s in snap.sockets if s.accepting)} sockets accepting"
+        summary = (
+            f"MBTOP OK - {nports} ports listening, {sum(1 for s in snap.sockets if s.accepting)} sockets accepting"
+        )
     perf = f" | critical={crit} warning={warn} listening={nports}"
     lines = [summary + perf] + [_finding_line(f) for f in snap.findings]
     lines += [f"note: {clean(n)}" for n in snap.notes]

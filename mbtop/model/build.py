@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from mbtop.catalog import Catalog, PortSpec, SocketSpec
 from mbtop.model.types import SEVERITY_RANK, Finding, Listener, PortStatus, Severity, Snapshot, SocketStatus, worst
@@ -12,7 +12,6 @@ from mbtop.probes.sample import Sample
 from mbtop.probes.types import InetSocket, ProcessInfo, SocketFile, UnixSocket
 
 TOP_REMOTES = 5
-WILDCARDS = frozenset({"0.0.0.0", "::"})
 
 
 def is_loopback(address: str) -> bool:
@@ -72,7 +71,7 @@ def _listeners(
 
 
 def _describe_holder(listeners: Iterable[Listener]) -> str:
-    """"python3 (pid 812, user nobody)": the main process of a foreign group, once per pid."""
+    """ "python3 (pid 812, user nobody)": the main process of a foreign group, once per pid."""
     parts: list[str] = []
     for lst in listeners:
         if lst.pid is None:
@@ -95,7 +94,9 @@ def port_status(
     allowed = catalog.processes_for(spec.service)
     listen = [s for s in sockets if s.state == "LISTEN"]
     conns = [s for s in sockets if s.state != "LISTEN"]
-    listeners = _listeners(((s.local_address, s.local_port, s.inode, s.recv_q, s.send_q or None) for s in listen), owners, allowed)
+    listeners = _listeners(
+        ((s.local_address, s.local_port, s.inode, s.recv_q, s.send_q or None) for s in listen), owners, allowed
+    )
     by_state = Counter(s.state for s in conns)
     remotes = Counter(s.remote_address for s in conns)
     queue = sum(s.recv_q for s in listen)
@@ -113,8 +114,14 @@ def port_status(
             sev: Severity = "warning" if alternative_ok else "critical"
             extra = f"; its socket alternative ({spec.alternative}) is accepting" if alternative_ok else ""
             findings.append(
-                Finding(sev, "not-listening", f"port {label} is not listening{extra}", _start_hint(spec.service, catalog),
-                        port=port, action=f"restart {spec.service}")
+                Finding(
+                    sev,
+                    "not-listening",
+                    f"port {label} is not listening{extra}",
+                    _start_hint(spec.service, catalog),
+                    port=port,
+                    action=f"restart {spec.service}",
+                )
             )
     else:
         addresses = sorted({s.local_address for s in listen})
@@ -232,38 +239,69 @@ def socket_status(
         if spec.required:
             extra = f"; its TCP alternative (port {spec.alternative}) is listening" if alternative_ok else ""
             where = f" ({file.error})" if file.error else ""
-            add("warning" if alternative_ok else "critical", "socket-missing", f"socket {label} does not exist{where}{extra}",
-                _start_hint(spec.service, catalog), f"restart {spec.service}")
+            add(
+                "warning" if alternative_ok else "critical",
+                "socket-missing",
+                f"socket {label} does not exist{where}{extra}",
+                _start_hint(spec.service, catalog),
+                f"restart {spec.service}",
+            )
     elif file.kind != "socket":
         what = {
             "symlink": f"a symlink to {file.link_target!r}",
             "file": "a regular file",
             "directory": "a directory",
         }.get(file.kind or "", "not a socket")
-        add("critical", "not-a-socket", f"{label} is {what}, not a socket",
-            f"remove {path} (it is not the daemon's socket), then restart {spec.service}")
+        add(
+            "critical",
+            "not-a-socket",
+            f"{label} is {what}, not a socket",
+            f"remove {path} (it is not the daemon's socket), then restart {spec.service}",
+        )
     else:
         if file.owner != spec.owner or file.group != spec.group:
             actual = f"{file.owner or file.uid}:{file.group or file.gid}"
-            add("critical", "socket-owner", f"socket {label} is owned by {actual}, expected {spec.owner}:{spec.group}",
-                f"chown {spec.owner}:{spec.group} {path} (and fix the daemon's socket settings)", f"fix-perms {path}")
+            add(
+                "critical",
+                "socket-owner",
+                f"socket {label} is owned by {actual}, expected {spec.owner}:{spec.group}",
+                f"chown {spec.owner}:{spec.group} {path} (and fix the daemon's socket settings)",
+                f"fix-perms {path}",
+            )
         if file.mode is not None and file.mode != spec.mode:
             missing = _missing_bits(file.mode, spec.mode)
-            sev = "critical" if missing else "warning"
+            sev: Severity = "critical" if missing else "warning"
             why = "clients may be refused" if missing else "more permissive than documented"
-            add(sev, "socket-mode", f"socket {label} has mode {file.mode:04o}, expected {spec.mode:04o} ({why})",
-                f"chmod {spec.mode:04o} {path} (and fix the daemon's socket settings)", f"fix-perms {path}")
+            add(
+                sev,
+                "socket-mode",
+                f"socket {label} has mode {file.mode:04o}, expected {spec.mode:04o} ({why})",
+                f"chmod {spec.mode:04o} {path} (and fix the daemon's socket settings)",
+                f"fix-perms {path}",
+            )
         if not listen and not probe_error:
-            add("critical", "socket-not-accepting", f"socket {label} exists but nothing accepts connections on it",
-                f"the file is stale or the daemon is stuck: restart {spec.service}", f"restart {spec.service}")
+            add(
+                "critical",
+                "socket-not-accepting",
+                f"socket {label} exists but nothing accepts connections on it",
+                f"the file is stale or the daemon is stuck: restart {spec.service}",
+                f"restart {spec.service}",
+            )
         foreign = [lst for lst in listeners if lst.expected is False]
         if foreign and allowed:
-            add("critical", "unexpected-owner",
+            add(
+                "critical",
+                "unexpected-owner",
                 f"socket {label} is served by {_describe_holder(foreign)}, not {spec.service}",
-                f"stop that process, then {_start_hint(spec.service, catalog)}")
+                f"stop that process, then {_start_hint(spec.service, catalog)}",
+            )
         if backlogs and pending >= max(backlogs):
-            add("warning", "accept-queue-full", f"socket {label}: accept queue full ({pending}/{max(backlogs)})",
-                f"{spec.service} is not accepting fast enough")
+            add(
+                "warning",
+                "accept-queue-full",
+                f"socket {label}: accept queue full ({pending}/{max(backlogs)})",
+                f"{spec.service} is not accepting fast enough",
+            )
 
     status: Severity = worst([f.severity for f in findings])
     if probe_error and file.kind == "socket" and not findings:
@@ -289,6 +327,11 @@ def socket_status(
     )
 
 
+def _alternative_socket_ok(catalog: Catalog, spec: PortSpec, accepting: Callable[[SocketSpec], bool]) -> bool:
+    alt = catalog.socket(spec.alternative) if spec.alternative else None
+    return alt is not None and accepting(alt)
+
+
 def build(catalog: Catalog, sample: Sample) -> Snapshot:
     """The whole snapshot: every catalog port and socket, their findings, worst first."""
     by_port: dict[int, list[InetSocket]] = {p.port: [] for p in catalog.ports}
@@ -304,8 +347,10 @@ def build(catalog: Catalog, sample: Sample) -> Snapshot:
         if f is None or f.kind != "socket":
             return False
         names = sample.aliases.get(spec.path, frozenset({spec.path}))
-        return any(u.listening and (u.vfs_inode == f.inode or (u.vfs_inode is None and u.path in names))
-                   for u in sample.unix.sockets)
+        return any(
+            u.listening and (u.vfs_inode == f.inode or (u.vfs_inode is None and u.path in names))
+            for u in sample.unix.sockets
+        )
 
     ports = tuple(
         port_status(
@@ -313,7 +358,7 @@ def build(catalog: Catalog, sample: Sample) -> Snapshot:
             by_port[spec.port],
             sample.owners,
             catalog,
-            alternative_ok=bool(spec.alternative and (s := catalog.socket(spec.alternative)) and socket_accepting(s)),
+            alternative_ok=_alternative_socket_ok(catalog, spec, socket_accepting),
             owners_known=owners_known,
             probe_error=sample.tcp.error,
         )
@@ -322,7 +367,7 @@ def build(catalog: Catalog, sample: Sample) -> Snapshot:
     sockets = tuple(
         socket_status(
             spec,
-            sample.files[spec.path],
+            sample.files.get(spec.path) or SocketFile(spec.path, exists=False, kind=None, error="not probed"),
             sample.unix.sockets,
             sample.owners,
             catalog,

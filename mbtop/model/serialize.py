@@ -16,7 +16,7 @@ SCHEMA = 1
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
 def finding(f: Finding, *, where: bool = False) -> dict[str, Any]:

@@ -8,13 +8,14 @@ cannot be read is recorded as an error string with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from collections.abc import Mapping
 
 from mbtop.catalog import Catalog
 from mbtop.probes import procnet, sockdiag, sockfiles
@@ -70,21 +71,23 @@ def _read_unix(proc: Path, use_netlink: bool) -> UnixTable:
 def path_aliases(path: str) -> frozenset[str]:
     """The names a daemon may have bound a documented path under (/var/run vs /run)."""
     names = {path}
-    try:
+    with contextlib.suppress(OSError):
         names.add(os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path)))
-    except OSError:
-        pass
     return frozenset(names)
 
 
-def relevant_unix(table: UnixTable, files: Mapping[str, SocketFile], aliases: Mapping[str, frozenset[str]]) -> UnixTable:
+def relevant_unix(
+    table: UnixTable, files: Mapping[str, SocketFile], aliases: Mapping[str, frozenset[str]]
+) -> UnixTable:
     """Keep the sockets bound to a documented path, matched by file inode or by name."""
     inodes = {f.inode for f in files.values() if f.kind == "socket" and f.inode}
     names: set[str] = set()
     for group in aliases.values():
         names |= group
     keep: list[UnixSocket] = [
-        s for s in table.sockets if (s.vfs_inode is not None and s.vfs_inode in inodes) or (s.path is not None and s.path in names)
+        s
+        for s in table.sockets
+        if (s.vfs_inode is not None and s.vfs_inode in inodes) or (s.path is not None and s.path in names)
     ]
     return UnixTable(tuple(keep), table.source, table.error)
 

@@ -8,6 +8,7 @@ documented ports' sockets cross into Python.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
@@ -79,7 +80,9 @@ def _port_filter(ports: Iterable[int]) -> bytes:
 
 
 def _request(payload: bytes, seq: int) -> bytes:
-    return _NLMSGHDR.pack(_NLMSGHDR.size + len(payload), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + payload
+    return (
+        _NLMSGHDR.pack(_NLMSGHDR.size + len(payload), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + payload
+    )
 
 
 def _open() -> socket.socket:
@@ -87,10 +90,8 @@ def _open() -> socket.socket:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG)
     except OSError as exc:
         raise DiagUnavailable(exc.errno, f"netlink sock_diag unavailable: {exc.strerror}") from None
-    try:
+    with contextlib.suppress(OSError):  # the default buffer works, only with more recv calls
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    except OSError:
-        pass  # the default buffer works, only with more recv calls
     return sock
 
 
@@ -140,7 +141,9 @@ def _addr(family: int, raw: bytes) -> str:
     return text
 
 
-def tcp_sockets(ports: Iterable[int] | None = None, families: tuple[int, ...] = (socket.AF_INET, socket.AF_INET6)) -> list[InetSocket]:
+def tcp_sockets(
+    ports: Iterable[int] | None = None, families: tuple[int, ...] = (socket.AF_INET, socket.AF_INET6)
+) -> list[InetSocket]:
     """Every TCP socket (all states) whose local port is in ``ports`` (all when None)."""
     bytecode = _port_filter(ports) if ports is not None else b""
     if ports is not None and not bytecode:
@@ -238,5 +241,3 @@ def available() -> bool:
     except DiagUnavailable:
         return False
     return True
-
-

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
 import grp
 import os
 import pwd
 import signal
-import socket
 import struct
 import sys
 
@@ -135,10 +135,8 @@ async def main() -> int:
         host, port = args.tcp.rsplit(":", 1)
         server = await asyncio.start_server(handler, host.strip("[]"), int(port), reuse_address=True)
     elif args.unix:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(args.unix)
-        except FileNotFoundError:
-            pass
         os.makedirs(os.path.dirname(args.unix), exist_ok=True)
         server = await asyncio.start_unix_server(handler, args.unix)
         uid = pwd.getpwnam(args.owner).pw_uid if args.owner else -1
@@ -159,10 +157,8 @@ async def main() -> int:
     async with server:
         await stop.wait()
     if args.unix:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(args.unix)
-        except OSError:
-            pass
     return 0
 
 

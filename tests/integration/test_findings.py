@@ -35,11 +35,14 @@ def sockdir() -> Iterator[Path]:
     shutil.rmtree(d, ignore_errors=True)
 
 
-def _socket_config(tmp: Path, path: Path, owner: str = "root", group: str = "root", mode: str = "0660",
-                   required: bool = True) -> Path:
+def _socket_config(
+    tmp: Path, path: Path, owner: str = "root", group: str = "root", mode: str = "0660", required: bool = True
+) -> Path:
     text = "".join(f"[sockets.{i}]\ndisabled = true\n" for i in ("php-fpm", "clamd", "redis"))
-    text += (f'[sockets.mb-rpcd]\npath = "{path}"\nowner = "{owner}"\ngroup = "{group}"\nmode = "{mode}"\n'
-             f"required = {'true' if required else 'false'}\n")
+    text += (
+        f'[sockets.mb-rpcd]\npath = "{path}"\nowner = "{owner}"\ngroup = "{group}"\nmode = "{mode}"\n'
+        f"required = {'true' if required else 'false'}\n"
+    )
     return write_config(tmp / "c.toml", text)
 
 
@@ -160,15 +163,44 @@ def test_unprivileged_user_sees_everything_but_other_users_owners(ns: Netns, tmp
     cfg = sockdir / "c.toml"
     cfg.write_text(_socket_config(tmp_path, path, mode="0755").read_text())
     os.chmod(cfg, 0o644)
-    spec = {"name": "redis-server", "listen": [["127.0.0.1", 6379]], "connect": [["127.0.0.7", "127.0.0.1", 6379, 2]],
-            "unix": [[str(path), "listen", "0755"]]}
+    spec = {
+        "name": "redis-server",
+        "listen": [["127.0.0.1", 6379]],
+        "connect": [["127.0.0.7", "127.0.0.1", 6379, 2]],
+        "unix": [[str(path), "listen", "0755"]],
+    }
     with Holder(ns.argv(), spec):
-        out = ns.run("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                     "env", f"PYTHONPATH={pkg}", "/usr/bin/python3", "-m", "mbtop", "snapshot", "--json",
-                     "--config", str(cfg), check=False)
-        text = ns.run("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                      "env", f"PYTHONPATH={pkg}", "/usr/bin/python3", "-m", "mbtop", "snapshot",
-                      "--config", str(cfg), check=False)
+        out = ns.run(
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "env",
+            f"PYTHONPATH={pkg}",
+            "/usr/bin/python3",
+            "-m",
+            "mbtop",
+            "snapshot",
+            "--json",
+            "--config",
+            str(cfg),
+            check=False,
+        )
+        text = ns.run(
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "env",
+            f"PYTHONPATH={pkg}",
+            "/usr/bin/python3",
+            "-m",
+            "mbtop",
+            "snapshot",
+            "--config",
+            str(cfg),
+            check=False,
+        )
     assert out.returncode == 0, out.stderr
     snap = json.loads(out.stdout)
     assert snap["root"] is False
@@ -195,4 +227,3 @@ def test_config_writable_by_others_is_refused_as_root(tmp_path: Path) -> None:
     os.chmod(cfg, 0o644)
     out = subprocess.run([sys.executable, "-m", "mbtop", "check", "--config", str(cfg)], capture_output=True, text=True)
     assert out.returncode == 2 and "not root" in out.stderr
-

@@ -27,7 +27,9 @@ class Netns:
     def argv(self, *cmd: str) -> list[str]:
         return ["ip", "netns", "exec", self.name, *cmd]
 
-    def run(self, *cmd: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *cmd: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.argv(*cmd), capture_output=True, text=True, check=check, env=env, timeout=timeout)
 
     def mbtop(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
@@ -117,8 +119,18 @@ def parse_ss_tanp(text: str) -> list[dict]:
         laddr, lport = _split_addr(f[3])
         raddr, rport = _split_addr(f[4])
         pids = sorted({int(x) for x in _pids(" ".join(f[5:]))})
-        rows.append({"state": state, "recv_q": int(f[1]), "send_q": int(f[2]), "local": laddr, "lport": lport,
-                     "remote": raddr, "rport": rport, "pids": pids})
+        rows.append(
+            {
+                "state": state,
+                "recv_q": int(f[1]),
+                "send_q": int(f[2]),
+                "local": laddr,
+                "lport": lport,
+                "remote": raddr,
+                "rport": rport,
+                "pids": pids,
+            }
+        )
     return rows
 
 

@@ -1,0 +1,1 @@
+"""The Textual app: renders snapshots, sends actions; no system calls in widgets."""

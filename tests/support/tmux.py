@@ -1,0 +1,98 @@
+"""A real terminal for e2e tests: the program runs in tmux; tests type keys and read the screen.
+
+Waiting is always on a condition of the captured screen, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+
+def mbtop_bin() -> str:
+    """The installed `mbtop` entry point of the interpreter running the tests."""
+    candidate = Path(sys.executable).with_name("mbtop")
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("mbtop")
+    if not found:
+        pytest.fail("mbtop is not installed (pip install -e .)")
+    return found
+
+
+class Tmux:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        width: int = 80,
+        height: int = 24,
+        term: str = "xterm-256color",
+        env: dict[str, str] | None = None,
+    ) -> None:
+        if not shutil.which("tmux"):
+            pytest.skip("tmux is not installed")
+        self.socket = f"mbtop-e2e-{uuid.uuid4().hex[:8]}"
+        self.width, self.height = width, height
+        envs = [f"TERM={term}", *(f"{k}={v}" for k, v in (env or {}).items())]
+        command = "env " + " ".join(shlex.quote(e) for e in envs) + " " + shlex.join(argv)
+        self._tmux("-f", "/dev/null", "new-session", "-d", "-s", "main", "-x", str(width), "-y", str(height), command)
+        self._tmux("set-option", "-t", "main", "remain-on-exit", "on")
+        self._tmux("set-option", "-g", "history-limit", "5000")
+
+    def _tmux(self, *args: str) -> str:
+        out = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=20)
+        if out.returncode != 0:
+            raise RuntimeError(f"tmux {' '.join(args)}: {out.stderr.strip()}")
+        return out.stdout
+
+    def screen(self, colours: bool = False, history: bool = False) -> str:
+        args = ["capture-pane", "-p", "-t", "main"]
+        if colours:
+            args.append("-e")
+        if history:
+            args += ["-S", "-"]
+        return self._tmux(*args)
+
+    def send(self, *keys: str) -> None:
+        self._tmux("send-keys", "-t", "main", *keys)
+
+    def pane_dead(self) -> bool:
+        return self._tmux("display-message", "-p", "-t", "main", "#{pane_dead}").strip() == "1"
+
+    def wait_for(
+        self, cond: str | re.Pattern[str] | Callable[[str], bool], timeout: float = 15.0, history: bool = False
+    ) -> str:
+        if isinstance(cond, str):
+            text = cond
+            pred: Callable[[str], bool] = lambda s: text in s
+        elif isinstance(cond, re.Pattern):
+            pattern = cond
+            pred = lambda s: bool(pattern.search(s))
+        else:
+            pred = cond
+        end = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < end:
+            screen = self.screen(history=history)
+            if pred(screen):
+                return screen
+            time.sleep(0.05)
+        raise AssertionError(f"screen never matched {cond!r}; last screen:\n{screen}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
+
+    def __enter__(self) -> Tmux:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,59 @@
+"""OwnerMap on a fake /proc tree (a directory of symlinks; no real process is read)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from mbtop.probes.owners import OwnerMap
+
+
+def _proc(root: Path, pid: int, name: str, fds: dict[int, int], ppid: int = 1, start: int = 1000) -> None:
+    d = root / str(pid)
+    (d / "fd").mkdir(parents=True)
+    # comm may hold spaces and ')': the parser must take the last ')'.
+    (d / "stat").write_text(f"{pid} ({name}) S {ppid} 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 {start} 0 0\n")
+    (d / "cmdline").write_bytes(name.encode() + b"\0--flag\0")
+    for fd, inode in fds.items():
+        os.symlink(f"socket:[{inode}]", d / "fd" / str(fd))
+    os.symlink("/dev/null", d / "fd" / "0")
+
+
+def test_owner_map_tracks_start_exit_and_reuse(tmp_path: Path) -> None:
+    (tmp_path / "stat").write_text("cpu 0\nbtime 1700000000\n")
+    _proc(tmp_path, 100, "master", {12: 555})
+    _proc(tmp_path, 101, "smtpd) evil (x", {12: 555, 13: 600}, ppid=100)
+    om = OwnerMap(tmp_path)
+    got = om.refresh([555, 600])
+    assert sorted(p.pid for p in got.by_inode[555]) == [100, 101]
+    assert [p.name for p in got.by_inode[600]] == ["smtpd) evil (x"]
+    assert got.by_inode[555][0].cmdline == ("master", "--flag")
+    assert got.by_inode[555][0].started == 1700000000 + 1000 / os.sysconf("SC_CLK_TCK")
+    # 101 exits; 102 appears with the same socket (fork of master).
+    shutil.rmtree(tmp_path / "101")
+    _proc(tmp_path, 102, "smtpd", {12: 555}, ppid=100)
+    got = om.refresh([555, 600])
+    assert sorted(p.pid for p in got.by_inode[555]) == [100, 102]
+    assert got.by_inode[600] == ()
+    # pid 100 is reused by another program that holds another socket: the stale fd is noticed.
+    shutil.rmtree(tmp_path / "100")
+    _proc(tmp_path, 100, "squatter", {12: 777}, start=5000)
+    got = om.refresh([555, 777])
+    assert [p.pid for p in got.by_inode[555]] == [102]
+    assert [(p.pid, p.name) for p in got.by_inode[777]] == [(100, "squatter")]
+    full = OwnerMap(tmp_path).refresh([555, 777])
+    assert {i: [p.pid for p in v] for i, v in full.by_inode.items()} == {
+        i: [p.pid for p in v] for i, v in got.by_inode.items()
+    }
+
+
+def test_unreadable_fd_dir_marks_denied(tmp_path: Path) -> None:
+    _proc(tmp_path, 300, "other", {3: 1})
+    os.chmod(tmp_path / "300" / "fd", 0)
+    try:
+        if os.geteuid() == 0:
+            return  # root reads anything: nothing to check here
+        assert OwnerMap(tmp_path).refresh([1]).denied
+    finally:
+        os.chmod(tmp_path / "300" / "fd", 0o755)
