@@ -59,8 +59,12 @@ def bench(n: int, runs: int) -> dict[str, float]:
         subprocess.run([*exec_, "ip", "link", "set", "lo", "up"], check=True)
         holders = []
         for k, start in enumerate(range(0, n, CHUNK)):
-            h = subprocess.Popen([*exec_, sys.executable, "-c", HOLDER, str(min(CHUNK, n - start)), str(k)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            h = subprocess.Popen(
+                [*exec_, sys.executable, "-c", HOLDER, str(min(CHUNK, n - start)), str(k)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             holders.append(h)
         for h in holders:
             assert h.stdout is not None and h.stdout.readline().strip() == "ready"
@@ -68,8 +72,11 @@ def bench(n: int, runs: int) -> dict[str, float]:
             count = subprocess.run([*exec_, "ss", "-Htan"], capture_output=True, text=True).stdout.count("\n")
             mb = timed([*exec_, sys.executable, "-m", "mbtop", "snapshot", "--json"], runs)
             ss = timed([*exec_, "ss", "-tanp"], runs)
-            snap = json.loads(subprocess.run([*exec_, sys.executable, "-m", "mbtop", "snapshot", "--json"],
-                                             capture_output=True, text=True).stdout)
+            snap = json.loads(
+                subprocess.run(
+                    [*exec_, sys.executable, "-m", "mbtop", "snapshot", "--json"], capture_output=True, text=True
+                ).stdout
+            )
             p25 = next(p for p in snap["ports"] if p["port"] == 25)
             assert p25["connections"]["total"] == n, p25["connections"]
         finally:
@@ -78,8 +85,14 @@ def bench(n: int, runs: int) -> dict[str, float]:
                 h.wait()
     finally:
         subprocess.run(["ip", "netns", "delete", ns], check=False)
-    return {"n": n, "sockets": count, "mbtop": statistics.median(mb), "ss": statistics.median(ss),
-            "mbtop_spread": max(mb) - min(mb), "ss_spread": max(ss) - min(ss)}
+    return {
+        "n": n,
+        "sockets": count,
+        "mbtop": statistics.median(mb),
+        "ss": statistics.median(ss),
+        "mbtop_spread": max(mb) - min(mb),
+        "ss_spread": max(ss) - min(ss),
+    }
 
 
 def main() -> int:
@@ -90,11 +103,14 @@ def main() -> int:
     if os.geteuid() != 0:
         print("run as root (network namespaces)", file=sys.stderr)
         return 2
-    print(f"{'connections':>11} {'sockets':>8} {'mbtop snapshot':>15} {'ss -tanp':>10} {'ratio':>7}   (medians of {args.runs}, s)")
+    head = f"{'connections':>11} {'sockets':>8} {'mbtop snapshot':>15} {'ss -tanp':>10} {'ratio':>7}"
+    print(f"{head}   (medians of {args.runs}, s)")
     for n in args.n:
         r = bench(n, args.runs)
-        print(f"{r['n']:>11} {r['sockets']:>8} {r['mbtop']:>11.3f}±{r['mbtop_spread']:.2f} "
-              f"{r['ss']:>7.3f}±{r['ss_spread']:.2f} {r['mbtop'] / r['ss']:>6.2f}x")
+        print(
+            f"{r['n']:>11} {r['sockets']:>8} {r['mbtop']:>11.3f}±{r['mbtop_spread']:.2f} "
+            f"{r['ss']:>7.3f}±{r['ss_spread']:.2f} {r['mbtop'] / r['ss']:>6.2f}x"
+        )
     return 0
 
 
