@@ -30,10 +30,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=None, help="refresh interval in seconds (default 1)")
     p.add_argument("--theme", default=None, help="colour theme name or file")
     p.add_argument("--read-only", action="store_true", help="disable every action")
+    p.add_argument(
+        "--replay", metavar="FILE", help="show recorded samples (from `mbtop record`) instead of this system"
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     snap = sub.add_parser("snapshot", parents=[common], help="print every documented port and socket once")
     snap.add_argument("--json", action="store_true", help="one JSON document (schema in README)")
+
+    rec = sub.add_parser("record", parents=[common], help="record live samples to a file for --replay")
+    rec.add_argument("file", type=Path)
+    rec.add_argument("--count", type=int, default=5, help="samples to take (default 5)")
+    rec.add_argument("--every", type=float, default=1.0, help="seconds between samples (default 1)")
 
     chk = sub.add_parser(
         "check", parents=[common], help="monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"
@@ -89,6 +97,23 @@ def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_record(cfg: Config, args: argparse.Namespace) -> int:
+    import time
+
+    from mbtop.probes.record import save
+    from mbtop.probes.sample import Sampler
+
+    sampler = Sampler(cfg.catalog, use_netlink=not args.no_netlink)
+    samples = []
+    for i in range(max(1, args.count)):
+        if i:
+            time.sleep(max(0.0, args.every))
+        samples.append(sampler.sample())
+    save(samples, args.file)
+    print(f"recorded {len(samples)} samples to {args.file}", file=sys.stderr)
+    return 0
+
+
 def cmd_tui(cfg: Config, args: argparse.Namespace) -> int:
     import importlib
 
@@ -108,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mbtop: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    handlers = {"snapshot": cmd_snapshot, "check": cmd_check}
+    handlers = {"snapshot": cmd_snapshot, "check": cmd_check, "record": cmd_record}
     handler = handlers.get(args.command or "", cmd_tui)
     try:
         return handler(cfg, args)

@@ -38,6 +38,7 @@ class Sample:
     owners: Mapping[int, tuple[ProcessInfo, ...]]  # listening inode -> processes
     owners_denied: bool  # not root: other users' processes could not be inspected
     notes: tuple[str, ...] = ()
+    uptime: float | None = None  # seconds since boot, from /proc/uptime
 
 
 def _read_tcp(ports: tuple[int, ...], proc: Path, use_netlink: bool) -> InetTable:
@@ -133,4 +134,12 @@ class Sampler:
             owners=MappingProxyType(owners.by_inode),
             owners_denied=owners.denied,
             notes=tuple(notes),
+            uptime=read_uptime(self._proc),
         )
+
+
+def read_uptime(proc: Path) -> float | None:
+    try:
+        return float((proc / "uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None

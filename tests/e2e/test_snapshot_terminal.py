@@ -23,4 +23,6 @@ def test_snapshot_lists_every_documented_port_and_socket(width: int, height: int
     for s in snap["sockets"]:
         assert s["path"] in screen
     assert all(len(line) <= width for line in lines)
+    if width > 80:
+        assert any(len(line) > 80 for line in lines)  # the wide terminal is used
     assert "CRIT" not in screen

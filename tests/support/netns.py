@@ -56,9 +56,10 @@ def netns() -> Iterator[Netns]:
 class Holder:
     """A running sockprog.py: a real process holding the sockets of a spec."""
 
-    def __init__(self, argv: Sequence[str], spec: dict) -> None:
+    def __init__(self, argv: Sequence[str], spec: dict, extra: Sequence[str] = ()) -> None:
+        """``extra`` arguments only show up in the process's command line (e.g. hostile text)."""
         self.proc = subprocess.Popen(
-            [*argv, sys.executable, str(SOCKPROG), json.dumps(spec)],
+            [*argv, sys.executable, str(SOCKPROG), json.dumps(spec), *extra],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -43,7 +43,8 @@ class Tmux:
         self.socket = f"mbtop-e2e-{uuid.uuid4().hex[:8]}"
         self.width, self.height = width, height
         envs = [f"TERM={term}", *(f"{k}={v}" for k, v in (env or {}).items())]
-        command = "env " + " ".join(shlex.quote(e) for e in envs) + " " + shlex.join(argv)
+        # COLUMNS/LINES leak in from the test runner's environment and would pin the size at 80x24.
+        command = "env -u COLUMNS -u LINES " + " ".join(shlex.quote(e) for e in envs) + " " + shlex.join(argv)
         self._tmux("-f", "/dev/null", "new-session", "-d", "-s", "main", "-x", str(width), "-y", str(height), command)
         self._tmux("set-option", "-t", "main", "remain-on-exit", "on")
         self._tmux("set-option", "-g", "history-limit", "5000")
@@ -64,6 +65,13 @@ class Tmux:
 
     def send(self, *keys: str) -> None:
         self._tmux("send-keys", "-t", "main", *keys)
+
+    def pane_title(self) -> str:
+        return self._tmux("display-message", "-p", "-t", "main", "#{pane_title}").strip()
+
+    def pipe_to(self, path: str) -> None:
+        """Copy every byte the program writes to the terminal into ``path``."""
+        self._tmux("pipe-pane", "-t", "main", "-o", f"cat >> {shlex.quote(path)}")
 
     def pane_dead(self) -> bool:
         return self._tmux("display-message", "-p", "-t", "main", "#{pane_dead}").strip() == "1"

@@ -1,0 +1,91 @@
+"""Samples to and from JSON: record a live system once, replay it in tests and screenshots."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from mbtop.probes.sample import Sample
+from mbtop.probes.types import InetSocket, InetTable, ParentDir, ProcessInfo, SocketFile, UnixSocket, UnixTable
+
+FORMAT = 1
+
+
+def to_dict(s: Sample) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "taken_at": s.taken_at,
+        "monotonic": s.monotonic,
+        "host": s.host,
+        "root": s.root,
+        "uptime": s.uptime,
+        "tcp": {"source": s.tcp.source, "error": s.tcp.error, "sockets": [list(x) for x in s.tcp.sockets]},
+        "unix": {"source": s.unix.source, "error": s.unix.error, "sockets": [list(x) for x in s.unix.sockets]},
+        "files": {k: asdict(v) for k, v in s.files.items()},
+        "aliases": {k: sorted(v) for k, v in s.aliases.items()},
+        "owners": {str(k): [asdict(p) for p in v] for k, v in s.owners.items()},
+        "owners_denied": s.owners_denied,
+        "notes": list(s.notes),
+    }
+
+
+def _file(d: dict[str, Any]) -> SocketFile:
+    d = dict(d)
+    d["parents"] = tuple(ParentDir(**p) for p in d.get("parents", ()))
+    return SocketFile(**d)
+
+
+def _proc(d: dict[str, Any]) -> ProcessInfo:
+    d = dict(d)
+    d["cmdline"] = tuple(d["cmdline"])
+    return ProcessInfo(**d)
+
+
+def from_dict(d: dict[str, Any]) -> Sample:
+    if d.get("format") != FORMAT:
+        raise ValueError(f"unsupported sample format {d.get('format')!r}")
+    return Sample(
+        taken_at=d["taken_at"],
+        monotonic=d["monotonic"],
+        host=d["host"],
+        root=d["root"],
+        uptime=d.get("uptime"),
+        tcp=InetTable(tuple(InetSocket(*x) for x in d["tcp"]["sockets"]), d["tcp"]["source"], d["tcp"]["error"]),
+        unix=UnixTable(tuple(UnixSocket(*x) for x in d["unix"]["sockets"]), d["unix"]["source"], d["unix"]["error"]),
+        files=MappingProxyType({k: _file(v) for k, v in d["files"].items()}),
+        aliases=MappingProxyType({k: frozenset(v) for k, v in d["aliases"].items()}),
+        owners=MappingProxyType({int(k): tuple(_proc(p) for p in v) for k, v in d["owners"].items()}),
+        owners_denied=d["owners_denied"],
+        notes=tuple(d["notes"]),
+    )
+
+
+def save(samples: list[Sample], path: Path) -> None:
+    path.write_text(json.dumps([to_dict(s) for s in samples]))
+
+
+def load(path: Path) -> list[Sample]:
+    data = json.loads(path.read_text())
+    return [from_dict(d) for d in data]
+
+
+class Replay:
+    """A source that plays recorded samples in a loop (tests, screenshots, post-mortems)."""
+
+    def __init__(self, samples: list[Sample]) -> None:
+        if not samples:
+            raise ValueError("no samples to replay")
+        self._samples = samples
+        self._i = 0
+
+    @classmethod
+    def from_file(cls, path: Path) -> Replay:
+        return cls(load(path))
+
+    def __call__(self) -> Sample:
+        s = self._samples[self._i % len(self._samples)]
+        self._i += 1
+        return s

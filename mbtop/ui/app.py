@@ -1,0 +1,205 @@
+"""The live screen: `sudo mbtop`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.worker import Worker, WorkerState
+
+from mbtop.catalog import Catalog
+from mbtop.config import Config
+from mbtop.model.build import build
+from mbtop.model.history import RateTracker
+from mbtop.probes.sample import Sample, Sampler
+from mbtop.ui.messages import SnapshotReady
+from mbtop.ui.screens.detail import DetailScreen, PortDetail, SocketDetail
+from mbtop.ui.screens.help import HelpScreen
+from mbtop.ui.screens.main import MainScreen
+from mbtop.ui.state import View
+from mbtop.ui.theming import DEFAULT, ThemeError, discover, load_file
+
+Source = Callable[[], Sample]
+
+
+class MbtopApp(App[int]):
+    TITLE = "mbtop"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("p", "pause", "Pause"),
+        Binding("r", "refresh", "Refresh", show=False),
+        Binding("t", "next_theme", "Theme", show=False),
+    ]
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        source: Source,
+        interval: float = 1.0,
+        theme: str | None = None,
+        ascii_only: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.catalog = catalog
+        self.source = source
+        self.interval = interval
+        self.requested_theme = theme
+        term = os.environ.get("TERM", "")
+        self.ascii_only = term == "linux" if ascii_only is None else ascii_only
+        self.tracker = RateTracker([p.port for p in catalog.ports])
+        self.view: View | None = None
+        self.paused = False
+        self.error: str | None = None
+        self.theme_names: list[str] = []
+        self.theme_problems: list[str] = []
+        self._timer: Timer | None = None
+        self.samples_taken = 0
+
+    def _setup_themes(self) -> None:
+        themes, problems = discover()
+        self.theme_problems = problems
+        for th in themes:
+            self.register_theme(th)
+            self.theme_names.append(th.name)
+        wanted = self.requested_theme
+        if wanted and Path(wanted).is_file():
+            try:
+                th = load_file(Path(wanted))
+                self.register_theme(th)
+                self.theme_names.append(th.name)
+                wanted = th.name
+            except ThemeError as exc:
+                self.theme_problems.append(str(exc))
+                wanted = None
+        if not wanted:
+            wanted = "mbtop-16" if os.environ.get("TERM") == "linux" and "mbtop-16" in self.theme_names else DEFAULT
+        if wanted not in self.available_themes:
+            self.theme_problems.append(f"unknown theme {wanted!r}; using {DEFAULT}")
+            wanted = DEFAULT
+        self.theme = wanted
+
+    def on_mount(self) -> None:
+        self._setup_themes()
+        self.push_screen(MainScreen())
+        for problem in self.theme_problems:
+            self.notify(problem, severity="warning", timeout=8)
+        self.kick()
+
+    def kick(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if not self.paused:
+            self.sample_worker()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sample")
+    def sample_worker(self) -> None:
+        sample = self.source()
+        snapshot = build(self.catalog, sample)
+        rates = self.tracker.update(sample)
+        self.post_message(SnapshotReady(sample, snapshot, rates))
+
+    def _schedule(self) -> None:
+        if not self.paused:
+            self._timer = self.set_timer(self.interval, self.kick)
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        self.error = None
+        self.samples_taken += 1
+        self.view = View(message.sample, message.snapshot, message.rates, self.paused, None)
+        self._render_view()
+        self._schedule()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "sample" or event.state != WorkerState.ERROR:
+            return
+        self.error = f"{type(event.worker.error).__name__}: {event.worker.error}"
+        if self.view is not None:
+            self.view = View(self.view.sample, self.view.snapshot, self.view.rates, self.paused, self.error)
+            self._render_view()
+        self._schedule()
+
+    def _screens(self) -> Iterable[MainScreen | DetailScreen]:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen | DetailScreen):
+                yield screen
+
+    def _render_view(self) -> None:
+        if self.view is None:
+            return
+        for screen in self._screens():
+            screen.show(self.view)
+
+    def open_detail(self, key: str) -> None:
+        if key.startswith("port:"):
+            self.push_screen(PortDetail(key))
+        elif key.startswith("socket:"):
+            self.push_screen(SocketDetail(key))
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        if self.view is not None:
+            self.view = View(self.view.sample, self.view.snapshot, self.view.rates, self.paused, self.error)
+            self._render_view()
+        self.kick()
+
+    def action_refresh(self) -> None:
+        if not self.paused:
+            self.kick()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_next_theme(self) -> None:
+        names = [n for n in self.theme_names if n in self.available_themes] or [DEFAULT]
+        idx = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(idx + 1) % len(names)]
+        self.notify(f"theme: {self.theme}", timeout=2)
+
+    def watch_theme(self, theme: str) -> None:
+        for screen in self._screens():
+            screen.restyle()
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Pause / resume refresh", "Stop or restart sampling (p)", self.action_pause)
+        yield SystemCommand("Refresh now", "Take a sample immediately (r)", self.action_refresh)
+        yield SystemCommand("Next mbtop theme", "Cycle the mbtop themes (t)", self.action_next_theme)
+        yield SystemCommand("Keys", "Every key mbtop knows (?)", self.action_help)
+        if self.view is not None:
+            for p in self.view.snapshot.ports:
+                yield SystemCommand(
+                    f"Port {p.spec.port} {p.spec.name}",
+                    f"Details of port {p.spec.port}",
+                    lambda k=p.key: self.open_detail(k),
+                )
+            for s in self.view.snapshot.sockets:
+                yield SystemCommand(
+                    f"Socket {s.spec.id}", f"Details of {s.spec.path}", lambda k=s.key: self.open_detail(k)
+                )
+
+
+def make_source(cfg: Config, args: argparse.Namespace) -> Source:
+    replay = getattr(args, "replay", None)
+    if replay:
+        from mbtop.probes.record import Replay
+
+        return Replay.from_file(Path(replay))
+    return Sampler(cfg.catalog, use_netlink=not getattr(args, "no_netlink", False)).sample
+
+
+def run(cfg: Config, args: argparse.Namespace) -> int:
+    interval = args.interval if args.interval is not None else cfg.interval
+    app = MbtopApp(cfg.catalog, make_source(cfg, args), interval=max(0.2, interval), theme=args.theme or cfg.theme)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,303 @@
+"""Enter on a row: everything about one port or one socket, live."""
+
+from __future__ import annotations
+
+import shlex
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from mbtop.model.history import conn_key, sparkline
+from mbtop.model.types import Finding, Listener, PortStatus, SocketStatus
+from mbtop.ui.cells import MARK, Cell, duration, safe, style_for
+from mbtop.ui.rows import Column
+from mbtop.ui.state import View
+from mbtop.ui.widgets.header import StatusHeader
+from mbtop.ui.widgets.livetable import LiveTable
+
+LISTENERS = (
+    Column("pid", "PID", 8, 0),
+    Column("user", "User", 10, 1),
+    Column("process", "Process", 13, 0),
+    Column("address", "Address", 16, 0),
+    Column("up", "Up", 7, 2),
+    Column("cmdline", "Command line", None, 0),
+)
+CONNECTIONS = (
+    Column("state", "State", 12, 0),
+    Column("remote", "Remote", 24, 0),
+    Column("rport", "Port", 6, 1),
+    Column("local", "Local", 16, 2),
+    Column("queues", "Recv/Send", 10, 3),
+    Column("age", "Seen for", None, 0),
+)
+SORTS = ("remote", "state", "age")
+MAX_CONNECTIONS = 500  # rows; the totals above stay exact
+
+
+def listener_rows(listeners: tuple[Listener, ...], now: float) -> dict[str, dict[str, Cell]]:
+    out: dict[str, dict[str, Cell]] = {}
+    for lst in listeners:
+        key = f"{lst.address}|{lst.pid}|{lst.inode}"
+        out[key] = {
+            "pid": (str(lst.pid) if lst.pid is not None else "?", "" if lst.main else "dim"),
+            "user": (safe(lst.user or "?"), ""),
+            "process": (safe(lst.process or "? (needs root)"), "critical" if lst.expected is False else ""),
+            "address": (safe(lst.address), ""),
+            "up": (duration(now - lst.started) if lst.started else "?", "dim"),
+            "cmdline": (safe(shlex.join(lst.cmdline)) if lst.cmdline else "", "dim"),
+        }
+    return out
+
+
+def _findings_text(findings: tuple[Finding, ...], commands: list[str], theme_style: dict[str, str]) -> Text:
+    t = Text()
+    if findings:
+        for f in findings:
+            t.append(f"{MARK[f.severity]} ", style=theme_style[f.severity])
+            t.append(f"{f.code}: ", style="bold")
+            t.append(safe(f.message) + "\n")
+            t.append("     fix: ", style="dim")
+            t.append(safe(f.fix) + "\n")
+    else:
+        t.append("No findings.\n", style=theme_style["ok"])
+    t.append("Cross-check: ", style="dim")
+    t.append("  ·  ".join(commands), style="bold")
+    return t
+
+
+class DetailScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "app.pop_screen", "Back")]
+    # Every part has a bounded height and only the connections table flexes, so the
+    # screen never scrolls as a whole: at 80x24 everything still has its place.
+    DEFAULT_CSS = """
+    DetailScreen { overflow: hidden hidden; }
+    DetailScreen #summary { height: auto; max-height: 5; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    DetailScreen .label { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
+    DetailScreen #listeners { height: auto; max-height: 5; }
+    DetailScreen #connections { height: 1fr; min-height: 3; }
+    DetailScreen #findings { height: auto; max-height: 5; padding: 0 1; }
+    DetailScreen #cmdline { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
+    DetailScreen.-tall #listeners { max-height: 10; }
+    DetailScreen.-tall #findings { max-height: 12; }
+    """
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self.view: View | None = None
+
+    def _styles(self) -> dict[str, str]:
+        theme = self.app.current_theme
+        return {s: style_for(s, theme) for s in ("ok", "warning", "critical", "unknown")}
+
+    def on_mount(self) -> None:
+        view = getattr(self.app, "view", None)
+        if view is not None:
+            self.show(view)
+        tables = list(self.query(LiveTable))
+        if tables:
+            tables[-1].focus()
+        self.on_resize()
+
+    def on_resize(self) -> None:
+        self.set_class(self.app.size.height >= 40, "-tall")
+
+    def show(self, view: View) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def listeners(self) -> tuple[Listener, ...]:  # pragma: no cover - overridden
+        return ()
+
+    def show_cmdline(self) -> None:
+        """The highlighted listener's whole command line: the table column is too narrow for it."""
+        table = self.query_one("#listeners", LiveTable)
+        key = table.selected_key
+        chosen = next((lst for lst in self.listeners() if f"{lst.address}|{lst.pid}|{lst.inode}" == key), None)
+        text = Text()
+        if chosen is not None and chosen.cmdline:
+            text.append(f"pid {chosen.pid}: ", style="bold")
+            text.append(safe(shlex.join(chosen.cmdline)))
+        self.query_one("#cmdline", Static).update(text)
+
+    def on_data_table_row_highlighted(self, event: LiveTable.RowHighlighted) -> None:
+        if event.data_table.id == "listeners":
+            self.show_cmdline()
+
+    def restyle(self) -> None:
+        for table in self.query(LiveTable):
+            table.restyle()
+        if self.view is not None:
+            self.show(self.view)
+
+
+class PortDetail(DetailScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("f", "cycle_state", "State filter"),
+        Binding("s", "cycle_sort", "Sort"),
+    ]
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.state_filter: str | None = None
+        self.sort = "remote"
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="header")
+        yield Static(id="summary")
+        yield Static("Listeners", classes="label")
+        yield LiveTable(LISTENERS, id="listeners")
+        yield Static(id="cmdline")
+        yield Static(id="conn-label", classes="label")
+        yield LiveTable(CONNECTIONS, id="connections")
+        with VerticalScroll(id="findings"):
+            yield Static(id="findings-text")
+        yield Footer()
+
+    def listeners(self) -> tuple[Listener, ...]:
+        p = self._port(self.view) if self.view else None
+        return p.listeners if p else ()
+
+    def _port(self, view: View) -> PortStatus | None:
+        return next((p for p in view.snapshot.ports if p.key == self.key), None)
+
+    def _states(self) -> list[str]:
+        if self.view is None:
+            return []
+        p = self._port(self.view)
+        return sorted(dict(p.by_state)) if p else []
+
+    def action_cycle_state(self) -> None:
+        states: list[str | None] = [None, *self._states()]
+        idx = states.index(self.state_filter) if self.state_filter in states else 0
+        self.state_filter = states[(idx + 1) % len(states)]
+        if self.view:
+            self.show(self.view)
+
+    def action_cycle_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        if self.view:
+            self.show(self.view)
+
+    def show(self, view: View) -> None:
+        self.view = view
+        p = self._port(view)
+        if p is None:
+            return
+        styles = self._styles()
+        self.query_one("#header", StatusHeader).show(view, float(getattr(self.app, "interval", 1.0)))
+        spec = p.spec
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(f"Port {spec.port} {spec.name}", style="bold")
+        t.append(f" ({spec.service}) — {spec.purpose}\n")
+        t.append(f"{MARK[p.status]} ", style=styles[p.status])
+        t.append(safe(p.reason) + "\n")
+        expect = f"expected: {spec.bind} bind, {'required' if spec.required else 'optional'}, firewall {spec.firewall}"
+        t.append(expect, style="dim")
+        backlog = f"{p.accept_queue}/{p.backlog}" if p.backlog else str(p.accept_queue)
+        t.append(f"  ·  accept queue {backlog}\n")
+        states = ", ".join(f"{s} {n}" for s, n in p.by_state) or "none"
+        rate = view.rates.new_per_s.get(spec.port)
+        t.append(f"connections {p.connections_total} ({states})")
+        t.append(f"  ·  new/s {rate:.1f} " if rate is not None else "  ·  new/s … ")
+        t.append(
+            sparkline(view.rates.history.get(spec.port, ()), 30, bool(getattr(self.app, "ascii_only", False))),
+            style=style_for("accent", self.app.current_theme),
+        )
+        if p.top_remotes:
+            t.append("\ntop remotes: " + ", ".join(f"{safe(a)} ×{n}" for a, n in p.top_remotes))
+        self.query_one("#summary", Static).update(t)
+        # Ages are relative to the sample, not the wall clock: replays and screenshots stay exact.
+        self.query_one("#listeners", LiveTable).set_rows(listener_rows(p.listeners, view.snapshot.taken_at))
+        self.show_cmdline()
+        rows, total = self._connection_rows(view, spec.port)
+        label = f"Connections: {len(rows)}" + (f" of {total}" if total > len(rows) else "")
+        label += f"  ·  state: {self.state_filter or 'all'} (f)  ·  sort: {self.sort} (s)"
+        self.query_one("#conn-label", Static).update(label)
+        self.query_one("#connections", LiveTable).set_rows(rows)
+        commands = [f"ss -tnp 'sport = :{spec.port}'", f"lsof -i :{spec.port}"]
+        self.query_one("#findings-text", Static).update(_findings_text(p.findings, commands, styles))
+
+    def _connection_rows(self, view: View, port: int) -> tuple[dict[str, dict[str, Cell]], int]:
+        now = view.sample.monotonic
+        seen = view.rates.first_seen
+        conns = [s for s in view.sample.tcp.sockets if s.local_port == port and s.state != "LISTEN"]
+        if self.state_filter:
+            conns = [s for s in conns if s.state == self.state_filter]
+        total = len(conns)
+        if self.sort == "remote":
+            conns.sort(key=lambda s: (s.remote_address, s.remote_port))
+        elif self.sort == "state":
+            conns.sort(key=lambda s: (s.state, s.remote_address, s.remote_port))
+        else:
+            conns.sort(key=lambda s: seen.get(conn_key(s), now))
+        out: dict[str, dict[str, Cell]] = {}
+        for s in conns[:MAX_CONNECTIONS]:
+            key = "|".join(map(str, conn_key(s)))
+            age = now - seen.get(conn_key(s), now)
+            out[key] = {
+                "state": (s.state, "warning" if s.state == "SYN_RECV" else ""),
+                "remote": (s.remote_address, ""),
+                "rport": (str(s.remote_port), "dim"),
+                "local": (s.local_address, "dim"),
+                "queues": (f"{s.recv_q}/{s.send_q}", "dim"),
+                "age": (f"≥{duration(age)}", "dim"),
+            }
+        return out, total
+
+
+class SocketDetail(DetailScreen):
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="header")
+        yield Static(id="summary")
+        yield Static("Listeners", classes="label")
+        yield LiveTable(LISTENERS, id="listeners")
+        yield Static(id="cmdline")
+        with VerticalScroll(id="findings"):
+            yield Static(id="findings-text")
+        yield Footer()
+
+    def listeners(self) -> tuple[Listener, ...]:
+        s = self._socket(self.view) if self.view else None
+        return s.listeners if s else ()
+
+    def _socket(self, view: View) -> SocketStatus | None:
+        return next((s for s in view.snapshot.sockets if s.key == self.key), None)
+
+    def show(self, view: View) -> None:
+        self.view = view
+        s = self._socket(view)
+        if s is None:
+            return
+        styles = self._styles()
+        self.query_one("#header", StatusHeader).show(view, float(getattr(self.app, "interval", 1.0)))
+        f, spec = s.file, s.spec
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(f"Socket {safe(spec.path)}", style="bold")
+        t.append(f" ({spec.service}) — {spec.purpose}\n")
+        t.append(f"{MARK[s.status]} ", style=styles[s.status])
+        t.append(safe(s.reason) + "\n")
+        if f.exists:
+            t.append(f"{f.kind}  {safe(f.owner or f.uid)}:{safe(f.group or f.gid)}  ")
+            t.append(f"{f.mode:04o}" if f.mode is not None else "?")
+            if f.link_target:
+                t.append(f"  → {safe(f.link_target)} (not followed)", style=styles["critical"])
+        else:
+            t.append("does not exist" + (f" ({safe(f.error)})" if f.error else ""), style="dim")
+        t.append(f"   expected {spec.owner}:{spec.group} {spec.mode_text}\n", style="dim")
+        backlog = f"{s.pending}/{s.backlog}" if s.backlog else str(s.pending)
+        t.append(f"accepting: {'yes' if s.accepting else 'no'}  ·  clients {s.clients}  ·  pending {backlog}\n")
+        if f.parents:
+            t.append("directories: " + "  ".join(f"{safe(d.path)} {d.mode:04o}" for d in f.parents), style="dim")
+        self.query_one("#summary", Static).update(t)
+        self.query_one("#listeners", LiveTable).set_rows(listener_rows(s.listeners, view.snapshot.taken_at))
+        self.show_cmdline()
+        path = shlex.quote(spec.path)
+        commands = [f"ls -l {path}", f"ss -xlp src {path}", f"lsof {path}"]
+        self.query_one("#findings-text", Static).update(_findings_text(s.findings, commands, styles))

@@ -1,0 +1,57 @@
+"""'?': every key, in one place."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from mbtop.ui.cells import style_for
+
+KEYS = (
+    ("Everywhere", ""),
+    ("q", "quit"),
+    ("?", "this help"),
+    ("p", "pause / resume the refresh (the data on screen stays)"),
+    ("r", "refresh now"),
+    ("t", "next colour theme"),
+    ("ctrl+p", "command palette: every action by name"),
+    ("Overview", ""),
+    ("1 2 3 4", "Overview, Sockets, Findings, Logs"),
+    ("tab", "next pane"),
+    ("up / down", "move the selection (it survives refreshes)"),
+    ("enter", "details of the selected port or socket"),
+    ("/", "filter the table (esc clears)"),
+    ("Port detail", ""),
+    ("f", "filter connections by TCP state"),
+    ("s", "sort connections: remote, state, age"),
+    ("esc", "back to the overview"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 72; max-width: 100%; height: auto; max-height: 100%;
+        border: round $primary; background: $surface; padding: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        t = Text()
+        for key, what in KEYS:
+            if not what:
+                t.append(f"\n{key}\n", style="bold")
+                continue
+            t.append(f"  {key:<11}", style=style_for("accent", self.app.current_theme) + " bold")
+            t.append(f"{what}\n")
+        with VerticalScroll():
+            yield Static(t)
+
+    async def action_dismiss(self, result: None = None) -> None:
+        self.dismiss(result)

@@ -1,0 +1,156 @@
+"""The first screen: overview of every documented port and socket, plus sockets, findings, logs."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+
+from mbtop.ui import rows
+from mbtop.ui.state import View
+from mbtop.ui.widgets.header import StatusHeader
+from mbtop.ui.widgets.livetable import LiveTable
+
+TABS = ("overview", "sockets", "findings", "logs")
+
+
+class MainScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "tab('overview')", "Overview", show=False),
+        Binding("2", "tab('sockets')", "Sockets", show=False),
+        Binding("3", "tab('findings')", "Findings", show=False),
+        Binding("4", "tab('logs')", "Logs", show=False),
+        Binding("enter", "details", "Details"),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+    DEFAULT_CSS = """
+    MainScreen #filter { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
+    MainScreen #filter.-shown { display: block; }
+    MainScreen TabbedContent { height: 1fr; }
+    MainScreen TabPane { padding: 0; }
+    MainScreen #logs-note { padding: 1 2; color: $text-muted; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view: View | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="header")
+        with TabbedContent(initial="overview", id="tabs"):
+            with TabPane("1 Overview", id="overview"):
+                yield LiveTable(rows.OVERVIEW, id="overview-table")
+            with TabPane("2 Sockets", id="sockets"):
+                yield LiveTable(rows.SOCKETS, min_flex=rows.SOCKET_PATH_WIDTH, id="sockets-table")
+            with TabPane("3 Findings", id="findings"):
+                yield LiveTable(rows.FINDINGS, id="findings-table")
+            with TabPane("4 Logs", id="logs"), Vertical():
+                yield Static(
+                    "Logs: mbtop does not tail the mail and nginx logs yet.\n"
+                    "Until it does: tail -f /var/log/mail.log /var/log/nginx/mailborder-access.log",
+                    id="logs-note",
+                )
+        yield Input(placeholder="filter: type to narrow the table, enter to keep, esc to clear", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#header", StatusHeader).show(None, self.app_interval)
+        self.query_one("#overview-table", LiveTable).focus()
+
+    @property
+    def app_interval(self) -> float:
+        return float(getattr(self.app, "interval", 1.0))
+
+    def show(self, view: View) -> None:
+        self.view = view
+        ascii_only = bool(getattr(self.app, "ascii_only", False))
+        self.query_one("#header", StatusHeader).show(view, self.app_interval)
+        self.query_one("#overview-table", LiveTable).set_rows(rows.overview_rows(view, ascii_only))
+        self.query_one("#sockets-table", LiveTable).set_rows(rows.socket_rows(view))
+        self.query_one("#findings-table", LiveTable).set_rows(rows.finding_rows(view))
+        n = len(view.snapshot.findings)
+        tabs = self.query_one("#tabs", TabbedContent)
+        tabs.get_tab("findings").label = f"3 Findings ({n})" if n else "3 Findings"
+
+    def restyle(self) -> None:
+        for table in self.query(LiveTable):
+            table.restyle()
+        if self.view is not None:
+            self.query_one("#header", StatusHeader).show(self.view, self.app_interval)
+
+    def current_table(self) -> LiveTable | None:
+        active = self.query_one("#tabs", TabbedContent).active
+        found = self.query(f"#{active}-table")
+        return found.first(LiveTable) if found else None
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+        table = self.current_table()
+        if table is not None:
+            table.focus()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        table = self.current_table()
+        if table is not None:
+            table.focus()
+
+    def action_details(self) -> None:
+        table = self.current_table()
+        if table is not None and table.selected_key:
+            self._open(table.selected_key)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        key = event.row_key.value
+        if key:
+            self._open(key)
+
+    def _open(self, key: str) -> None:
+        if key.startswith("finding:"):
+            where = key.rsplit(":", 1)[1]
+            key = f"port:{where}" if where.isdigit() else self._socket_key_for(where)
+        opener = getattr(self.app, "open_detail", None)
+        if opener is not None and key:
+            opener(key)
+
+    def _socket_key_for(self, path: str) -> str:
+        if self.view is None:
+            return ""
+        for s in self.view.snapshot.sockets:
+            if s.spec.path == path:
+                return s.key
+        return ""
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("-shown")
+        table = self.current_table()
+        box.value = table.filter_text if table else ""
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        table = self.current_table()
+        if table is not None:
+            table.set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        table = self.current_table()
+        if table is not None:
+            table.focus()
+        if not event.value:
+            self.query_one("#filter", Input).remove_class("-shown")
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("-shown")
+        for each in self.query(LiveTable):
+            each.set_filter("")
+        table = self.current_table()
+        if table is not None:
+            table.focus()

@@ -1,0 +1,18 @@
+"""What the UI shows, as one immutable value replaced on every sample."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mbtop.model.history import Rates
+from mbtop.model.types import Snapshot
+from mbtop.probes.sample import Sample
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    sample: Sample
+    snapshot: Snapshot
+    rates: Rates
+    paused: bool = False
+    error: str | None = None  # the last sampling error, shown in the header until a sample succeeds

@@ -1,0 +1,116 @@
+"""Theme files (TOML, in themes/) turned into Textual themes; btop .theme files imported."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from textual.theme import Theme
+
+BUNDLED = Path(__file__).with_name("themes")
+SYSTEM = Path("/etc/mbtop/themes")
+FIELDS = (
+    "primary",
+    "secondary",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "success",
+    "warning",
+    "error",
+    "boost",
+)
+DEFAULT = "mbtop-dark"
+
+
+class ThemeError(ValueError):
+    pass
+
+
+def from_toml(path: Path) -> Theme:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ThemeError(f"{path}: {exc}") from None
+    if not isinstance(data.get("name"), str) or not isinstance(data.get("primary"), str):
+        raise ThemeError(f"{path}: a theme needs at least 'name' and 'primary'")
+    variables = data.get("variables", {})
+    if not isinstance(variables, dict):
+        raise ThemeError(f"{path}: [variables] must be a table")
+    kwargs = {k: data[k] for k in FIELDS if isinstance(data.get(k), str)}
+    return Theme(
+        name=data["name"],
+        dark=bool(data.get("dark", True)),
+        ansi=bool(data.get("ansi", False)),
+        variables={str(k): str(v) for k, v in variables.items()},
+        **kwargs,
+    )
+
+
+_BTOP_LINE = re.compile(r'^\s*theme\[(\w+)\]\s*=\s*"([^"]*)"')
+
+
+def _btop_colour(value: str) -> str | None:
+    value = value.strip()
+    if re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+        return value
+    if re.fullmatch(r"#[0-9a-fA-F]{2}", value):  # btop's grey shorthand
+        return "#" + value[1:] * 3
+    parts = value.split()
+    if len(parts) == 3 and all(p.isdigit() and int(p) < 256 for p in parts):
+        return "#" + "".join(f"{int(p):02x}" for p in parts)
+    return None
+
+
+def from_btop(path: Path) -> Theme:
+    """A btop ``.theme`` file: main_bg/main_fg/hi_fg/title/selected_bg and its gradient ends."""
+    colours: dict[str, str] = {}
+    try:
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            m = _BTOP_LINE.match(line)
+            if m and (c := _btop_colour(m.group(2))):
+                colours[m.group(1)] = c
+    except OSError as exc:
+        raise ThemeError(f"{path}: {exc.strerror}") from None
+    if "main_fg" not in colours:
+        raise ThemeError(f"{path}: not a btop theme (no theme[main_fg])")
+    bg = colours.get("main_bg", "#000000")
+    dark = sum(int(bg[i : i + 2], 16) for i in (1, 3, 5)) < 384
+    return Theme(
+        name=f"btop-{path.stem}",
+        dark=dark,
+        primary=colours.get("hi_fg", colours["main_fg"]),
+        secondary=colours.get("title", colours["main_fg"]),
+        accent=colours.get("proc_misc", colours.get("hi_fg", colours["main_fg"])),
+        foreground=colours["main_fg"],
+        background=bg,
+        surface=bg,
+        panel=colours.get("selected_bg", colours.get("meter_bg", bg)),
+        success=colours.get("cpu_start", colours.get("free_start", "#5fd75f")),
+        warning=colours.get("cpu_mid", colours.get("used_mid", "#ffd75f")),
+        error=colours.get("cpu_end", colours.get("used_end", "#ff5f5f")),
+    )
+
+
+def load_file(path: Path) -> Theme:
+    return from_btop(path) if path.suffix == ".theme" else from_toml(path)
+
+
+def discover() -> tuple[list[Theme], list[str]]:
+    """Every bundled and system theme; problems are returned as messages, never raised."""
+    themes: list[Theme] = []
+    problems: list[str] = []
+    for folder in (BUNDLED, SYSTEM):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            if path.suffix not in (".toml", ".theme"):
+                continue
+            try:
+                themes.append(load_file(path))
+            except ThemeError as exc:
+                problems.append(str(exc))
+    return themes, problems

@@ -1,0 +1,42 @@
+"""The one-line header: host, uptime, privileges, last refresh, finding counts, alerts."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from mbtop.ui.cells import clock, duration, roles, safe
+from mbtop.ui.state import View
+
+
+class StatusHeader(Static):
+    DEFAULT_CSS = """
+    StatusHeader { height: 1; background: $panel; color: $foreground; padding: 0 1; }
+    """
+
+    def show(self, view: View | None, interval: float) -> None:
+        c = roles(self.app.current_theme)
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append("mbtop ", style=f"bold {c['primary']}")
+        if view is None:
+            t.append("sampling…", style="dim")
+            self.update(t)
+            return
+        snap = view.snapshot
+        t.append(safe(snap.host), style="bold")
+        if view.sample.uptime is not None:
+            t.append(f"  up {duration(view.sample.uptime)}", style="dim")
+        t.append("  ")
+        t.append("root" if snap.root else "not root", style="" if snap.root else f"bold {c['warning']}")
+        crit, warn = snap.count("critical"), snap.count("warning")
+        t.append("  ")
+        t.append(f"{crit} critical", style=f"bold {c['error']}" if crit else "dim")
+        t.append(" ")
+        t.append(f"{warn} warning", style=f"bold {c['warning']}" if warn else "dim")
+        t.append(f"   {clock(snap.taken_at)}", style="dim")
+        t.append(f" /{interval:g}s", style="dim")
+        if view.paused:
+            t.append("  PAUSED", style=f"bold reverse {c['warning']}")
+        if view.error:
+            t.append(f"  sampling failed: {safe(view.error)}", style=f"bold {c['error']}")
+        self.update(t)

@@ -1,0 +1,101 @@
+"""A DataTable fed whole row sets, that applies only what changed and keeps the cursor."""
+
+from __future__ import annotations
+
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist
+
+from mbtop.model.diff import diff_rows
+from mbtop.ui.cells import Cell, render
+from mbtop.ui.rows import MIN_FLEX, Column, fit
+
+
+class LiveTable(DataTable[object]):
+    DEFAULT_CSS = """
+    LiveTable { height: 1fr; }
+    """
+
+    def __init__(self, columns: tuple[Column, ...], min_flex: int = MIN_FLEX, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
+        self._all_columns = columns
+        self._min_flex = min_flex
+        self._shown: tuple[Column, ...] = ()
+        self._flex = 0
+        self._rows: dict[str, tuple[Cell, ...]] = {}
+        self._source: dict[str, dict[str, Cell]] = {}
+        self.filter_text = ""
+
+    @property
+    def selected_key(self) -> str | None:
+        if self.row_count == 0:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except CellDoesNotExist:  # an empty or shrinking table has no valid cursor
+            return None
+
+    def _layout(self) -> bool:
+        """Choose columns for the current width; True when the set changed."""
+        width = self.size.width or self.app.size.width
+        shown, flex = fit(self._all_columns, width, self._min_flex)
+        if shown == self._shown and flex == self._flex:
+            return False
+        self._shown, self._flex = shown, flex
+        return True
+
+    def _visible(self) -> dict[str, tuple[Cell, ...]]:
+        needle = self.filter_text.lower()
+        out: dict[str, tuple[Cell, ...]] = {}
+        for key, cells in self._source.items():
+            row = tuple(cells.get(c.key, ("", "")) for c in self._shown)
+            if needle and not any(needle in text.lower() for text, _ in row):
+                continue
+            out[key] = row
+        return out
+
+    def set_rows(self, rows: dict[str, dict[str, Cell]]) -> None:
+        self._source = rows
+        self._apply(rebuild=self._layout())
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self._apply(rebuild=False)
+
+    def on_resize(self) -> None:
+        if self._layout():
+            self._apply(rebuild=True)
+
+    def _apply(self, rebuild: bool) -> None:
+        theme = self.app.current_theme
+        new = self._visible()
+        selected = self.selected_key
+        diff = diff_rows(self._rows, new)
+        if rebuild or diff.reordered or (diff.added and self._rows and not _appends(self._rows, new)):
+            self.clear(columns=True)
+            for col in self._shown:
+                self.add_column(col.label, width=col.width if col.width is not None else self._flex, key=col.key)
+            for key, row in new.items():
+                self.add_row(*(render(c, theme) for c in row), key=key)
+        else:
+            for key in diff.removed:
+                self.remove_row(key)
+            for key, idx in diff.changed:
+                self.update_cell(key, self._shown[idx].key, render(new[key][idx], theme))
+            for key in diff.added:
+                self.add_row(*(render(c, theme) for c in new[key]), key=key)
+        self._rows = new
+        if selected is not None and selected in new:
+            index = list(new).index(selected)
+            if index != self.cursor_row:
+                self.move_cursor(row=index, animate=False)
+
+    def restyle(self) -> None:
+        """Re-render every cell (after a theme change)."""
+        self._rows = {}
+        self._apply(rebuild=True)
+
+
+def _appends(old: dict[str, tuple[Cell, ...]], new: dict[str, tuple[Cell, ...]]) -> bool:
+    """New keys only at the end: they can be added without a rebuild."""
+    keys = [k for k in new if k in old]
+    return list(new)[: len(keys)] == keys

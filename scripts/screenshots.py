@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Screenshots of every screen, from the real app sampling the real lab stack.
+
+    sudo .venv/bin/python scripts/screenshots.py [--out screenshots]
+
+Needs the stack (`sudo scripts/stack up`).  For the duration of the run it adds
+real trouble, then removes it: a foreign process on port 465, mb-rpcd.sock
+chmod 0666, and 60 held SMTP connections from 20 loopback addresses.  Writes
+SVG (Textual's own export) and PNG (cairosvg) for each screen at 80x24 and
+160x48.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cairosvg
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mbtop.config import load  # noqa: E402
+from mbtop.probes.sample import Sampler  # noqa: E402
+from mbtop.ui.app import MbtopApp  # noqa: E402
+from tests.support.netns import Holder  # noqa: E402
+
+SHOTS = [
+    ("overview", []),
+    ("port-detail", ["down", "down", "down", "down", "enter"]),  # 465: the foreign process
+    ("smtp-detail", ["enter"]),
+    ("sockets", ["2"]),
+    ("findings", ["3"]),
+    ("logs", ["4"]),
+    ("help", ["question_mark"]),
+]
+SIZES = [(80, 24), (160, 48)]
+
+
+async def shoot(name: str, keys: list[str], size: tuple[int, int], out: Path, theme: str) -> Path:
+    cfg = load(None)
+    app = MbtopApp(cfg.catalog, Sampler(cfg.catalog).sample, interval=0.5, theme=theme)
+    async with app.run_test(size=size) as pilot:
+        # Three samples: rates and sparklines need history.
+        for _ in range(30):
+            await pilot.pause(0.1)
+            if app.tracker and app.view and app.view.rates.history.get(25) and len(app.view.rates.history[25]) >= 3:
+                break
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause(0.3)
+        svg = out / f"{name}-{size[0]}x{size[1]}.svg"
+        app.save_screenshot(str(svg))
+    cairosvg.svg2png(url=str(svg), write_to=str(svg.with_suffix(".png")))
+    return svg
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=REPO / "screenshots")
+    ap.add_argument("--theme", default="mbtop-dark")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("run as root (sudo): the screenshots show the real stack", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    rpcd = "/var/run/mailborder/mb-rpcd.sock"
+    old_mode = os.stat(rpcd).st_mode & 0o7777
+    flood = {f"127.66.0.{i}": n for i, n in enumerate([12, 9, 7, 5, 4, 3, 3, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2], 1)}
+    spec = {"name": "flood", "connect": [[s, "127.0.0.1", 25, n] for s, n in flood.items()]}
+    squat = {"name": "nc", "listen": [["0.0.0.0", 465]]}
+    os.chmod(rpcd, 0o666)
+    try:
+        with Holder([], spec), Holder([], squat):
+            for name, keys in SHOTS:
+                for size in SIZES:
+                    svg = asyncio.run(shoot(name, keys, size, args.out, args.theme))
+                    print(svg.relative_to(REPO))
+    finally:
+        os.chmod(rpcd, old_mode)
+        subprocess.run([str(REPO / "scripts" / "stack"), "status"], capture_output=True, check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

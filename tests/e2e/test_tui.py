@@ -1,0 +1,75 @@
+"""The installed `mbtop` (the live screen) in tmux, against the real stack."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import stack as st
+from tests.support.netns import Holder
+from tests.support.tmux import Tmux, mbtop_bin
+
+HOSTILE_NAME = "[bold red]x[/]"
+HOSTILE_ARG = "\x1b]0;pwned\x07[link=http://evil]click[/link]\x1b[2J"
+
+
+@pytest.fixture(autouse=True)
+def _stack() -> None:
+    st.require_stack()
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "term"),
+    [(80, 24, "xterm-256color"), (80, 24, "linux"), (200, 50, "xterm-256color"), (200, 50, "linux")],
+)
+def test_overview_lists_every_documented_port(width: int, height: int, term: str) -> None:
+    snap = st.wait_healthy()
+    with Tmux([mbtop_bin()], width, height, term) as t:
+        screen = t.wait_for(re.compile(r"redis\.sock"), timeout=20)
+        for p in snap["ports"]:
+            assert re.search(rf"(?m)^\s*(OK|WARN|CRIT|UNKN)\s+{p['port']} ", screen), (p["port"], screen)
+        for s in snap["sockets"]:
+            assert f"{s['id']}.sock" in screen
+        assert "CRIT" not in screen
+        lines = screen.splitlines()
+        assert len(lines) <= height and all(len(line) <= width for line in lines)
+        assert max(len(line.rstrip()) for line in lines) > width - 10  # the app uses the whole width
+        t.send("q")
+        t.wait_for(lambda _s: t.pane_dead(), timeout=10)
+
+
+def test_squatter_shows_on_its_row_within_two_refreshes() -> None:
+    st.wait_healthy()
+    with Tmux([mbtop_bin(), "--interval", "1"], 120, 30) as t:
+        t.wait_for("redis.sock", timeout=20)
+        with st.squatter_on(6379, "redis-server") as squatter:
+            start = time.monotonic()
+            screen = t.wait_for(re.compile(rf"6379 Redis .*held by squatter\[{squatter.pid}\]"), timeout=2 * 1 + 2)
+            elapsed = time.monotonic() - start
+            assert elapsed <= 3.0, elapsed  # two 1 s refreshes plus the sample itself
+            assert re.search(r"CRIT\s+6379 Redis", screen)
+        t.wait_for(re.compile(r"OK\s+6379 Redis"), timeout=10)
+
+
+def test_hostile_process_text_is_literal_and_no_escape_reaches_the_terminal(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.out"
+    hostile = Holder([], {"name": HOSTILE_NAME, "listen": [["0.0.0.0", 465]]}, extra=[HOSTILE_ARG])
+    with hostile, Tmux([mbtop_bin()], 160, 40) as t:
+        t.pipe_to(str(raw))
+        title_before = t.pane_title()
+        screen = t.wait_for(re.compile(r"465 SMTPS"), timeout=20)
+        assert HOSTILE_NAME in screen  # shown literally, not as bold red markup
+        t.send("Down", "Down", "Down", "Down", "Enter")
+        screen = t.wait_for("[link=http://evil]click[/link]", timeout=10)
+        assert "Port 465 SMTPS" in screen
+        assert t.pane_title() == title_before and "pwned" not in t.pane_title()
+        t.send("Escape")  # alone: ESC followed at once by q would arrive as alt+q
+        t.wait_for("1 Overview", timeout=10)
+        t.send("q")
+        t.wait_for(lambda _s: t.pane_dead(), timeout=10)
+    data = raw.read_bytes()
+    assert b"[link=http://evil]click[/link]" in data
+    assert b"pwned" not in data and b"\x1b]0;" not in data and b"\x1b[2J" not in data

@@ -1,0 +1,42 @@
+"""An app fed with samples recorded from the real stack (tests/fixtures), for Pilot and snapshot tests."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from mbtop.catalog import load_reference
+from mbtop.probes.record import Replay, load
+from mbtop.ui.app import MbtopApp
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "stack-trouble.json"
+SAMPLES = load(FIXTURE)
+
+
+def fixed_tz() -> None:
+    """The header shows local time: make it the same on every machine."""
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+
+
+def make_app(theme: str = "mbtop-dark", interval: float = 3600.0) -> MbtopApp:
+    """Refresh only on demand ('r'), so the screen is a known sample."""
+    fixed_tz()
+    return MbtopApp(load_reference(), Replay(list(SAMPLES)), interval=interval, theme=theme, ascii_only=False)
+
+
+async def samples(pilot: Pilot[int], count: int) -> None:
+    """Wait until ``count`` samples have been shown, asking for each one with 'r'."""
+    app = pilot.app
+    assert isinstance(app, MbtopApp)
+    for _ in range(200):
+        if app.samples_taken >= count:
+            break
+        if not app.workers and app.samples_taken < count:
+            await pilot.press("r")
+        await pilot.pause(0.02)
+    assert app.samples_taken >= count, f"only {app.samples_taken} samples"
+    await pilot.pause()

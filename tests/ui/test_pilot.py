@@ -1,0 +1,149 @@
+"""Every key and pane, driven with Pilot on an app fed with recorded samples (no system is read)."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, TabbedContent
+
+from mbtop.ui.app import MbtopApp
+from mbtop.ui.screens.detail import PortDetail, SocketDetail
+from mbtop.ui.screens.help import HelpScreen
+from mbtop.ui.screens.main import MainScreen
+from mbtop.ui.widgets.livetable import LiveTable
+from tests.ui.appkit import make_app, samples
+
+
+def _main(app: MbtopApp) -> MainScreen:
+    screen = app.screen_stack[1]
+    assert isinstance(screen, MainScreen)
+    return screen
+
+
+def _table(app: MbtopApp, name: str) -> LiveTable:
+    return _main(app).query_one(f"#{name}-table", LiveTable)
+
+
+async def test_overview_has_every_port_and_socket_and_cursor_survives_refresh() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await samples(pilot, 1)
+        table = _table(app, "overview")
+        keys = [str(k.value) for k in table.rows]
+        assert keys == [p.key for p in app.view.snapshot.ports] + [s.key for s in app.view.snapshot.sockets]
+        await pilot.press("down", "down", "down", "down")
+        assert table.selected_key == "port:465"
+        await samples(pilot, 3)
+        assert table.selected_key == "port:465" and table.cursor_row == 4
+
+
+async def test_tabs_by_number_and_tab_key() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await samples(pilot, 1)
+        tabs = _main(app).query_one(TabbedContent)
+        for key, name in (("2", "sockets"), ("3", "findings"), ("4", "logs"), ("1", "overview")):
+            await pilot.press(key)
+            assert tabs.active == name
+        findings = _table(app, "findings")
+        assert findings.row_count == len(app.view.snapshot.findings)
+        first = next(iter(findings.rows)).value
+        assert first is not None and first.startswith("finding:unexpected-owner:465")
+
+
+async def test_enter_opens_port_detail_with_filters_and_sorts() -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await samples(pilot, 3)
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, PortDetail) and screen.key == "port:25"
+        conns = screen.query_one("#connections", LiveTable)
+        port = next(p for p in app.view.snapshot.ports if p.spec.port == 25)
+        assert conns.row_count == min(500, port.connections_total)
+        await pilot.press("s")
+        assert screen.sort == "state"
+        await pilot.press("s", "s")
+        assert screen.sort == "remote"
+        await pilot.press("f")
+        assert screen.state_filter == "ESTABLISHED"
+        await pilot.press("f")
+        assert screen.state_filter is None or screen.state_filter != "ESTABLISHED"
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+
+
+async def test_socket_detail_from_sockets_pane() -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await samples(pilot, 1)
+        await pilot.press("2", "down", "enter")
+        assert isinstance(app.screen, SocketDetail) and app.screen.key == "socket:mb-rpcd"
+
+
+async def test_filter_narrows_and_escape_clears() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await samples(pilot, 1)
+        table = _table(app, "overview")
+        total = table.row_count
+        await pilot.press("slash")
+        box = _main(app).query_one("#filter", Input)
+        assert box.has_focus
+        await pilot.press(*"redis")
+        assert 0 < table.row_count < total
+        assert all("redis" in " ".join(str(c) for c in table.get_row(k)).lower() for k in table.rows)
+        await pilot.press("enter")
+        assert table.has_focus and table.row_count < total  # the filter stays
+        await pilot.press("escape")
+        assert table.row_count == total
+
+
+async def test_pause_stops_sampling_and_says_so() -> None:
+    app = make_app(interval=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await samples(pilot, 2)
+        await pilot.press("p")
+        taken = app.samples_taken
+        await pilot.pause(0.6)
+        assert app.samples_taken <= taken + 1  # at most the one already under way
+        header = str(_main(app).query_one("#header").render())
+        assert "PAUSED" in header
+        await pilot.press("p")
+        await samples(pilot, taken + 2)
+
+
+async def test_help_theme_palette_and_quit() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await samples(pilot, 1)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, MainScreen)
+        before = app.theme
+        await pilot.press("t")
+        assert app.theme != before and app.theme.startswith("mbtop-")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "CommandPalette"
+        await pilot.press(*"Port 465")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, PortDetail) and app.screen.key == "port:465"
+        await pilot.press("escape", "q")
+    assert app.return_code in (0, None)
+
+
+async def test_hostile_text_is_shown_literally() -> None:
+    app = make_app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await samples(pilot, 1)
+        await pilot.press("down", "down", "down", "down", "enter")
+        screen = app.screen
+        assert isinstance(screen, PortDetail) and screen.key == "port:465"
+        listeners = screen.query_one("#listeners", LiveTable)
+        cells = [str(c) for row in listeners.rows for c in listeners.get_row(row)]
+        assert "[bold red]x[/]" in cells
+        cmd = next(c for c in cells if "sockprog" in c)
+        assert "\x1b" not in cmd and "\x07" not in cmd and "[link=http://evil]click[/link]" in cmd
+        assert "pwned" not in cmd  # the OSC title sequence is removed whole
