@@ -8,7 +8,9 @@ from rich.text import Text
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
+from mbtop.model.types import SEVERITY_RANK
 from mbtop.text import clean
+from mbtop.ui.state import View
 
 Cell = tuple[str, str]  # (text, role); role "" means the default style
 
@@ -83,3 +85,21 @@ def duration(seconds: float | None) -> str:
 
 def clock(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+def findings_text(view: View, theme: Theme) -> Text:
+    """Every finding, worst first, with its fix: the overview's bottom panel on tall terminals."""
+    t = Text()
+    findings = sorted(view.snapshot.findings, key=lambda f: -SEVERITY_RANK[f.severity])
+    if not findings:
+        t.append("No findings: every documented port and socket is as the reference says.", style=style_for("ok", theme))
+    for f in findings:
+        where = str(f.port) if f.port is not None else (f.path or "")
+        t.append(f"{MARK[f.severity]:<5}", style=style_for(f.severity, theme))
+        t.append(f"{safe(where)}  ", style="bold")
+        t.append(safe(f.message))
+        t.append("  → ", style="dim")
+        t.append(safe(f.fix) + "\n", style="dim")
+    for note in view.snapshot.notes:
+        t.append(f"note: {safe(note)}\n", style="dim")
+    return t

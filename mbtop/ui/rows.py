@@ -74,7 +74,7 @@ def _status(sev: str) -> Cell:
 
 def _process(p: PortStatus | SocketStatus) -> str:
     names: list[str] = []
-    for lst in p.listeners:
+    for lst in sorted(p.listeners, key=lambda lst: (not lst.main, lst.pid or 0)):
         if lst.process is None:
             return "? (root)" if not names else "/".join(names)
         if lst.process not in names:

@@ -73,3 +73,41 @@ def test_hostile_process_text_is_literal_and_no_escape_reaches_the_terminal(tmp_
     data = raw.read_bytes()
     assert b"[link=http://evil]click[/link]" in data
     assert b"pwned" not in data and b"\x1b]0;" not in data and b"\x1b[2J" not in data
+
+
+def test_first_full_screen_about_a_second_and_no_color() -> None:
+    with Tmux([mbtop_bin()], 100, 30, env={"NO_COLOR": "1"}) as t:
+        start = time.monotonic()
+        t.wait_for("redis.sock", timeout=20)
+        elapsed = time.monotonic() - start
+        coloured = t.screen(colours=True)
+        t.send("q")
+    print(f"first full screen after {elapsed:.2f} s")
+    assert elapsed < 3.0  # about a second here; generous for a loaded CI machine
+    assert chromatic_colours(coloured) == set()  # NO_COLOR: greys only
+
+
+GREYS_256 = {0, 7, 8, 15, 16, 231, *range(232, 256)}
+BASIC_GREYS = {30, 37, 90, 97, 40, 47, 100, 107, 39, 49}
+
+
+def chromatic_colours(screen: str) -> set[str]:
+    """Every colour in the SGR sequences of a capture that is not a grey."""
+    found: set[str] = set()
+    for params in re.findall(r"\x1b\[([0-9;]*)m", screen):
+        p = [int(x) if x else 0 for x in params.split(";")]
+        i = 0
+        while i < len(p):
+            if p[i] in (38, 48) and i + 2 < len(p) and p[i + 1] == 5:
+                if p[i + 2] not in GREYS_256:
+                    found.add(f"{p[i]};5;{p[i + 2]}")
+                i += 3
+            elif p[i] in (38, 48) and i + 4 < len(p) and p[i + 1] == 2:
+                if not p[i + 2] == p[i + 3] == p[i + 4]:
+                    found.add(f"{p[i]};2;{p[i + 2]};{p[i + 3]};{p[i + 4]}")
+                i += 5
+            else:
+                if (30 <= p[i] <= 49 or 90 <= p[i] <= 107) and p[i] not in BASIC_GREYS:
+                    found.add(str(p[i]))
+                i += 1
+    return found

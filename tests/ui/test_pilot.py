@@ -147,3 +147,31 @@ async def test_hostile_text_is_shown_literally() -> None:
         cmd = next(c for c in cells if "sockprog" in c)
         assert "\x1b" not in cmd and "\x07" not in cmd and "[link=http://evil]click[/link]" in cmd
         assert "pwned" not in cmd  # the OSC title sequence is removed whole
+
+
+async def test_a_failing_probe_never_crashes_the_app() -> None:
+    """The source raises on every other call: the header says so, the last good data stays."""
+    from tests.ui.appkit import SAMPLES
+
+    calls = {"n": 0}
+
+    def flaky():  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] % 2 == 0:
+            raise PermissionError("netlink: Operation not permitted")
+        return SAMPLES[0]
+
+    app = make_app()
+    app.source = flaky
+    async with app.run_test(size=(100, 24)) as pilot:
+        await samples(pilot, 1)
+        await pilot.press("r")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if app.error:
+                break
+        header = str(_main(app).query_one("#header").render())
+        assert "sampling failed: PermissionError: netlink: Operation not permitted" in header
+        assert _table(app, "overview").row_count == 17  # the last good sample is still shown
+        await samples(pilot, 2)
+        assert app.error is None

@@ -6,11 +6,12 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from mbtop.ui import rows
+from mbtop.ui.cells import findings_text
 from mbtop.ui.state import View
 from mbtop.ui.widgets.header import StatusHeader
 from mbtop.ui.widgets.livetable import LiveTable
@@ -34,6 +35,9 @@ class MainScreen(Screen[None]):
     MainScreen TabbedContent { height: 1fr; }
     MainScreen TabPane { padding: 0; }
     MainScreen #logs-note { padding: 1 2; color: $text-muted; }
+    MainScreen #overview-table { height: auto; max-height: 100%; }
+    MainScreen #overview-findings { display: none; height: 1fr; padding: 0 1; border-top: solid $panel; }
+    MainScreen.-tall #overview-findings { display: block; }
     """
 
     def __init__(self) -> None:
@@ -43,8 +47,10 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
         with TabbedContent(initial="overview", id="tabs"):
-            with TabPane("1 Overview", id="overview"):
+            with TabPane("1 Overview", id="overview"), Vertical():
                 yield LiveTable(rows.OVERVIEW, id="overview-table")
+                with VerticalScroll(id="overview-findings"):
+                    yield Static(id="overview-findings-text")
             with TabPane("2 Sockets", id="sockets"):
                 yield LiveTable(rows.SOCKETS, min_flex=rows.SOCKET_PATH_WIDTH, id="sockets-table")
             with TabPane("3 Findings", id="findings"):
@@ -61,6 +67,11 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#header", StatusHeader).show(None, self.app_interval)
         self.query_one("#overview-table", LiveTable).focus()
+        self.on_resize()
+
+    def on_resize(self) -> None:
+        # A tall terminal has room under the table: show what is wrong and how to fix it there.
+        self.set_class(self.app.size.height >= 36, "-tall")
 
     @property
     def app_interval(self) -> float:
@@ -73,6 +84,7 @@ class MainScreen(Screen[None]):
         self.query_one("#overview-table", LiveTable).set_rows(rows.overview_rows(view, ascii_only))
         self.query_one("#sockets-table", LiveTable).set_rows(rows.socket_rows(view))
         self.query_one("#findings-table", LiveTable).set_rows(rows.finding_rows(view))
+        self.query_one("#overview-findings-text", Static).update(findings_text(view, self.app.current_theme))
         n = len(view.snapshot.findings)
         tabs = self.query_one("#tabs", TabbedContent)
         tabs.get_tab("findings").label = f"3 Findings ({n})" if n else "3 Findings"
