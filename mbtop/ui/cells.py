@@ -92,7 +92,9 @@ def findings_text(view: View, theme: Theme) -> Text:
     t = Text()
     findings = sorted(view.snapshot.findings, key=lambda f: -SEVERITY_RANK[f.severity])
     if not findings:
-        t.append("No findings: every documented port and socket is as the reference says.", style=style_for("ok", theme))
+        t.append(
+            "No findings: every documented port and socket is as the reference says.", style=style_for("ok", theme)
+        )
     for f in findings:
         where = str(f.port) if f.port is not None else (f.path or "")
         t.append(f"{MARK[f.severity]:<5}", style=style_for(f.severity, theme))
