@@ -170,37 +170,10 @@ def test_unprivileged_user_sees_everything_but_other_users_owners(ns: Netns, tmp
         "unix": [[str(path), "listen", "0755"]],
     }
     with Holder(ns.argv(), spec):
-        out = ns.run(
-            "setpriv",
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            "env",
-            f"PYTHONPATH={pkg}",
-            "/usr/bin/python3",
-            "-m",
-            "mbtop",
-            "snapshot",
-            "--json",
-            "--config",
-            str(cfg),
-            check=False,
-        )
-        text = ns.run(
-            "setpriv",
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            "env",
-            f"PYTHONPATH={pkg}",
-            "/usr/bin/python3",
-            "-m",
-            "mbtop",
-            "snapshot",
-            "--config",
-            str(cfg),
-            check=False,
-        )
+        as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "env", f"PYTHONPATH={pkg}"]
+        mbtop = ["/usr/bin/python3", "-m", "mbtop", "snapshot", "--config", str(cfg)]
+        out = ns.run(*as_nobody, *mbtop, "--json", check=False)
+        text = ns.run(*as_nobody, *mbtop, check=False)
     assert out.returncode == 0, out.stderr
     snap = json.loads(out.stdout)
     assert snap["root"] is False

@@ -111,8 +111,26 @@ class DetailScreen(Screen[None]):
     def show(self, view: View) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def listeners(self) -> tuple[Listener, ...]:  # pragma: no cover - overridden
-        return ()
+    def target(self) -> PortStatus | SocketStatus | None:
+        """The port or socket this screen is about, in the latest view."""
+        if self.view is None:
+            return None
+        items: tuple[PortStatus | SocketStatus, ...] = (*self.view.snapshot.ports, *self.view.snapshot.sockets)
+        return next((x for x in items if x.key == self.key), None)
+
+    def listeners(self) -> tuple[Listener, ...]:
+        t = self.target()
+        return t.listeners if t else ()
+
+    def listener_widgets(self) -> ComposeResult:
+        yield Static("Listeners", classes="label")
+        yield LiveTable(LISTENERS, id="listeners")
+        yield Static(id="cmdline")
+
+    def findings_widgets(self) -> ComposeResult:
+        with VerticalScroll(id="findings"):
+            yield Static(id="findings-text")
+        yield Footer()
 
     def show_cmdline(self) -> None:
         """The highlighted listener's whole command line: the table column is too narrow for it."""
@@ -151,18 +169,10 @@ class PortDetail(DetailScreen):
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
         yield Static(id="summary")
-        yield Static("Listeners", classes="label")
-        yield LiveTable(LISTENERS, id="listeners")
-        yield Static(id="cmdline")
+        yield from self.listener_widgets()
         yield Static(id="conn-label", classes="label")
         yield LiveTable(CONNECTIONS, id="connections")
-        with VerticalScroll(id="findings"):
-            yield Static(id="findings-text")
-        yield Footer()
-
-    def listeners(self) -> tuple[Listener, ...]:
-        p = self._port(self.view) if self.view else None
-        return p.listeners if p else ()
+        yield from self.findings_widgets()
 
     def _port(self, view: View) -> PortStatus | None:
         return next((p for p in view.snapshot.ports if p.key == self.key), None)
@@ -256,16 +266,8 @@ class SocketDetail(DetailScreen):
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
         yield Static(id="summary")
-        yield Static("Listeners", classes="label")
-        yield LiveTable(LISTENERS, id="listeners")
-        yield Static(id="cmdline")
-        with VerticalScroll(id="findings"):
-            yield Static(id="findings-text")
-        yield Footer()
-
-    def listeners(self) -> tuple[Listener, ...]:
-        s = self._socket(self.view) if self.view else None
-        return s.listeners if s else ()
+        yield from self.listener_widgets()
+        yield from self.findings_widgets()
 
     def _socket(self, view: View) -> SocketStatus | None:
         return next((s for s in view.snapshot.sockets if s.key == self.key), None)
