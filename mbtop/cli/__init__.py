@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--count", type=int, default=5, help="samples to take (default 5)")
     rec.add_argument("--every", type=float, default=1.0, help="seconds between samples (default 1)")
 
+    from mbtop.cli import logs
+
+    logs.add_parser(sub, [common])
+
     chk = sub.add_parser(
         "check", parents=[common], help="monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"
     )
@@ -114,6 +118,12 @@ def cmd_record(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_logs(cfg: Config, args: argparse.Namespace) -> int:
+    from mbtop.cli import logs
+
+    return logs.run(args)
+
+
 def cmd_tui(cfg: Config, args: argparse.Namespace) -> int:
     import importlib
 
@@ -133,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mbtop: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    handlers = {"snapshot": cmd_snapshot, "check": cmd_check, "record": cmd_record}
+    handlers = {"snapshot": cmd_snapshot, "check": cmd_check, "record": cmd_record, "logs": cmd_logs}
     handler = handlers.get(args.command or "", cmd_tui)
     try:
         return handler(cfg, args)

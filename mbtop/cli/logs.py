@@ -1,0 +1,112 @@
+"""`mbtop logs FILE`: parse a mail or nginx log headlessly, as events or as a summary."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterable
+from typing import TextIO
+
+from mbtop.logs import nginx
+from mbtop.logs.events import MailEvent, WebEvent
+from mbtop.logs.fastsum import summarize
+from mbtop.logs.follow import Follower, Line, follow
+from mbtop.logs.postfix import PostfixParser
+from mbtop.logs.summary import render
+from mbtop.text import clean
+
+Event = MailEvent | WebEvent
+
+
+def add_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]
+) -> None:
+    p = sub.add_parser("logs", parents=parents, help="parse a Postfix or nginx log: events or a summary")
+    p.add_argument("file", help="the log file (e.g. /var/log/mail.log, /var/log/nginx/mailborder-access.log)")
+    p.add_argument("--format", choices=("postfix", "nginx", "auto"), default="auto", help="default: guess")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--events", action="store_true", help="one event per input line (the default)")
+    what.add_argument("--summary", action="store_true", help="totals, like pflogsumm / goaccess")
+    p.add_argument("--json", action="store_true", help="events as JSON lines; the summary as one JSON document")
+    p.add_argument("--year", type=int, help="year for timestamps that carry none (default: this year)")
+    p.add_argument("--follow", action="store_true", help="keep reading as the file grows (events only)")
+
+
+def guess_format(path: str, first: Iterable[Line]) -> str:
+    if "nginx" in path:
+        return "nginx"
+    for line in first:
+        if not line.text.strip():
+            continue
+        return "nginx" if nginx.parse(line.text, 0).kind != "other" else "postfix"
+    return "postfix"
+
+
+def _parser(fmt: str, year: int) -> Callable[[str, int], Event]:
+    if fmt == "nginx":
+        return nginx.parse
+    return PostfixParser(year).parse
+
+
+def _text(ev: Event) -> str:
+    who = ev.client_ip or "-"
+    if isinstance(ev, MailEvent):
+        head = f"{ev.line_no:>7} {ev.timestamp or '-':<19} {ev.kind:<15} {who:<15} {ev.queue_id or '-':<12}"
+    else:
+        head = f"{ev.line_no:>7} {ev.timestamp or '-':<25} {ev.kind:<6} {who:<15} {ev.status or '-':<4}"
+    return f"{head} {clean(ev.message)}"
+
+
+def _write_events(events: Iterable[Event], as_json: bool, out: TextIO) -> None:
+    for ev in events:
+        # json.dumps escapes every control character, so hostile text stays inert in the output too.
+        out.write((json.dumps(ev.to_json()) if as_json else _text(ev)) + "\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    year = args.year or dt.date.today().year
+    follower = Follower(args.file, from_start=True)
+    try:
+        batches = follower.read_all()
+        first = next(batches, [])
+    except FileNotFoundError:
+        print(f"mbtop: {args.file}: no such file", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"mbtop: {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    if follower.error:
+        print(f"mbtop: {args.file}: {follower.error}", file=sys.stderr)
+        return 1
+    fmt = args.format if args.format != "auto" else guess_format(args.file, first[:20])
+    parse = _parser(fmt, year)
+    out = sys.stdout
+
+    def all_batches() -> Iterable[list[Line]]:
+        yield first
+        yield from batches
+
+    if args.summary:
+        doc = summarize(args.file, fmt, year).to_json()
+        text = json.dumps(doc, indent=2) if args.json else "\n".join(clean(x) for x in render(doc).splitlines())
+        out.write(text + "\n")
+        return 0
+    for batch in all_batches():
+        _write_events((parse(line.text, line.line_no) for line in batch), args.json, out)
+    if args.follow:
+        live = Follower(args.file, backfill=0)
+
+        async def tail() -> None:
+            offset = follower._count
+            async for batch in follow(live):
+                _write_events((parse(line.text, line.line_no + offset) for line in batch), args.json, out)
+                out.flush()
+
+        try:
+            asyncio.run(tail())
+        except KeyboardInterrupt:
+            return 0
+    return 0

@@ -1,0 +1,1 @@
+"""Log followers and parsers: Postfix mail log, nginx access and error logs."""

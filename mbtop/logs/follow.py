@@ -1,0 +1,334 @@
+"""Follow a log file across rotation without losing, duplicating or garbling a line.
+
+``Follower`` is the synchronous core: call ``poll()`` whenever the file may have
+changed and it returns the complete lines appended since the last call.  It
+survives rename rotation (logrotate ``create``, ``postfix logrotate``),
+``copytruncate``, delete-and-recreate and a file that appears only later; it
+holds a partial last line until its newline, replaces invalid UTF-8, cuts
+lines over 64 KiB with a marker, and keeps memory bounded.  ``follow()`` is the
+asyncio driver: it wakes on inotify events for the file's directory (and on a
+slow timer as a safety net) and yields batches of lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import stat
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+MAX_LINE = 64 * 1024
+CHUNK = 64 * 1024
+CUT_MARKER = " …[line cut at 64 KiB]"
+FINGERPRINT = 64  # bytes compared at the start of the file to notice a truncate-and-refill
+RETIRED_GRACE = 2.0  # seconds a rotated-away file is still drained (writers reopen late)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    text: str
+    line_no: int  # 1-based, counted over everything this follower has returned
+    truncated: bool = False
+
+
+class _Reader:
+    """One open file: its fd, position and the bytes of a line not yet complete."""
+
+    def __init__(self, fd: int, pos: int) -> None:
+        self.fd = fd
+        st = os.fstat(fd)
+        self.ino, self.dev = st.st_ino, st.st_dev
+        self.pos = pos
+        self.partial = bytearray()
+        self.skipping = False  # inside a line longer than MAX_LINE: drop until its newline
+        self.fingerprint = os.pread(fd, FINGERPRINT, 0)
+        self.retired_at: float | None = None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+class Follower:
+    def __init__(self, path: str, backfill: int = 200, from_start: bool = False) -> None:
+        self.path = path
+        self.backfill = backfill
+        self.from_start = from_start
+        self._cur: _Reader | None = None
+        self._retired: list[_Reader] = []
+        self._count = 0
+        self.status = "not opened"
+        self.error: str | None = None
+        self.rotations = 0
+        self._opened_once = False
+
+    # -- opening ----------------------------------------------------------------------------
+    def _open(self, first: bool) -> _Reader | None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+        except FileNotFoundError:
+            self.status = "waiting for the file to appear"
+            return None
+        except OSError as exc:
+            self.status = f"cannot open: {exc.strerror}"
+            self.error = self.status
+            return None
+        self.error = None
+        if not _is_regular(fd):
+            os.close(fd)
+            self.status = "not a regular file"
+            self.error = self.status
+            return None
+        pos = 0
+        if first and not self.from_start:
+            pos = _backfill_start(fd, self.backfill)
+        self._opened_once = True
+        self.status = "following"
+        return _Reader(fd, pos)
+
+    # -- reading ----------------------------------------------------------------------------
+    def _drain(self, r: _Reader, out: list[Line], final: bool = False) -> int:
+        """Read everything from r's position; complete lines go to ``out``. Returns bytes read."""
+        total = 0
+        while True:
+            try:
+                data = os.pread(r.fd, CHUNK, r.pos)
+            except OSError:
+                break
+            if not data:
+                break
+            r.pos += len(data)
+            total += len(data)
+            self._split(r, data, out)
+        if final and r.partial and not r.skipping:
+            # The file is gone for good: a last line without its newline is still a line.
+            self._emit(bytes(r.partial), out, False)
+            r.partial.clear()
+        return total
+
+    def _split(self, r: _Reader, data: bytes, out: list[Line]) -> None:
+        start = 0
+        while True:
+            nl = data.find(b"\n", start)
+            if nl < 0:
+                piece = data[start:]
+                if r.skipping:
+                    return
+                room = MAX_LINE - len(r.partial)
+                if len(piece) > room:
+                    r.partial += piece[:room]
+                    self._emit(bytes(r.partial), out, True)
+                    r.partial.clear()
+                    r.skipping = True
+                else:
+                    r.partial += piece
+                return
+            piece = data[start:nl]
+            start = nl + 1
+            if r.skipping:
+                r.skipping = False
+                continue
+            if r.partial:
+                piece = bytes(r.partial) + piece
+                r.partial.clear()
+            if len(piece) > MAX_LINE:
+                self._emit(piece[:MAX_LINE], out, True)
+            else:
+                self._emit(piece, out, False)
+
+    def _emit(self, raw: bytes, out: list[Line], cut: bool) -> None:
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        text = raw.decode("utf-8", "replace")
+        if cut:
+            text += CUT_MARKER
+        self._count += 1
+        out.append(Line(text, self._count, cut))
+
+    def poll(self) -> list[Line]:
+        out: list[Line] = []
+        now = time.monotonic()
+        # Files rotated away are drained first: their lines are older than the new file's.
+        for r in list(self._retired):
+            got = self._drain(r, out)
+            if not got and now - (r.retired_at or now) > RETIRED_GRACE:
+                self._drain(r, out, final=True)
+                r.close()
+                self._retired.remove(r)
+        if self._cur is None:
+            self._cur = self._open(first=not self._opened_once)
+            if self._cur is not None:
+                self._drain(self._cur, out)
+            return out
+        cur = self._cur
+        self._drain(cur, out)
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self.status = "file removed; waiting for a new one"
+            return out
+        except OSError as exc:
+            self.status = f"cannot stat: {exc.strerror}"
+            return out
+        if (st.st_ino, st.st_dev) != (cur.ino, cur.dev):
+            # Renamed away (or deleted and recreated): keep draining the old one for a while.
+            self.rotations += 1
+            cur.retired_at = now
+            self._retired.append(cur)
+            self._cur = self._open(first=False)
+            if self._cur is not None:
+                self._drain(self._cur, out)
+            return out
+        if st.st_size < cur.pos or os.pread(cur.fd, FINGERPRINT, 0)[: len(cur.fingerprint)] != cur.fingerprint:
+            # copytruncate: the same file, emptied (and maybe refilled since).
+            self.rotations += 1
+            cur.pos = 0
+            cur.partial.clear()
+            cur.skipping = False
+            cur.fingerprint = os.pread(cur.fd, FINGERPRINT, 0)
+            self._drain(cur, out)
+        elif len(cur.fingerprint) < FINGERPRINT:
+            cur.fingerprint = os.pread(cur.fd, FINGERPRINT, 0)
+        return out
+
+    def read_all(self) -> Iterator[list[Line]]:
+        """The whole file from its start, in batches of at most one chunk's lines (a one-shot read)."""
+        r = self._open(first=False)
+        if r is None:
+            raise FileNotFoundError(self.error or self.status)
+        try:
+            while True:
+                out: list[Line] = []
+                try:
+                    data = os.pread(r.fd, CHUNK * 16, r.pos)
+                except OSError as exc:
+                    raise OSError(exc.errno, f"{self.path}: {exc.strerror}") from None
+                if not data:
+                    break
+                r.pos += len(data)
+                self._split(r, data, out)
+                if out:
+                    yield out
+            tail: list[Line] = []
+            self._drain(r, tail, final=True)
+            if tail:
+                yield tail
+        finally:
+            r.close()
+
+    def close(self) -> None:
+        for r in self._retired:
+            r.close()
+        self._retired.clear()
+        if self._cur is not None:
+            self._cur.close()
+            self._cur = None
+
+
+def _is_regular(fd: int) -> bool:
+    return stat.S_ISREG(os.fstat(fd).st_mode)
+
+
+def _backfill_start(fd: int, lines: int) -> int:
+    """Offset of the start of the last ``lines`` complete lines (reading at most 4 MiB back)."""
+    size = os.fstat(fd).st_size
+    if lines <= 0 or size == 0:
+        return size
+    # Ignore a partial last line when counting; it will be read (and held) from its start anyway.
+    tail = os.pread(fd, 1, size - 1)
+    need = lines + (1 if tail == b"\n" else 0)
+    pos = size
+    limit = max(0, size - 4 * 1024 * 1024)
+    found = 0
+    while pos > limit:
+        step = min(CHUNK, pos - limit)
+        pos -= step
+        block = os.pread(fd, step, pos)
+        idx = len(block)
+        while True:
+            idx = block.rfind(b"\n", 0, idx)
+            if idx < 0:
+                break
+            found += 1
+            if found == need:
+                return pos + idx + 1
+    if limit == 0:
+        return 0
+    # Fewer lines than asked for in the window: start at the first whole line in it.
+    block = os.pread(fd, CHUNK, limit)
+    idx = block.find(b"\n")
+    return limit + idx + 1 if idx >= 0 else size
+
+
+# -- inotify -------------------------------------------------------------------------------
+
+IN_MODIFY = 0x002
+IN_ATTRIB = 0x004
+IN_CLOSE_WRITE = 0x008
+IN_MOVED_FROM = 0x040
+IN_MOVED_TO = 0x080
+IN_CREATE = 0x100
+IN_DELETE = 0x200
+IN_NONBLOCK = 0o4000
+IN_CLOEXEC = 0o2000000
+_MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+
+
+class Inotify:
+    """The directory's inotify fd, or None where inotify cannot be had (then the timer alone wakes us)."""
+
+    def __init__(self, directory: str) -> None:
+        self.fd: int | None = None
+        name = ctypes.util.find_library("c")
+        try:
+            libc = ctypes.CDLL(name, use_errno=True)
+            fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+            if fd < 0:
+                return
+            if libc.inotify_add_watch(fd, directory.encode(), _MASK) < 0:
+                os.close(fd)
+                return
+            self.fd = fd
+        except (OSError, AttributeError):
+            self.fd = None
+
+    def drain(self) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(BlockingIOError, OSError):
+            while os.read(self.fd, 65536):
+                pass
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+async def follow(follower: Follower, safety_interval: float = 1.0) -> AsyncIterator[list[Line]]:
+    """Yield batches of new lines: on each inotify event for the directory, and at least every second."""
+    loop = asyncio.get_running_loop()
+    watch = Inotify(os.path.dirname(os.path.abspath(follower.path)) or ".")
+    wake = asyncio.Event()
+    if watch.fd is not None:
+        loop.add_reader(watch.fd, wake.set)
+    try:
+        while True:
+            lines = follower.poll()
+            if lines:
+                yield lines
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=safety_interval)
+            wake.clear()
+            watch.drain()
+            await asyncio.sleep(0.02)  # coalesce a burst of writes into one batch
+    finally:
+        if watch.fd is not None:
+            loop.remove_reader(watch.fd)
+        watch.close()
+        follower.close()
