@@ -11,6 +11,7 @@ split at line boundaries into one range per core.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import re
@@ -231,7 +232,7 @@ def _ranges(path: str, parts: int) -> list[tuple[int, int]]:
             fh.readline()
             bounds.append(min(fh.tell(), size))
     bounds.append(size)
-    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def summarize(path: str, fmt: str, year: int | None = None, workers: int | None = None) -> MailSummary | WebSummary:
