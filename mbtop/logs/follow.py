@@ -166,7 +166,17 @@ class Follower:
                 self._drain(self._cur, out)
             return out
         cur = self._cur
+        # Truncation first: after a copytruncate our offset points into different data.
+        if self._truncated(cur):
+            self.rotations += 1
+            self._recover_from_copy(cur, out)
+            cur.pos = 0
+            cur.partial.clear()
+            cur.skipping = False
+            cur.fingerprint = os.pread(cur.fd, FINGERPRINT, 0)
         self._drain(cur, out)
+        if len(cur.fingerprint) < FINGERPRINT:
+            cur.fingerprint = os.pread(cur.fd, FINGERPRINT, 0)
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -184,17 +194,49 @@ class Follower:
             if self._cur is not None:
                 self._drain(self._cur, out)
             return out
-        if st.st_size < cur.pos or os.pread(cur.fd, FINGERPRINT, 0)[: len(cur.fingerprint)] != cur.fingerprint:
-            # copytruncate: the same file, emptied (and maybe refilled since).
-            self.rotations += 1
-            cur.pos = 0
-            cur.partial.clear()
-            cur.skipping = False
-            cur.fingerprint = os.pread(cur.fd, FINGERPRINT, 0)
-            self._drain(cur, out)
-        elif len(cur.fingerprint) < FINGERPRINT:
-            cur.fingerprint = os.pread(cur.fd, FINGERPRINT, 0)
+        self.status = "following"
         return out
+
+    @staticmethod
+    def _truncated(cur: _Reader) -> bool:
+        try:
+            size = os.fstat(cur.fd).st_size
+            head = os.pread(cur.fd, len(cur.fingerprint), 0) if cur.fingerprint else b""
+        except OSError:
+            return False
+        return size < cur.pos or head != cur.fingerprint
+
+    def _recover_from_copy(self, cur: _Reader, out: list[Line]) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path)) or "."
+        base = os.path.basename(self.path)
+        try:
+            names = [n for n in os.listdir(directory) if n.startswith(base) and n != base and not n.endswith(".gz")]
+        except OSError:
+            return
+        candidates = []
+        for name in names:
+            full = os.path.join(directory, name)
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_size >= cur.pos:
+                candidates.append((st.st_mtime, full))
+        for _mtime, full in sorted(candidates, reverse=True):
+            try:
+                fd = os.open(full, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                if os.pread(fd, len(cur.fingerprint), 0) != cur.fingerprint or not cur.fingerprint:
+                    continue
+                copy = _Reader(fd, cur.pos)
+                copy.partial, copy.skipping = cur.partial, cur.skipping
+                self._drain(copy, out, final=True)
+                cur.partial = bytearray()
+                return
+            finally:
+                os.close(fd)
 
     def read_all(self) -> Iterator[list[Line]]:
         """The whole file from its start, in batches of at most one chunk's lines (a one-shot read)."""

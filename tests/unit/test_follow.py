@@ -1,0 +1,128 @@
+"""The follower on real files in a temporary directory: every rotation style, bad bytes, long lines."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from mbtop.logs.follow import CUT_MARKER, MAX_LINE, Follower, Line
+
+
+def texts(lines: list[Line]) -> list[str]:
+    return [x.text for x in lines]
+
+
+def append(path: Path, data: str | bytes) -> None:
+    with open(path, "ab") as fh:
+        fh.write(data.encode() if isinstance(data, str) else data)
+
+
+def test_backfill_then_follow(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    append(log, "".join(f"old {i}\n" for i in range(10)))
+    f = Follower(str(log), backfill=3)
+    first = f.poll()
+    assert texts(first) == ["old 7", "old 8", "old 9"] and [x.line_no for x in first] == [1, 2, 3]
+    append(log, "new 1\n")
+    assert texts(f.poll()) == ["new 1"]
+    assert f.poll() == []
+
+
+def test_partial_line_is_held_until_its_newline(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    f = Follower(str(log))
+    f.poll()
+    append(log, "half a li")
+    assert f.poll() == []
+    append(log, "ne\r\nnext\n")
+    assert texts(f.poll()) == ["half a line", "next"]
+
+
+def test_invalid_utf8_and_overlong_lines(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    f = Follower(str(log))
+    f.poll()
+    append(log, b"bad \xff\xfe bytes\n" + b"x" * (1024 * 1024) + b"\nafter\n")
+    got = f.poll()
+    assert got[0].text == "bad \ufffd\ufffd bytes"
+    assert got[1].truncated and got[1].text == "x" * MAX_LINE + CUT_MARKER
+    assert got[2].text == "after" and len(got) == 3
+
+
+def test_overlong_line_arriving_in_pieces(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    f = Follower(str(log))
+    f.poll()
+    for _ in range(5):
+        append(log, b"y" * 40000)
+        f.poll()
+    append(log, b"\nok\n")
+    got = f.poll()
+    assert texts(got) == ["ok"]  # the cut line was returned while it grew, exactly once
+    assert f._count == 2  # noqa: SLF001
+
+
+def test_rename_rotation_with_a_late_writer(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    append(log, "a\n")
+    f = Follower(str(log), from_start=True)
+    assert texts(f.poll()) == ["a"]
+    old = open(log, "ab")  # a daemon that has not reopened yet  # noqa: SIM115
+    os.rename(log, tmp_path / "mail.log.1")
+    append(log, "c\n")  # the new file (logrotate create)
+    old.write(b"b\n")
+    old.flush()
+    got = texts(f.poll())
+    old.write(b"b2\n")  # still late, after we switched
+    old.close()
+    got += texts(f.poll())
+    assert sorted(got) == ["b", "b2", "c"] and got.index("b") < got.index("b2")
+    assert f.rotations == 1
+
+
+def test_copytruncate_loses_nothing_even_between_copy_and_truncate(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    append(log, "one\ntwo\n")
+    f = Follower(str(log), from_start=True)
+    assert texts(f.poll()) == ["one", "two"]
+    append(log, "three\n")  # written after our last read...
+    shutil.copy(log, tmp_path / "mail.log.1")  # ...copied...
+    with open(log, "r+b") as fh:
+        fh.truncate(0)  # ...and truncated before we looked again
+    append(log, "four\n")
+    assert texts(f.poll()) == ["three", "four"]
+
+
+def test_truncate_and_refill_beyond_old_size(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    append(log, "short\n")
+    f = Follower(str(log), from_start=True)
+    f.poll()
+    with open(log, "r+b") as fh:
+        fh.truncate(0)
+    append(log, "a much longer first line than before\nsecond\n")
+    assert texts(f.poll()) == ["a much longer first line than before", "second"]
+
+
+def test_delete_and_recreate_and_late_appearance(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    f = Follower(str(log))
+    assert f.poll() == [] and "waiting" in f.status
+    append(log, "born\n")
+    assert texts(f.poll()) == ["born"]  # a file that appears later is read from its start
+    log.unlink()
+    assert f.poll() == [] and "removed" in f.status
+    append(log, "reborn\n")
+    assert texts(f.poll()) == ["reborn"]
+
+
+def test_read_all_streams_the_whole_file(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    append(log, "".join(f"{i}\n" for i in range(50000)) + "tail without newline")
+    got = [x for batch in Follower(str(log)).read_all() for x in batch]
+    assert len(got) == 50001 and got[-1].text == "tail without newline" and got[12345].text == "12345"
+    assert [x.line_no for x in got[:3]] == [1, 2, 3]
