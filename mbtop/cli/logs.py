@@ -13,7 +13,7 @@ from typing import TextIO
 from mbtop.logs import nginx
 from mbtop.logs.events import MailEvent, WebEvent
 from mbtop.logs.fastsum import summarize
-from mbtop.logs.follow import Follower, Line, follow
+from mbtop.logs.follow import Follower, Line, LogUnavailable, follow
 from mbtop.logs.postfix import PostfixParser
 from mbtop.logs.summary import render
 from mbtop.text import clean
@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
         first = next(batches, [])
     except FileNotFoundError:
         print(f"mbtop: {args.file}: no such file", file=sys.stderr)
+        return 1
+    except LogUnavailable as exc:
+        print(f"mbtop: {args.file}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"mbtop: {args.file}: {exc.strerror or exc}", file=sys.stderr)

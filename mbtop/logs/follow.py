@@ -29,6 +29,10 @@ FINGERPRINT = 64  # bytes compared at the start of the file to notice a truncate
 RETIRED_GRACE = 2.0  # seconds a rotated-away file is still drained (writers reopen late)
 
 
+class LogUnavailable(OSError):
+    """The path exists but cannot be followed (not a regular file, permission denied); str() says why."""
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     text: str
@@ -242,7 +246,9 @@ class Follower:
         """The whole file from its start, in batches of at most one chunk's lines (a one-shot read)."""
         r = self._open(first=False)
         if r is None:
-            raise FileNotFoundError(self.error or self.status)
+            if self.error is None:
+                raise FileNotFoundError(self.status)
+            raise LogUnavailable(self.error)
         try:
             while True:
                 out: list[Line] = []

@@ -13,6 +13,11 @@ TOP = 10
 _ADDR_PREFIX = re.compile(r"^<[^>]*>: ")
 
 
+def ranked(c: Counter[str]) -> list[tuple[str, int]]:
+    """Most frequent first; ties by name, so the order never depends on the order of reading."""
+    return sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def reject_reason(ev: MailEvent) -> str:
     """The reason without the address it was about: rejects group by cause, not by recipient."""
     reason = _ADDR_PREFIX.sub("", ev.fields.get("reason", "")).strip()
@@ -75,7 +80,7 @@ class MailSummary:
 
     def to_json(self) -> dict[str, Any]:
         def top(c: Counter[str], key: str) -> list[dict[str, Any]]:
-            return [{key: k, "count": n} for k, n in c.most_common(TOP)]
+            return [{key: k, "count": n} for k, n in ranked(c)[:TOP]]
 
         return {
             "format": "postfix",
@@ -91,8 +96,8 @@ class MailSummary:
             "top_clients_by_rejects": top(self.rejects_by_client, "address"),
             "sasl_failures": sum(self.sasl_failures.values()),
             "top_sasl_failures": top(self.sasl_failures, "address"),
-            "postscreen": dict(self.postscreen.most_common()),
-            "events": dict(self.kinds.most_common()),
+            "postscreen": dict(ranked(self.postscreen)),
+            "events": dict(ranked(self.kinds)),
         }
 
 
@@ -142,9 +147,9 @@ class WebSummary:
             "bytes": self.bytes,
             "status_classes": dict(sorted(self.status_classes.items())),
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
-            "top_clients": [{"address": k, "count": n} for k, n in self.clients.most_common(TOP)],
-            "top_paths": [{"path": k, "count": n} for k, n in self.paths.most_common(TOP)],
-            "error_sockets": dict(self.error_sockets.most_common()),
+            "top_clients": [{"address": k, "count": n} for k, n in ranked(self.clients)[:TOP]],
+            "top_paths": [{"path": k, "count": n} for k, n in ranked(self.paths)[:TOP]],
+            "error_sockets": dict(ranked(self.error_sockets)),
         }
 
 
