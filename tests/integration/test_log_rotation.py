@@ -46,7 +46,7 @@ def _logrotate(tmp_path: Path, log: Path, options: str, pid: int) -> None:
 
 @pytest.mark.parametrize("style", ["create", "copytruncate", "create-delaycompress", "delete-recreate"])
 def test_rotation_under_load(tmp_path: Path, style: str) -> None:
-    if not subprocess.run(["which", "logrotate"], capture_output=True).returncode == 0:
+    if subprocess.run(["which", "logrotate"], capture_output=True).returncode != 0:
         pytest.fail("logrotate is not installed (scripts/stack install installs it)")
     log = tmp_path / "mail.log"
     log.write_text("")

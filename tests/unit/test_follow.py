@@ -63,7 +63,7 @@ def test_overlong_line_arriving_in_pieces(tmp_path: Path) -> None:
     append(log, b"\nok\n")
     got = f.poll()
     assert texts(got) == ["ok"]  # the cut line was returned while it grew, exactly once
-    assert f._count == 2  # noqa: SLF001
+    assert f._count == 2
 
 
 def test_rename_rotation_with_a_late_writer(tmp_path: Path) -> None:
