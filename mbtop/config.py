@@ -12,7 +12,7 @@ from typing import Any
 from mbtop.catalog import Catalog, CatalogError, apply_overrides, load_reference
 
 DEFAULT_PATH = Path("/etc/mbtop/config.toml")
-KNOWN_KEYS = frozenset({"read_only", "interval", "theme", "services", "ports", "sockets", "flood"})
+KNOWN_KEYS = frozenset({"read_only", "interval", "theme", "services", "ports", "sockets", "logs", "flood"})
 
 
 class ConfigError(Exception):

@@ -63,10 +63,23 @@ class SocketSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class LogSpec:
+    mail: str
+    web_access: str
+    web_error: str
+
+
+DEFAULT_LOGS = LogSpec(
+    "/var/log/mail.log", "/var/log/nginx/mailborder-access.log", "/var/log/nginx/mailborder-error.log"
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
     services: tuple[ServiceSpec, ...]
     ports: tuple[PortSpec, ...]
     sockets: tuple[SocketSpec, ...]
+    logs: LogSpec = DEFAULT_LOGS
 
     def service(self, name: str) -> ServiceSpec | None:
         for svc in self.services:
@@ -231,8 +244,24 @@ def from_dict(data: dict[str, Any]) -> Catalog:
             services=tuple(_service(n, t) for n, t in services.items()),
             ports=tuple(_port(t) for t in ports),
             sockets=tuple(_socket(t) for t in sockets),
+            logs=_logs(data.get("logs", {}), DEFAULT_LOGS),
         )
     )
+
+
+def _logs(table: Any, base: LogSpec) -> LogSpec:
+    if not isinstance(table, dict):
+        raise CatalogError("[logs] must be a table")
+    unknown = set(table) - {"mail", "web_access", "web_error"}
+    if unknown:
+        raise CatalogError(f"[logs]: unknown key(s) {', '.join(sorted(unknown))}")
+    values = {}
+    for key in ("mail", "web_access", "web_error"):
+        value = table.get(key, getattr(base, key))
+        if not isinstance(value, str) or not value.startswith("/"):
+            raise CatalogError(f"[logs] {key} must be an absolute path")
+        values[key] = value
+    return LogSpec(**values)
 
 
 def load_reference() -> Catalog:
@@ -285,6 +314,7 @@ def apply_overrides(base: Catalog, data: dict[str, Any]) -> Catalog:
     return _validate(
         replace(
             base,
+            logs=_logs(data.get("logs", {}), base.logs),
             services=tuple(services.values()),
             ports=tuple(sorted(ports.values(), key=lambda p: _port_order(base, p.port))),
             sockets=tuple(sockets.values()),

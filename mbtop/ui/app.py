@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
@@ -17,17 +18,25 @@ from textual.worker import Worker, WorkerState
 
 from mbtop.catalog import Catalog
 from mbtop.config import Config
+from mbtop.logs import nginx
+from mbtop.logs.events import MailEvent, WebEvent
+from mbtop.logs.follow import Follower, follow
+from mbtop.logs.postfix import PostfixParser
+from mbtop.logs.window import Window, mail_tally, web_tally
 from mbtop.model.build import build
 from mbtop.model.history import RateTracker
 from mbtop.probes.sample import Sample, Sampler
-from mbtop.ui.messages import SnapshotReady
+from mbtop.ui.messages import LogBatch, SnapshotReady
 from mbtop.ui.screens.detail import DetailScreen, PortDetail, SocketDetail
 from mbtop.ui.screens.help import HelpScreen
 from mbtop.ui.screens.main import MainScreen
+from mbtop.ui.screens.trace import TraceScreen
 from mbtop.ui.state import View
 from mbtop.ui.theming import DEFAULT, ThemeError, discover, load_file
+from mbtop.ui.widgets.logspane import LogsPane
 
 Source = Callable[[], Sample]
+ERROR_LOG_OFFSET = 1_000_000_000  # error-log lines share the web window: keep their row keys apart
 
 
 class MbtopApp(App[int]):
@@ -47,6 +56,7 @@ class MbtopApp(App[int]):
         interval: float = 1.0,
         theme: str | None = None,
         ascii_only: bool | None = None,
+        follow_logs: bool = True,
     ) -> None:
         super().__init__()
         self.catalog = catalog
@@ -63,6 +73,11 @@ class MbtopApp(App[int]):
         self.theme_problems: list[str] = []
         self._timer: Timer | None = None
         self.samples_taken = 0
+        self.follow_logs = follow_logs
+        self.mail_window: Window[MailEvent] = Window()
+        self.web_window: Window[WebEvent] = Window()
+        self.log_status: dict[str, str] = {}
+        self._log_timer: Timer | None = None
 
     def _setup_themes(self) -> None:
         themes, problems = discover()
@@ -93,6 +108,51 @@ class MbtopApp(App[int]):
         for problem in self.theme_problems:
             self.notify(problem, severity="warning", timeout=8)
         self.kick()
+        if self.follow_logs:
+            logs = self.catalog.logs
+            self.follow_log("mail", logs.mail, 0)
+            self.follow_log("web", logs.web_access, 0)
+            self.follow_log("web", logs.web_error, ERROR_LOG_OFFSET)
+
+    @work(group="logs", exit_on_error=False)
+    async def follow_log(self, which: str, path: str, offset: int) -> None:
+        """Tail one log on the event loop (reads are small and non-blocking); parse; hand batches over."""
+        follower = Follower(path, backfill=200)
+        year = time.localtime().tm_year
+        parse = PostfixParser(year).parse if which == "mail" else nginx.parse
+        self.log_status[path] = f"{path}: {follower.status}"
+        self.post_message(LogBatch(which, path, [], follower.status))  # draw the pane even before a line arrives
+        async for batch in follow(follower):
+            events = [parse(line.text, line.line_no + offset) for line in batch]
+            self.post_message(LogBatch(which, path, events, follower.status))  # type: ignore[arg-type]
+
+    def on_log_batch(self, message: LogBatch) -> None:
+        now = time.monotonic()
+        if message.which == "mail":
+            self.mail_window.add(message.events, now, mail_tally)  # type: ignore[arg-type]
+        else:
+            self.web_window.add(message.events, now, web_tally)  # type: ignore[arg-type]
+        self.log_status[message.path] = f"{message.path}: {message.status}"
+        if self._log_timer is None:
+            self._log_timer = self.set_timer(0.25, self.render_logs)
+
+    def render_logs(self) -> None:
+        self._log_timer = None
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.query_one("#logs-pane", LogsPane).show(
+                    self.mail_window, self.web_window, time.monotonic(), list(self.log_status.values())
+                )
+
+    def open_trace(self, line_no: int) -> None:
+        ev = next((e for e in self.mail_window.events if e.line_no == line_no), None)
+        if ev is None:
+            return
+        if ev.queue_id:
+            self.push_screen(TraceScreen(f"Queue id {ev.queue_id}", self.mail_window.trace(ev.queue_id)))
+        elif ev.client_ip:
+            lines = [e for e in self.mail_window.events if e.client_ip == ev.client_ip]
+            self.push_screen(TraceScreen(f"Client {ev.client_ip}", lines))
 
     def kick(self) -> None:
         if self._timer is not None:

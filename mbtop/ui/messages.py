@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from mbtop.logs.events import MailEvent, WebEvent
 from mbtop.model.history import Rates
 from mbtop.model.types import Snapshot
 from mbtop.probes.sample import Sample
@@ -15,3 +16,14 @@ class SnapshotReady(Message):
         self.sample = sample
         self.snapshot = snapshot
         self.rates = rates
+
+
+class LogBatch(Message):
+    """New events from one followed log."""
+
+    def __init__(self, which: str, path: str, events: list[MailEvent] | list[WebEvent], status: str) -> None:
+        super().__init__()
+        self.which = which
+        self.path = path
+        self.events = events
+        self.status = status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,47 @@ def chromatic_colours(screen: str) -> set[str]:
                     found.add(str(p[i]))
                 i += 1
     return found
+
+
+def test_logs_pane_shows_real_mail_and_hostile_lines_literally(tmp_path: Path) -> None:
+    """The mail log is a file of the test's (via --config); Postfix's own log is followed in a second run."""
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[logs]\nmail = "{log}"\n')
+    cfg.chmod(0o600)
+    raw = tmp_path / "raw.out"
+    with Tmux([mbtop_bin(), "--config", str(cfg)], 160, 40) as t:
+        t.pipe_to(str(raw))
+        t.wait_for("redis.sock", timeout=20)
+        t.send("4")
+        t.wait_for("mail/min", timeout=10)
+        with open(log, "a") as fh:
+            fh.write("Nov 25 19:40:02 mb postfix/smtpd[1]: connect from evil[203.0.113.66]\n")
+            fh.write("Nov 25 19:40:02 mb postfix/smtpd[1]: warning: [bold red]x[/] \x1b]0;pwned\x07 gone\n")
+        screen = t.wait_for("203.0.113.66", timeout=5)
+        t.wait_for("[bold red]x[/]", timeout=5)
+        assert "pwned" not in screen and "pwned" not in t.pane_title()
+        t.send("q")
+        t.wait_for(lambda _s: t.pane_dead(), timeout=10)
+    data = raw.read_bytes()
+    assert b"[bold red]x[/]" in data and b"pwned" not in data and b"\x1b]0;" not in data
+
+
+def test_real_mail_appears_in_the_logs_pane() -> None:
+    import subprocess
+
+    with Tmux([mbtop_bin()], 160, 40) as t:
+        t.wait_for("redis.sock", timeout=20)
+        t.send("4")
+        t.wait_for("mail/min", timeout=10)
+        rcpt = f"nobody-{uuid.uuid4().hex[:8]}@mailborder.test"  # unique: older rejects in the backfill don't count
+        out = subprocess.run(
+            ["swaks", "--server", "127.0.0.1", "--from", "a@example.org", "--to", rcpt],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "550 5.1.1" in out.stdout
+        t.wait_for(re.compile(rf"(?m)^ \S+\s+reject\s+127\.0\.0\.1 .*<{re.escape(rcpt)}>"), timeout=5)
+        t.send("q")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
 
 from textual.pilot import Pilot
 
-from mbtop.catalog import load_reference
+from mbtop.catalog import LogSpec, load_reference
 from mbtop.probes.record import Replay, load
 from mbtop.ui.app import MbtopApp
 
@@ -22,10 +23,17 @@ def fixed_tz() -> None:
     time.tzset()
 
 
-def make_app(theme: str = "mbtop-dark", interval: float = 3600.0) -> MbtopApp:
-    """Refresh only on demand ('r'), so the screen is a known sample."""
+def make_app(theme: str = "mbtop-dark", interval: float = 3600.0, logs: Path | None = None) -> MbtopApp:
+    """Refresh only on demand ('r'), so the screen is a known sample. Logs are followed only when
+    ``logs`` names a directory (mail.log, access.log, error.log in it), never the machine's own."""
     fixed_tz()
-    return MbtopApp(load_reference(), Replay(list(SAMPLES)), interval=interval, theme=theme, ascii_only=False)
+    catalog = load_reference()
+    if logs is not None:
+        spec = LogSpec(str(logs / "mail.log"), str(logs / "access.log"), str(logs / "error.log"))
+        catalog = dataclasses.replace(catalog, logs=spec)
+    return MbtopApp(
+        catalog, Replay(list(SAMPLES)), interval=interval, theme=theme, ascii_only=False, follow_logs=logs is not None
+    )
 
 
 async def samples(pilot: Pilot[int], count: int) -> None:

@@ -175,3 +175,61 @@ async def test_a_failing_probe_never_crashes_the_app() -> None:
         assert _table(app, "overview").row_count == 17  # the last good sample is still shown
         await samples(pilot, 2)
         assert app.error is None
+
+
+async def test_logs_pane_follows_counts_filters_and_traces(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Real files, written while the app runs: lines appear, counters count, k filters, enter traces."""
+    import shutil
+
+    from tests.ui.appkit import FIXTURE
+
+    fix = FIXTURE.parent / "logs"
+    (tmp_path / "mail.log").write_text("")
+    shutil.copy(fix / "nginx-access.log", tmp_path / "access.log")
+    shutil.copy(fix / "nginx-error.log", tmp_path / "error.log")
+    app = make_app(logs=tmp_path)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await samples(pilot, 1)
+        await pilot.press("4")
+        mail_lines = (fix / "postfix-events.log").read_text()
+        with open(tmp_path / "mail.log", "a") as fh:
+            fh.write(mail_lines)
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.mail_window.total == len(mail_lines.splitlines()):
+                break
+        await pilot.pause(0.4)
+        pane = _main(app).query_one("#logs-pane")
+        mail = pane.query_one("#mail-table", LiveTable)
+        assert mail.row_count == len(mail_lines.splitlines())
+        web = pane.query_one("#web-table", LiveTable)
+        assert web.row_count == 9  # 6 access + 3 error lines
+        counters = str(pane.query_one("#mail-counters").render())
+        assert "reject 3" in counters and "auth-fail 1" in counters and "sent 1" in counters
+        await pilot.press("k")
+        await pilot.pause(0.4)
+        assert mail.row_count == 3  # reject + milter reject + postscreen reject
+        await pilot.press("k", "k")  # delivery
+        await pilot.pause(0.4)
+        mail.focus()
+        mail.move_cursor(row=0)  # the pane follows the newest line; go back to the first delivery
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        from mbtop.ui.screens.trace import TraceScreen
+
+        assert isinstance(app.screen, TraceScreen)
+        assert [e.kind for e in app.screen.events][:2] == ["client", "cleanup"]
+        assert app.screen.title_text == "Queue id 4A1B2C3D4E"
+
+
+async def test_logs_tab_straight_from_the_overview(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for name in ("mail.log", "access.log", "error.log"):
+        (tmp_path / name).write_text("")
+    app = make_app(logs=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await samples(pilot, 1)
+        await pilot.press("4")
+        await pilot.pause(0.4)
+        assert _main(app).query_one(TabbedContent).active == "logs"
+        assert "mail/min" in str(_main(app).query_one("#mail-counters").render())

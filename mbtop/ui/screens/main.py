@@ -15,6 +15,7 @@ from mbtop.ui.cells import findings_text
 from mbtop.ui.state import View
 from mbtop.ui.widgets.header import StatusHeader
 from mbtop.ui.widgets.livetable import LiveTable
+from mbtop.ui.widgets.logspane import LogsPane
 
 TABS = ("overview", "sockets", "findings", "logs")
 
@@ -28,6 +29,7 @@ class MainScreen(Screen[None]):
         Binding("enter", "details", "Details"),
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("k", "kind_filter", "Event kind", show=False),
     ]
     DEFAULT_CSS = """
     MainScreen #filter { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
@@ -55,12 +57,8 @@ class MainScreen(Screen[None]):
                 yield LiveTable(rows.SOCKETS, min_flex=rows.SOCKET_PATH_WIDTH, id="sockets-table")
             with TabPane("3 Findings", id="findings"):
                 yield LiveTable(rows.FINDINGS, id="findings-table")
-            with TabPane("4 Logs", id="logs"), Vertical():
-                yield Static(
-                    "Logs: mbtop does not tail the mail and nginx logs yet.\n"
-                    "Until it does: tail -f /var/log/mail.log /var/log/nginx/mailborder-access.log",
-                    id="logs-note",
-                )
+            with TabPane("4 Logs", id="logs"):
+                yield LogsPane(id="logs-pane")
         yield Input(placeholder="filter: type to narrow the table, enter to keep, esc to clear", id="filter")
         yield Footer()
 
@@ -92,13 +90,31 @@ class MainScreen(Screen[None]):
     def restyle(self) -> None:
         for table in self.query(LiveTable):
             table.restyle()
+        render_logs = getattr(self.app, "render_logs", None)
+        if render_logs is not None:
+            render_logs()
         if self.view is not None:
             self.query_one("#header", StatusHeader).show(self.view, self.app_interval)
 
     def current_table(self) -> LiveTable | None:
         active = self.query_one("#tabs", TabbedContent).active
+        if active == "logs":
+            # Only a table inside the logs pane: focusing one elsewhere would switch the tab back.
+            pane = self.query_one("#logs-pane", LogsPane)
+            focused = self.focused
+            if isinstance(focused, LiveTable) and focused in pane.query(LiveTable):
+                return focused
+            return pane.query_one("#mail-table", LiveTable)
         found = self.query(f"#{active}-table")
         return found.first(LiveTable) if found else None
+
+    def action_kind_filter(self) -> None:
+        pane = self.query_one("#logs-pane", LogsPane)
+        kind = pane.cycle_kind()
+        self.notify(f"mail events: {kind or 'all'}", timeout=2)
+        refresh = getattr(self.app, "render_logs", None)
+        if refresh is not None:
+            refresh()
 
     def action_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
@@ -123,6 +139,11 @@ class MainScreen(Screen[None]):
             self._open(key)
 
     def _open(self, key: str) -> None:
+        if key.startswith("m") and key[1:].isdigit():
+            tracer = getattr(self.app, "open_trace", None)
+            if tracer is not None:
+                tracer(int(key[1:]))
+            return
         if key.startswith("finding:"):
             where = key.rsplit(":", 1)[1]
             key = f"port:{where}" if where.isdigit() else self._socket_key_for(where)
