@@ -359,17 +359,20 @@ class Inotify:
 
 
 async def follow(follower: Follower, safety_interval: float = 1.0) -> AsyncIterator[list[Line]]:
-    """Yield batches of new lines: on each inotify event for the directory, and at least every second."""
+    """Yield batches of new lines: on each inotify event for the directory, and at least every second;
+    an empty batch when only the follower's status changed."""
     loop = asyncio.get_running_loop()
     watch = Inotify(os.path.dirname(os.path.abspath(follower.path)) or ".")
     wake = asyncio.Event()
     if watch.fd is not None:
         loop.add_reader(watch.fd, wake.set)
+    last_status = None
     try:
         while True:
             lines = follower.poll()
-            if lines:
-                yield lines
+            if lines or follower.status != last_status:
+                last_status = follower.status
+                yield lines  # an empty batch tells a new status (waiting, removed, following)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=safety_interval)
             wake.clear()

@@ -121,7 +121,6 @@ class MbtopApp(App[int]):
         year = time.localtime().tm_year
         parse = PostfixParser(year).parse if which == "mail" else nginx.parse
         self.log_status[path] = f"{path}: {follower.status}"
-        self.post_message(LogBatch(which, path, [], follower.status))  # draw the pane even before a line arrives
         async for batch in follow(follower):
             events = [parse(line.text, line.line_no + offset) for line in batch]
             self.post_message(LogBatch(which, path, events, follower.status))  # type: ignore[arg-type]
