@@ -21,6 +21,7 @@ from mbtop.config import Config
 from mbtop.logs import nginx
 from mbtop.logs.events import MailEvent, WebEvent
 from mbtop.logs.follow import Follower, follow
+from mbtop.logs.ports import mail_event_port, socket_errors, web_event_ports
 from mbtop.logs.postfix import PostfixParser
 from mbtop.logs.window import Window, mail_tally, web_tally
 from mbtop.model.build import build
@@ -142,6 +143,19 @@ class MbtopApp(App[int]):
                 screen.query_one("#logs-pane", LogsPane).show(
                     self.mail_window, self.web_window, time.monotonic(), list(self.log_status.values())
                 )
+
+    def socket_error_events(self) -> dict[str, list[WebEvent]]:
+        """nginx error lines naming a documented socket, by its catalog path (for the sockets views)."""
+        aliases = (
+            dict(self.view.sample.aliases) if self.view else {s.path: frozenset({s.path}) for s in self.catalog.sockets}
+        )
+        return socket_errors(self.web_window.events, aliases)
+
+    def port_events(self, port: int) -> list[MailEvent] | list[WebEvent]:
+        """The recent log events of one documented port: its mail events, or the web events for nginx ports."""
+        if port in web_event_ports(self.catalog):
+            return list(self.web_window.events)
+        return [e for e in self.mail_window.events if mail_event_port(e, self.catalog) == port]
 
     def open_trace(self, line_no: int) -> None:
         ev = next((e for e in self.mail_window.events if e.line_no == line_no), None)

@@ -42,6 +42,7 @@ SOCKETS = (
     Column("expect", "Expected", 24, 4),
     Column("accepting", "Accept", 6, 3),
     Column("clients", "Clients", 7, 3),
+    Column("weberr", "nginx err", 9, 3),
     Column("reason", "Reason", 36, 2),
 )
 FINDINGS = (
@@ -178,7 +179,9 @@ def overview_rows(view: View, ascii_only: bool = False) -> dict[str, dict[str, C
     return rows
 
 
-def socket_rows(view: View) -> dict[str, dict[str, Cell]]:
+def socket_rows(view: View, web_errors: dict[str, int] | None = None) -> dict[str, dict[str, Cell]]:
+    """``web_errors``: nginx error lines (recent) that name each socket, by catalog path."""
+    web_errors = web_errors or {}
     out: dict[str, dict[str, Cell]] = {}
     for s in view.snapshot.sockets:
         f = s.file
@@ -194,6 +197,7 @@ def socket_rows(view: View) -> dict[str, dict[str, Cell]]:
             "expect": (f"{s.spec.owner}:{s.spec.group} {s.spec.mode_text}", "dim"),
             "accepting": ("yes" if s.accepting else "no", "" if s.accepting else ("critical" if f.exists else "dim")),
             "clients": (str(s.clients), ""),
+            "weberr": (str(web_errors.get(s.spec.path, 0)), "critical" if web_errors.get(s.spec.path) else "dim"),
             "reason": (short_reason(s), s.status if s.status != "ok" else ""),
         }
     return out

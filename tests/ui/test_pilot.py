@@ -233,3 +233,38 @@ async def test_logs_tab_straight_from_the_overview(tmp_path) -> None:  # type: i
         await pilot.pause(0.4)
         assert _main(app).query_one(TabbedContent).active == "logs"
         assert "mail/min" in str(_main(app).query_one("#mail-counters").render())
+
+
+async def test_port_and_socket_details_show_their_log_events(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from tests.ui.appkit import FIXTURE
+
+    fix = FIXTURE.parent / "logs"
+    shutil.copy(fix / "postfix-events.log", tmp_path / "mail.log")
+    (tmp_path / "access.log").write_text("")
+    shutil.copy(fix / "nginx-error.log", tmp_path / "error.log")
+    app = make_app(logs=tmp_path)
+    async with app.run_test(size=(140, 48)) as pilot:
+        await samples(pilot, 1)
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if app.mail_window.total and app.web_window.total:
+                break
+        # Port 587: only the submission service's lines.
+        assert [e.program for e in app.port_events(587)] == ["postfix/submission/smtpd"]
+        assert {e.program for e in app.port_events(25)} <= {"postfix/smtpd", "postfix/postscreen", "postfix/anvil"}
+        assert [e.kind for e in app.port_events(465)] == ["lost_connection"]
+        app.open_detail("port:587")
+        await pilot.pause(0.3)
+        assert "client.example[192.0.2.200]" in str(app.screen.query_one("#events").render())
+        await pilot.press("escape")
+        # The php-fpm socket: the nginx error line that names it, and the count in the sockets pane.
+        await pilot.press("2")
+        await pilot.pause(0.2)
+        sockets = _table(app, "sockets")
+        row = sockets.get_row("socket:php-fpm")
+        assert "1" in [str(c) for c in row]
+        app.open_detail("socket:php-fpm")
+        await pilot.pause(0.3)
+        assert "13: Permission denied" in str(app.screen.query_one("#events").render())

@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from mbtop.logs.events import MailEvent, WebEvent
 from mbtop.model.history import conn_key, sparkline
 from mbtop.model.types import Finding, Listener, PortStatus, SocketStatus
 from mbtop.ui.cells import MARK, Cell, duration, safe, style_for
@@ -19,6 +20,7 @@ from mbtop.ui.rows import Column
 from mbtop.ui.state import View
 from mbtop.ui.widgets.header import StatusHeader
 from mbtop.ui.widgets.livetable import LiveTable
+from mbtop.ui.widgets.logspane import mail_role
 
 LISTENERS = (
     Column("pid", "PID", 8, 0),
@@ -83,6 +85,7 @@ class DetailScreen(Screen[None]):
     DetailScreen #connections { height: 1fr; min-height: 3; }
     DetailScreen #findings { height: auto; max-height: 5; padding: 0 1; }
     DetailScreen #cmdline { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
+    DetailScreen #events { height: auto; max-height: 10; padding: 0 1; border-top: solid $panel; }
     DetailScreen.-tall #listeners { max-height: 10; }
     DetailScreen.-tall #findings { max-height: 12; }
     """
@@ -128,9 +131,30 @@ class DetailScreen(Screen[None]):
         yield Static(id="cmdline")
 
     def findings_widgets(self) -> ComposeResult:
+        yield Static(id="events")
         with VerticalScroll(id="findings"):
             yield Static(id="findings-text")
         yield Footer()
+
+    def show_events(self, title: str, events: list[MailEvent] | list[WebEvent]) -> None:
+        """The newest few log lines about this port or socket, one line each."""
+        count = 8 if self.has_class("-tall") else 3
+        t = Text(no_wrap=True, overflow="ellipsis")
+        widget = self.query_one("#events", Static)
+        widget.display = bool(events)
+        if not events:
+            return
+        t.append(f"{title} (newest {min(count, len(events))} of {len(events)}):\n", style="dim")
+        theme = self.app.current_theme
+        for ev in events[-count:]:
+            if isinstance(ev, MailEvent):
+                t.append(f"{(ev.timestamp or '-')[11:19]} ", style="dim")
+                t.append(f"{ev.kind:<15} ", style=style_for(mail_role(ev), theme))
+            else:
+                t.append(f"{(ev.timestamp or '-')[11:19]} ", style="dim")
+                t.append(f"{ev.status or ev.fields.get('level', ev.kind)!s:<6} ", style="bold")
+            t.append(safe(ev.message) + "\n")
+        widget.update(t)
 
     def show_cmdline(self) -> None:
         """The highlighted listener's whole command line: the table column is too narrow for it."""
@@ -231,6 +255,8 @@ class PortDetail(DetailScreen):
         label += f"  ·  state: {self.state_filter or 'all'} (f)  ·  sort: {self.sort} (s)"
         self.query_one("#conn-label", Static).update(label)
         self.query_one("#connections", LiveTable).set_rows(rows)
+        port_events = getattr(self.app, "port_events", None)
+        self.show_events("log", port_events(spec.port) if port_events else [])
         commands = [f"ss -tnp 'sport = :{spec.port}'", f"lsof -i :{spec.port}"]
         self.query_one("#findings-text", Static).update(_findings_text(p.findings, commands, styles))
 
@@ -300,6 +326,8 @@ class SocketDetail(DetailScreen):
         self.query_one("#summary", Static).update(t)
         self.query_one("#listeners", LiveTable).set_rows(listener_rows(s.listeners, view.snapshot.taken_at))
         self.show_cmdline()
+        errors = getattr(self.app, "socket_error_events", None)
+        self.show_events("nginx errors naming this socket", errors().get(spec.path, []) if errors else [])
         path = shlex.quote(spec.path)
         commands = [f"ls -l {path}", f"ss -xlp src {path}", f"lsof {path}"]
         self.query_one("#findings-text", Static).update(_findings_text(s.findings, commands, styles))

@@ -80,7 +80,9 @@ class MainScreen(Screen[None]):
         ascii_only = bool(getattr(self.app, "ascii_only", False))
         self.query_one("#header", StatusHeader).show(view, self.app_interval)
         self.query_one("#overview-table", LiveTable).set_rows(rows.overview_rows(view, ascii_only))
-        self.query_one("#sockets-table", LiveTable).set_rows(rows.socket_rows(view))
+        source = getattr(self.app, "socket_error_events", None)
+        counts = {path: len(evs) for path, evs in source().items()} if source is not None else {}
+        self.query_one("#sockets-table", LiveTable).set_rows(rows.socket_rows(view, counts))
         self.query_one("#findings-table", LiveTable).set_rows(rows.finding_rows(view))
         self.query_one("#overview-findings-text", Static).update(findings_text(view, self.app.current_theme))
         n = len(view.snapshot.findings)
