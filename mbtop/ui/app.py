@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -18,7 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from mbtop.catalog import Catalog
 from mbtop.config import Config
-from mbtop.logs import nginx
+from mbtop.logs import journal, nginx
 from mbtop.logs.events import MailEvent, WebEvent
 from mbtop.logs.follow import Follower, follow
 from mbtop.logs.ports import mail_event_port, socket_errors, web_event_ports
@@ -122,6 +123,14 @@ class MbtopApp(App[int]):
         year = time.localtime().tm_year
         parse = PostfixParser(year).parse if which == "mail" else nginx.parse
         self.log_status[path] = f"{path}: {follower.status}"
+        if which == "mail" and not os.path.exists(path):
+            has_journal = await asyncio.to_thread(journal.has_postfix)
+            if has_journal:
+                status = f"no {path}: following Postfix in journald (journalctl --facility=mail -f)"
+                async for batch in journal.follow_journal():
+                    events = [parse(line.text, line.line_no) for line in batch]
+                    self.post_message(LogBatch(which, path, events, status))  # type: ignore[arg-type]
+                return
         async for batch in follow(follower):
             events = [parse(line.text, line.line_no + offset) for line in batch]
             self.post_message(LogBatch(which, path, events, follower.status))  # type: ignore[arg-type]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -150,7 +152,11 @@ class LogsPane(Vertical):
         t.append(f"{w.get('error', 0)}  ", style=style_for("critical", theme) if w.get("error") else "")
         top = web.clients.most_common(1)
         if top:
-            t.append(f"top client {safe(top[0][0])} ×{top[0][1]}", style="dim")
+            t.append(f"top client {safe(top[0][0])} ×{top[0][1]}  ", style="dim")
+        paths = Counter(e.path.split("?", 1)[0] for e in web.events if e.path)
+        if paths:
+            path, n = paths.most_common(1)[0]
+            t.append(f"top path {safe(path)} ×{n}", style="dim")
         self.query_one("#web-counters", Static).update(t)
         mail_events = list(mail.events)[-SHOWN:]
         _tail(self.query_one("#mail-table", LiveTable), mail_rows(mail_events, self.kind_filter))
