@@ -196,6 +196,12 @@ class PostfixParser:
                 ev.client(m)
                 ev.fields = {k: v for k, v in _fields(rest).items() if k != "client"}
                 return ev.done("client")
+        elif rest.startswith("milter-reject: "):  # smtpd's own milter verdicts (NOQUEUE: milter-reject: RCPT ...)
+            m = _REJECT.match(rest[len("milter-") :])
+            if m:
+                ev.client(m)
+                ev.fields = {"stage": m["stage"], **_reject_fields(m["rest"])}
+                return ev.done("milter_reject")
         else:
             m = _REJECT.match(rest)
             if m:

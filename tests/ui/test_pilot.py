@@ -205,13 +205,13 @@ async def test_logs_pane_follows_counts_filters_and_traces(tmp_path) -> None:  #
         web = pane.query_one("#web-table", LiveTable)
         assert web.row_count == 9  # 6 access + 3 error lines
         counters = str(pane.query_one("#mail-counters").render())
-        assert "reject 3" in counters and "auth-fail 1" in counters and "sent 1" in counters
+        assert "reject 4" in counters and "auth-fail 1" in counters and "sent 1" in counters
         web_counters = str(pane.query_one("#web-counters").render())
         assert "2xx 1" in web_counters and "5xx 1" in web_counters and "errors 3" in web_counters
         assert "top path /index.php ×2" in web_counters
         await pilot.press("k")
         await pilot.pause(0.4)
-        assert mail.row_count == 3  # reject + milter reject + postscreen reject
+        assert mail.row_count == 4  # smtpd, postscreen and two milter rejects
         await pilot.press("k", "k")  # delivery
         await pilot.pause(0.4)
         mail.focus()

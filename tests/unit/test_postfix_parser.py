@@ -135,3 +135,10 @@ def test_sasl_and_reject_details() -> None:
 
 def test_year_less_timestamp_without_year() -> None:
     assert PostfixParser(None).parse(LINES[0], 1).timestamp is None
+
+
+def test_smtpd_milter_reject_and_unknown_client() -> None:
+    m = ev("Try again later")
+    assert m.kind == "milter_reject" and m.client_ip == "203.0.113.14" and m.fields["code"] == "451"
+    u = ev("connect from unknown[unknown]")
+    assert u.kind == "connect" and u.client_ip is None and u.client_hostname == "unknown"
