@@ -70,11 +70,13 @@ def bench(n: int, runs: int) -> dict[str, float]:
             assert h.stdout is not None and h.stdout.readline().strip() == "ready"
         try:
             count = subprocess.run([*exec_, "ss", "-Htan"], capture_output=True, text=True).stdout.count("\n")
-            mb = timed([*exec_, sys.executable, "-m", "mbtop", "snapshot", "--json"], runs)
+            mb = timed([*exec_, sys.executable, "-m", "mbtop", "snapshot", "--json", "--sample", "0"], runs)
             ss = timed([*exec_, "ss", "-tanp"], runs)
             snap = json.loads(
                 subprocess.run(
-                    [*exec_, sys.executable, "-m", "mbtop", "snapshot", "--json"], capture_output=True, text=True
+                    [*exec_, sys.executable, "-m", "mbtop", "snapshot", "--json", "--sample", "0"],
+                    capture_output=True,
+                    text=True,
                 ).stdout
             )
             p25 = next(p for p in snap["ports"] if p["port"] == 25)

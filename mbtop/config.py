@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mbtop.catalog import Catalog, CatalogError, apply_overrides, load_reference
+from mbtop.model.flood import Thresholds
 
 DEFAULT_PATH = Path("/etc/mbtop/config.toml")
 KNOWN_KEYS = frozenset({"read_only", "interval", "theme", "services", "ports", "sockets", "logs", "flood"})
@@ -26,6 +27,7 @@ class Config:
     read_only: bool = False
     interval: float = 1.0
     theme: str | None = None
+    flood: Thresholds = field(default_factory=Thresholds)
 
 
 def check_trusted(path: Path, st: os.stat_result, euid: int) -> None:
@@ -87,4 +89,28 @@ def from_data(data: dict[str, Any], source: str | None) -> Config:
         raise ConfigError(f"{where}: interval must be a number of seconds from 0.2 to 3600")
     if theme is not None and not isinstance(theme, str):
         raise ConfigError(f"{where}: theme must be a name")
-    return Config(catalog=catalog, source=source, read_only=read_only, interval=float(interval), theme=theme)
+    return Config(
+        catalog=catalog,
+        source=source,
+        read_only=read_only,
+        interval=float(interval),
+        theme=theme,
+        flood=_flood(data.get("flood", {}), where),
+    )
+
+
+def _flood(table: Any, where: str) -> Thresholds:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [flood] must be a table")
+    defaults = Thresholds()
+    values: dict[str, Any] = {}
+    for key in ("total_per_minute", "source_per_30s", "concurrent", "syn_recv", "queue_fill"):
+        default = getattr(defaults, key)
+        value = table.get(key, default)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"{where}: [flood] {key} must be a number ≥ 0")
+        values[key] = type(default)(value)
+    unknown = set(table) - set(values)
+    if unknown:
+        raise ConfigError(f"{where}: [flood]: unknown key(s) {', '.join(sorted(unknown))}")
+    return Thresholds(**values)

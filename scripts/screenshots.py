@@ -36,6 +36,7 @@ SHOTS = [
     ("sockets", ["2"]),
     ("findings", ["3"]),
     ("logs", ["4"]),
+    ("flood", ["5"]),
     ("help", ["question_mark"]),
 ]
 SIZES = [(80, 24), (160, 48)]

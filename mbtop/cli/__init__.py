@@ -11,7 +11,8 @@ from pathlib import Path
 
 from mbtop import __version__
 from mbtop.config import Config, ConfigError, load
-from mbtop.model.types import Snapshot
+from mbtop.model.flood import FloodState
+from mbtop.model.types import Snapshot, worst
 
 EXIT_USAGE = 2
 
@@ -35,6 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
+    common.add_argument(
+        "--sample",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="watch this long to measure connection rates for the flood view (0: no rates)",
+    )
     snap = sub.add_parser("snapshot", parents=[common], help="print every documented port and socket once")
     snap.add_argument("--json", action="store_true", help="one JSON document (schema in README)")
 
@@ -58,21 +66,65 @@ def _config(args: argparse.Namespace) -> Config:
     return load(args.config)
 
 
-def _snapshot(cfg: Config, args: argparse.Namespace) -> Snapshot:
+def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodState]:
+    """A snapshot, and the flood state over ``--sample`` seconds (two samples and the mail log between)."""
+    import dataclasses
+    import time
+
+    from mbtop.logs.follow import Follower
+    from mbtop.logs.postfix import PostfixParser
+    from mbtop.model import flood
     from mbtop.model.build import build
     from mbtop.probes.sample import Sampler
 
     sampler = Sampler(cfg.catalog, use_netlink=not args.no_netlink)
-    return build(cfg.catalog, sampler.sample())
+    tracker = flood.FloodTracker(flood.mail_ports((p.port, p.service) for p in cfg.catalog.ports), cfg.flood)
+    first = sampler.sample()
+    state = tracker.update(first.tcp.sockets, first.monotonic, kernel=first.netstat)
+    sample = first
+    if args.sample > 0:
+        log = Follower(cfg.catalog.logs.mail, backfill=0)
+        log.poll()
+        time.sleep(args.sample)
+        parser = PostfixParser(time.localtime().tm_year)
+        connects: dict[str, int] = {}
+        for line in log.poll():
+            ev = parser.parse(line.text, line.line_no)
+            if ev.client_ip and (
+                ev.kind == "connect" or (ev.kind == "postscreen" and ev.fields.get("action") == "CONNECT")
+            ):
+                connects[ev.client_ip] = connects.get(ev.client_ip, 0) + 1
+            tracker.log_event(ev.client_ip, ev.kind, ev.fields.get("action"), time.monotonic())
+        log.close()
+        sample = sampler.sample()
+    snap = build(cfg.catalog, sample)
+    watched = [p for p in snap.ports if p.spec.port in tracker.ports]
+    backlogs = [p.backlog for p in watched if p.backlog]
+    if args.sample > 0:
+        state = tracker.update(
+            sample.tcp.sockets,
+            sample.monotonic,
+            log_connects=connects,
+            kernel=sample.netstat,
+            queue=sum(p.accept_queue for p in watched),
+            backlog=max(backlogs) if backlogs else None,
+        )
+    extra = flood.finding(state)
+    if extra is not None:
+        snap = dataclasses.replace(snap, findings=(*snap.findings, extra), status=worst([snap.status, extra.severity]))
+    return snap, state
 
 
 def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
     from mbtop.cli.report import snapshot_table
+    from mbtop.model.serialize import flood as flood_json
     from mbtop.model.serialize import snapshot as to_json
 
-    snap = _snapshot(cfg, args)
+    snap, flood_state = _snapshot(cfg, args)
     if args.json:
-        json.dump(to_json(snap), sys.stdout, indent=2)
+        doc = to_json(snap)
+        doc["flood"] = flood_json(flood_state)
+        json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         width = shutil.get_terminal_size((200, 24)).columns if sys.stdout.isatty() else None
@@ -84,7 +136,7 @@ def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
     from mbtop.cli.report import check_text
     from mbtop.model.serialize import finding
 
-    snap = _snapshot(cfg, args)
+    snap, _flood = _snapshot(cfg, args)
     text, code = check_text(snap)
     if args.json:
         doc = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from mbtop.model.flood import FloodState, TopSource
 from mbtop.model.types import Finding, Listener, PortStatus, Snapshot, SocketStatus
 
 SCHEMA = 1
@@ -105,4 +106,31 @@ def snapshot(snap: Snapshot) -> dict[str, Any]:
         "findings": [finding(f, where=True) for f in snap.findings],
         "notes": list(snap.notes),
         "sources": dict(snap.sources),
+    }
+
+
+def flood(state: FloodState) -> dict[str, Any]:
+    def src(t: TopSource) -> dict[str, Any]:
+        return {
+            "address": t.address,
+            "concurrent": t.concurrent,
+            "new_per_min": t.new_per_min,
+            "rejects": t.rejects,
+            "auth_failures": t.auth_failures,
+            "postscreen": dict(t.postscreen),
+        }
+
+    return {
+        "ports": list(state.ports),
+        "new_per_s": round(state.new_per_s, 3),
+        "new_per_min": state.new_per_min,
+        "concurrent": state.concurrent,
+        "syn_recv": state.syn_recv,
+        "accept_queue": state.queue,
+        "backlog": state.backlog,
+        "kernel": dict(state.kernel),
+        "alert": state.alert,
+        "reasons": list(state.reasons),
+        "top_sources": [src(t) for t in state.top_sources],
+        "top_prefixes": [src(t) for t in state.top_prefixes],
     }

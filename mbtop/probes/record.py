@@ -29,6 +29,7 @@ def to_dict(s: Sample) -> dict[str, Any]:
         "owners": {str(k): [asdict(p) for p in v] for k, v in s.owners.items()},
         "owners_denied": s.owners_denied,
         "notes": list(s.notes),
+        "netstat": dict(s.netstat),
     }
 
 
@@ -60,6 +61,7 @@ def from_dict(d: dict[str, Any]) -> Sample:
         owners=MappingProxyType({int(k): tuple(_proc(p) for p in v) for k, v in d["owners"].items()}),
         owners_denied=d["owners_denied"],
         notes=tuple(d["notes"]),
+        netstat=MappingProxyType(dict(d.get("netstat", {}))),
     )
 
 

@@ -13,12 +13,12 @@ import os
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 from mbtop.catalog import Catalog
-from mbtop.probes import procnet, sockdiag, sockfiles
+from mbtop.probes import netstat, procnet, sockdiag, sockfiles
 from mbtop.probes.owners import OwnerMap
 from mbtop.probes.types import InetTable, ProcessInfo, SocketFile, UnixSocket, UnixTable
 
@@ -39,6 +39,7 @@ class Sample:
     owners_denied: bool  # not root: other users' processes could not be inspected
     notes: tuple[str, ...] = ()
     uptime: float | None = None  # seconds since boot, from /proc/uptime
+    netstat: Mapping[str, int] = field(default_factory=dict)  # TcpExt counters (ListenOverflows, ...)
 
 
 def _read_tcp(ports: tuple[int, ...], proc: Path, use_netlink: bool) -> InetTable:
@@ -135,6 +136,7 @@ class Sampler:
             owners_denied=owners.denied,
             notes=tuple(notes),
             uptime=read_uptime(self._proc),
+            netstat=MappingProxyType(netstat.read(self._proc)),
         )
 
 

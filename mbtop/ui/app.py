@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import ipaddress
 import os
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import ClassVar
@@ -26,6 +29,7 @@ from mbtop.logs.ports import mail_event_port, socket_errors, web_event_ports
 from mbtop.logs.postfix import PostfixParser
 from mbtop.logs.window import Window, mail_tally, web_tally
 from mbtop.model.build import build
+from mbtop.model.flood import FloodTracker, Thresholds, mail_ports
 from mbtop.model.history import RateTracker
 from mbtop.probes.sample import Sample, Sampler
 from mbtop.ui.messages import LogBatch, SnapshotReady
@@ -38,7 +42,10 @@ from mbtop.ui.theming import DEFAULT, ThemeError, discover, load_file
 from mbtop.ui.widgets.logspane import LogsPane
 
 Source = Callable[[], Sample]
-ERROR_LOG_OFFSET = 1_000_000_000  # error-log lines share the web window: keep their row keys apart
+ERROR_LOG_OFFSET = 1_000_000_000
+FLOOD_KINDS = frozenset(
+    {"connect", "postscreen", "reject", "milter_reject", "sasl_fail"}
+)  # error-log lines share the web window: keep their row keys apart
 
 
 class MbtopApp(App[int]):
@@ -59,8 +66,14 @@ class MbtopApp(App[int]):
         theme: str | None = None,
         ascii_only: bool | None = None,
         follow_logs: bool = True,
+        thresholds: Thresholds | None = None,
     ) -> None:
         super().__init__()
+        self.thresholds = thresholds or Thresholds()
+        self.flood = FloodTracker(mail_ports((p.port, p.service) for p in catalog.ports), self.thresholds)
+        # Mail log events for the flood tracker: appended on the event loop, drained by the sampling
+        # thread (deque append/popleft are thread-safe); bounded so a flood cannot grow it without end.
+        self.flood_inbox: deque[tuple[str, str, str | None]] = deque(maxlen=200_000)
         self.catalog = catalog
         self.source = source
         self.interval = interval
@@ -139,6 +152,9 @@ class MbtopApp(App[int]):
         now = time.monotonic()
         if message.which == "mail":
             self.mail_window.add(message.events, now, mail_tally)  # type: ignore[arg-type]
+            for ev in message.events:
+                if ev.client_ip and ev.kind in FLOOD_KINDS:
+                    self.flood_inbox.append((ev.kind, ev.client_ip, ev.fields.get("action")))
         else:
             self.web_window.add(message.events, now, web_tally)  # type: ignore[arg-type]
         self.log_status[message.path] = f"{message.path}: {message.status}"
@@ -166,6 +182,15 @@ class MbtopApp(App[int]):
             return list(self.web_window.events)
         return [e for e in self.mail_window.events if mail_event_port(e, self.catalog) == port]
 
+    def open_client_trace(self, address: str) -> None:
+        """The mail log lines of one source (or of one network, for a /24 or /64)."""
+        if "/" in address:
+            net = ipaddress.ip_network(address, strict=False)
+            lines = [e for e in self.mail_window.events if e.client_ip and ipaddress.ip_address(e.client_ip) in net]
+        else:
+            lines = [e for e in self.mail_window.events if e.client_ip == address]
+        self.push_screen(TraceScreen(f"Mail log lines of {address}", lines))
+
     def open_trace(self, line_no: int) -> None:
         ev = next((e for e in self.mail_window.events if e.line_no == line_no), None)
         if ev is None:
@@ -188,7 +213,25 @@ class MbtopApp(App[int]):
         sample = self.source()
         snapshot = build(self.catalog, sample)
         rates = self.tracker.update(sample)
-        self.post_message(SnapshotReady(sample, snapshot, rates))
+        connects: Counter[str] = Counter()
+        inbox = self.flood_inbox
+        while inbox:
+            kind, address, action = inbox.popleft()
+            if kind == "connect" or (kind == "postscreen" and action == "CONNECT"):
+                connects[address] += 1
+            else:
+                self.flood.log_event(address, kind, action, sample.monotonic)
+        watched = [p for p in snapshot.ports if p.spec.port in self.flood.ports]
+        backlogs = [p.backlog for p in watched if p.backlog]
+        flood = self.flood.update(
+            sample.tcp.sockets,
+            sample.monotonic,
+            log_connects=connects,
+            kernel=sample.netstat,
+            queue=sum(p.accept_queue for p in watched),
+            backlog=max(backlogs) if backlogs else None,
+        )
+        self.post_message(SnapshotReady(sample, snapshot, rates, flood))
 
     def _schedule(self) -> None:
         if not self.paused:
@@ -197,7 +240,7 @@ class MbtopApp(App[int]):
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         self.error = None
         self.samples_taken += 1
-        self.view = View(message.sample, message.snapshot, message.rates, self.paused, None)
+        self.view = View(message.sample, message.snapshot, message.rates, self.paused, None, message.flood)
         self._render_view()
         self._schedule()
 
@@ -206,7 +249,7 @@ class MbtopApp(App[int]):
             return
         self.error = f"{type(event.worker.error).__name__}: {event.worker.error}"
         if self.view is not None:
-            self.view = View(self.view.sample, self.view.snapshot, self.view.rates, self.paused, self.error)
+            self.view = dataclasses.replace(self.view, paused=self.paused, error=self.error)
             self._render_view()
         self._schedule()
 
@@ -230,7 +273,7 @@ class MbtopApp(App[int]):
     def action_pause(self) -> None:
         self.paused = not self.paused
         if self.view is not None:
-            self.view = View(self.view.sample, self.view.snapshot, self.view.rates, self.paused, self.error)
+            self.view = dataclasses.replace(self.view, paused=self.paused, error=self.error)
             self._render_view()
         self.kick()
 
@@ -282,6 +325,12 @@ def make_source(cfg: Config, args: argparse.Namespace) -> Source:
 
 def run(cfg: Config, args: argparse.Namespace) -> int:
     interval = args.interval if args.interval is not None else cfg.interval
-    app = MbtopApp(cfg.catalog, make_source(cfg, args), interval=max(0.2, interval), theme=args.theme or cfg.theme)
+    app = MbtopApp(
+        cfg.catalog,
+        make_source(cfg, args),
+        interval=max(0.2, interval),
+        theme=args.theme or cfg.theme,
+        thresholds=cfg.flood,
+    )
     app.run()
     return app.return_code or 0

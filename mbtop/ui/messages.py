@@ -5,17 +5,19 @@ from __future__ import annotations
 from textual.message import Message
 
 from mbtop.logs.events import MailEvent, WebEvent
+from mbtop.model.flood import FloodState
 from mbtop.model.history import Rates
 from mbtop.model.types import Snapshot
 from mbtop.probes.sample import Sample
 
 
 class SnapshotReady(Message):
-    def __init__(self, sample: Sample, snapshot: Snapshot, rates: Rates) -> None:
+    def __init__(self, sample: Sample, snapshot: Snapshot, rates: Rates, flood: FloodState | None = None) -> None:
         super().__init__()
         self.sample = sample
         self.snapshot = snapshot
         self.rates = rates
+        self.flood = flood
 
 
 class LogBatch(Message):

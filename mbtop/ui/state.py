@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mbtop.model.flood import FloodState
 from mbtop.model.history import Rates
 from mbtop.model.types import Snapshot
 from mbtop.probes.sample import Sample
@@ -16,3 +17,4 @@ class View:
     rates: Rates
     paused: bool = False
     error: str | None = None  # the last sampling error, shown in the header until a sample succeeds
+    flood: FloodState | None = None

@@ -156,3 +156,17 @@ def test_real_mail_appears_in_the_logs_pane() -> None:
         assert "550 5.1.1" in out.stdout
         t.wait_for(re.compile(rf"(?m)^ \S+\s+reject\s+127\.0\.0\.1 .*<{re.escape(rcpt)}>"), timeout=5)
         t.send("q")
+
+
+def test_flood_screen_names_the_top_sources_with_the_tally() -> None:
+    st.require_stack()
+    sources = {"127.78.0.1": 15, "127.78.0.2": 9, "127.78.0.3": 4}
+    sources.update({f"127.78.1.{i}": 1 for i in range(1, 51)})
+    with Tmux([mbtop_bin()], 160, 40) as t:
+        t.wait_for("redis.sock", timeout=20)
+        with st.smtp_flood(sources):
+            t.send("5")
+            screen = t.wait_for(re.compile(r"127\.78\.0\.1\s+15\s"), timeout=5)
+            assert re.search(r"127\.78\.0\.2\s+9\s", screen) and re.search(r"127\.78\.0\.3\s+4\s", screen)
+            assert re.search(r"127\.78\.1\.0/24\s+50\s", screen)
+        t.send("q")

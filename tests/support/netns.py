@@ -36,7 +36,7 @@ class Netns:
         return self.run(sys.executable, "-m", "mbtop", *args, check=check)
 
     def snapshot(self, *args: str) -> dict:
-        out = self.mbtop("snapshot", "--json", *args)
+        out = self.mbtop("snapshot", "--json", "--sample", "0", *args)
         if out.returncode != 0:
             raise AssertionError(f"mbtop snapshot failed ({out.returncode}): {out.stderr}")
         return json.loads(out.stdout)

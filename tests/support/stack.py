@@ -35,10 +35,10 @@ def require_stack() -> None:
         pytest.skip("the stack is not up: sudo scripts/stack up")
 
 
-def snapshot(*args: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-m", "mbtop", "snapshot", "--json", *args], capture_output=True, text=True, timeout=60
-    )
+def snapshot(*args: str, sample: float = 0) -> dict:
+    """`mbtop snapshot --json`; without flood rates unless ``sample`` seconds are asked for."""
+    argv = [sys.executable, "-m", "mbtop", "snapshot", "--json", "--sample", str(sample), *args]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 

@@ -271,3 +271,25 @@ async def test_port_and_socket_details_show_their_log_events(tmp_path) -> None: 
         app.open_detail("socket:php-fpm")
         await pilot.pause(0.3)
         assert "13: Permission denied" in str(app.screen.query_one("#events").render())
+
+
+async def test_flood_tab_top_talkers_and_drill_down() -> None:
+    app = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await samples(pilot, 3)
+        await pilot.press("5")
+        await pilot.pause(0.2)
+        assert _main(app).query_one(TabbedContent).active == "flood"
+        talkers = _main(app).query_one("#talkers", LiveTable)
+        first = [str(c) for c in talkers.get_row("src:127.66.0.1")]
+        assert first[:2] == ["127.66.0.1", "12"]  # the recorded flood: 12 connections held from it
+        prefixes = _main(app).query_one("#prefixes", LiveTable)
+        assert "net:127.66.0.0/24" in [k.value for k in prefixes.rows]
+        summary = str(_main(app).query_one("#flood-summary").render())
+        assert "ports 25/587/465" in summary and "open 70" in summary
+        talkers.focus()
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        from mbtop.ui.screens.trace import TraceScreen
+
+        assert isinstance(app.screen, TraceScreen) and app.screen.title_text == "Mail log lines of 127.66.0.1"

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, Tab
 from mbtop.ui import rows
 from mbtop.ui.cells import findings_text
 from mbtop.ui.state import View
+from mbtop.ui.widgets.floodpane import FloodPane
 from mbtop.ui.widgets.header import StatusHeader
 from mbtop.ui.widgets.livetable import LiveTable
 from mbtop.ui.widgets.logspane import LogsPane
@@ -26,6 +27,7 @@ class MainScreen(Screen[None]):
         Binding("2", "tab('sockets')", "Sockets", show=False),
         Binding("3", "tab('findings')", "Findings", show=False),
         Binding("4", "tab('logs')", "Logs", show=False),
+        Binding("5", "tab('flood')", "Flood", show=False),
         Binding("enter", "details", "Details"),
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -59,6 +61,8 @@ class MainScreen(Screen[None]):
                 yield LiveTable(rows.FINDINGS, id="findings-table")
             with TabPane("4 Logs", id="logs"):
                 yield LogsPane(id="logs-pane")
+            with TabPane("5 Flood", id="flood"):
+                yield FloodPane(id="flood-pane")
         yield Input(placeholder="filter: type to narrow the table, enter to keep, esc to clear", id="filter")
         yield Footer()
 
@@ -85,6 +89,10 @@ class MainScreen(Screen[None]):
         self.query_one("#sockets-table", LiveTable).set_rows(rows.socket_rows(view, counts))
         self.query_one("#findings-table", LiveTable).set_rows(rows.finding_rows(view))
         self.query_one("#overview-findings-text", Static).update(findings_text(view, self.app.current_theme))
+        limit = float(getattr(getattr(self.app, "thresholds", None), "source_per_30s", 6.0))
+        self.query_one("#flood-pane", FloodPane).show(
+            view.flood, view.sample.monotonic, bool(getattr(self.app, "ascii_only", False)), limit
+        )
         n = len(view.snapshot.findings)
         tabs = self.query_one("#tabs", TabbedContent)
         tabs.get_tab("findings").label = f"3 Findings ({n})" if n else "3 Findings"
@@ -92,21 +100,21 @@ class MainScreen(Screen[None]):
     def restyle(self) -> None:
         for table in self.query(LiveTable):
             table.restyle()
+        if self.view is not None:
+            self.show(self.view)
         render_logs = getattr(self.app, "render_logs", None)
         if render_logs is not None:
             render_logs()
-        if self.view is not None:
-            self.query_one("#header", StatusHeader).show(self.view, self.app_interval)
 
     def current_table(self) -> LiveTable | None:
         active = self.query_one("#tabs", TabbedContent).active
-        if active == "logs":
-            # Only a table inside the logs pane: focusing one elsewhere would switch the tab back.
-            pane = self.query_one("#logs-pane", LogsPane)
+        if active in ("logs", "flood"):
+            # Only a table inside the active pane: focusing one elsewhere would switch the tab back.
+            pane = self.query_one(f"#{active}-pane")
             focused = self.focused
             if isinstance(focused, LiveTable) and focused in pane.query(LiveTable):
                 return focused
-            return pane.query_one("#mail-table", LiveTable)
+            return pane.query(LiveTable).first(LiveTable)
         found = self.query(f"#{active}-table")
         return found.first(LiveTable) if found else None
 
@@ -141,6 +149,11 @@ class MainScreen(Screen[None]):
             self._open(key)
 
     def _open(self, key: str) -> None:
+        if key.startswith(("src:", "net:")):
+            tracer = getattr(self.app, "open_client_trace", None)
+            if tracer is not None:
+                tracer(key[4:])
+            return
         if key.startswith("m") and key[1:].isdigit():
             tracer = getattr(self.app, "open_trace", None)
             if tracer is not None:

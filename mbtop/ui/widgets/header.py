@@ -37,6 +37,9 @@ class StatusHeader(Static):
         t.append(f" /{interval:g}s", style="dim")
         if view.paused:
             t.append("  PAUSED", style=f"bold reverse {c['warning']}")
+        if view.flood is not None and view.flood.alert:
+            t.append(f"  FLOOD {'/'.join(str(p) for p in view.flood.ports)}: ", style=f"bold reverse {c['error']}")
+            t.append(f" {safe(view.flood.reasons[0])}", style=f"bold {c['error']}")
         if view.error:
             t.append(f"  sampling failed: {safe(view.error)}", style=f"bold {c['error']}")
         self.update(t)

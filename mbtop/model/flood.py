@@ -1,0 +1,328 @@
+"""SMTP flood watch: who is connecting to the mail ports, how hard, and whether it crosses a threshold.
+
+Pure and bounded.  Per source address (and per /24 or /64) it keeps one small
+record — first/last seen, new connections per second for the last minute,
+rejects, auth failures, postscreen verdicts — in a table capped at
+``MAX_SOURCES``; when full, the quietest, oldest records go first, and records
+idle for ``IDLE_AFTER`` seconds age out.  New connections are counted both from
+consecutive socket samples and from Postfix's log (``connect from`` /
+postscreen ``CONNECT``), taking whichever saw more.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from mbtop.model.types import Finding
+from mbtop.probes.types import InetSocket
+
+MAX_SOURCES = 5000
+IDLE_AFTER = 180.0
+TOP = 10
+WINDOW = 60  # seconds of per-second history
+KERNEL_COUNTERS = ("ListenOverflows", "ListenDrops", "SyncookiesSent", "TCPReqQFullDrop")
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Defaults from the reference: its iptables example allows 100 new connections a minute on 25;
+    `ufw limit` lets one source make 6 connections in 30 s; Postfix serves 100 sessions at once."""
+
+    total_per_minute: float = 100.0
+    source_per_30s: float = 6.0
+    concurrent: int = 80
+    syn_recv: int = 50
+    queue_fill: float = 0.8
+
+
+@dataclass
+class _Source:
+    first_seen: float
+    last_seen: float
+    seconds: deque[tuple[int, int]] = field(default_factory=deque)  # (second, new), the last WINDOW seconds
+    total: int = 0  # the sum of ``seconds``: the last minute's new connections, kept up to date
+    concurrent: int = 0
+    rejects: int = 0
+    auth_failures: int = 0
+    postscreen: Counter[str] = field(default_factory=Counter)
+
+    def add_new(self, sec: int, n: int) -> None:
+        if n <= 0:
+            return
+        if self.seconds and self.seconds[-1][0] == sec:
+            self.seconds[-1] = (sec, self.seconds[-1][1] + n)
+        else:
+            self.seconds.append((sec, n))
+        self.total += n
+
+    def per_minute(self, now: float) -> int:
+        """New connections in the last WINDOW seconds, in amortised constant time."""
+        cutoff = now - WINDOW
+        while self.seconds and self.seconds[0][0] <= cutoff:
+            self.total -= self.seconds.popleft()[1]
+        return self.total
+
+    def new_in(self, now: float, span: float) -> int:
+        cutoff = now - span
+        return sum(n for s, n in self.seconds if s > cutoff)
+
+
+@dataclass(frozen=True, slots=True)
+class TopSource:
+    address: str
+    concurrent: int
+    new_per_min: float
+    new_per_30s: int
+    rejects: int
+    auth_failures: int
+    postscreen: tuple[tuple[str, int], ...]
+    first_seen: float  # monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class FloodState:
+    ports: tuple[int, ...]
+    new_per_s: float  # over the last sample interval
+    new_per_10s: float  # per second, averaged over 10 s
+    new_per_min: float  # connections in the last 60 s
+    concurrent: int
+    syn_recv: int
+    queue: int
+    backlog: int | None
+    kernel: Mapping[str, int]  # counter deltas since the previous sample
+    alert: bool
+    reasons: tuple[str, ...]
+    top_sources: tuple[TopSource, ...]
+    top_prefixes: tuple[TopSource, ...]
+    history: tuple[float, ...]  # new connections per second, oldest first
+    sources_tracked: int
+
+
+@lru_cache(maxsize=4096)
+def prefix_of(address: str) -> str:
+    """The /24 of an IPv4 address, the /64 of an IPv6 one."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    v4 = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
+    return str(ipaddress.ip_network(f"{v4}/24", strict=False))
+
+
+class _Table:
+    """Source (or prefix) -> record, capped and aged."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.rows: dict[str, _Source] = {}
+
+    def get(self, key: str, now: float) -> _Source:
+        row = self.rows.get(key)
+        if row is None:
+            if len(self.rows) >= self.cap:
+                self._evict(now)
+            row = self.rows[key] = _Source(now, now)
+        row.last_seen = now
+        return row
+
+    def _evict(self, now: float) -> None:
+        # Drop a tenth of the table: sources with no open connection first, least recently seen first.
+        # (A source still hammering is seen every sample, so it is never the least recent.)
+        victims = heapq.nsmallest(
+            max(1, self.cap // 10), self.rows.items(), key=lambda kv: (kv[1].concurrent > 0, kv[1].last_seen)
+        )
+        for key, _ in victims:
+            del self.rows[key]
+
+    def age(self, now: float) -> None:
+        stale = [k for k, r in self.rows.items() if now - r.last_seen > IDLE_AFTER and r.concurrent == 0]
+        for k in stale:
+            del self.rows[k]
+
+
+class FloodTracker:
+    def __init__(self, ports: Iterable[int], thresholds: Thresholds | None = None, cap: int = MAX_SOURCES) -> None:
+        self.ports = tuple(ports)
+        self.thresholds = thresholds or Thresholds()
+        self._sources = _Table(cap)
+        self._prefixes = _Table(cap)
+        self._prev_keys: set[tuple[str, int, str, int]] | None = None
+        self._prev_t: float | None = None
+        self._prev_kernel: Mapping[str, int] | None = None
+        self._totals: deque[tuple[int, int]] = deque(maxlen=WINDOW)  # (second, new)
+        self._history: deque[float] = deque(maxlen=120)
+
+    def log_event(self, address: str | None, kind: str, action: str | None, now: float) -> None:
+        """A mail log event about a source: connects, rejects, auth failures, postscreen verdicts."""
+        if not address:
+            return
+        row = self._sources.get(address, now)
+        if kind == "reject" or kind == "milter_reject":
+            row.rejects += 1
+        elif kind == "sasl_fail":
+            row.auth_failures += 1
+        elif kind == "postscreen" and action and action != "CONNECT":
+            row.postscreen[action] += 1
+
+    def update(
+        self,
+        sockets: Iterable[InetSocket],
+        now: float,
+        log_connects: Mapping[str, int] | None = None,
+        kernel: Mapping[str, int] | None = None,
+        queue: int = 0,
+        backlog: int | None = None,
+    ) -> FloodState:
+        """One sample: the sockets of the flood ports, and the log's connects per source since the last one."""
+        ports = set(self.ports)
+        keys: set[tuple[str, int, str, int]] = set()
+        concurrent: Counter[str] = Counter()
+        syn_recv = 0
+        for s in sockets:
+            if s.local_port not in ports or s.state == "LISTEN":
+                continue
+            if s.state in ("SYN_RECV", "ESTABLISHED", "CLOSE_WAIT"):
+                concurrent[s.remote_address] += 1
+                syn_recv += s.state == "SYN_RECV"
+            keys.add((s.local_address, s.local_port, s.remote_address, s.remote_port))
+        sampled_new: Counter[str] = Counter()
+        if self._prev_keys is not None:
+            for k in keys - self._prev_keys:
+                sampled_new[k[2]] += 1
+        logged = Counter(log_connects or {})
+        sec = int(now)
+        total_new = 0
+        for address in set(sampled_new) | set(logged):
+            n = max(sampled_new[address], logged[address])  # whichever saw more
+            total_new += n
+            self._sources.get(address, now).add_new(sec, n)
+            self._prefixes.get(prefix_of(address), now).add_new(sec, n)
+        for row in self._sources.rows.values():
+            row.concurrent = 0
+        for row in self._prefixes.rows.values():
+            row.concurrent = 0
+        for address, n in concurrent.items():
+            self._sources.get(address, now).concurrent = n
+            self._prefixes.get(prefix_of(address), now).concurrent += n
+        self._sources.age(now)
+        self._prefixes.age(now)
+        dt = now - self._prev_t if self._prev_t is not None else None
+        first = self._prev_keys is None and not logged
+        self._prev_keys, self._prev_t = keys, now
+        if not first:
+            if self._totals and self._totals[-1][0] == sec:
+                self._totals[-1] = (sec, self._totals[-1][1] + total_new)
+            else:
+                self._totals.append((sec, total_new))
+        rate = total_new / dt if dt and dt > 0 else 0.0
+        if not first:
+            self._history.append(rate)
+        per_min = float(sum(n for s, n in self._totals if s > now - 60))
+        per_10 = sum(n for s, n in self._totals if s > now - 10) / 10.0
+        deltas: dict[str, int] = {}
+        if kernel is not None and self._prev_kernel is not None:
+            deltas = {k: max(0, kernel.get(k, 0) - self._prev_kernel.get(k, 0)) for k in KERNEL_COUNTERS}
+        if kernel is not None:
+            self._prev_kernel = dict(kernel)
+        top = self._top(self._sources, now)
+        reasons = self._reasons(per_min, sum(concurrent.values()), syn_recv, queue, backlog, top, deltas)
+        return FloodState(
+            ports=self.ports,
+            new_per_s=rate,
+            new_per_10s=per_10,
+            new_per_min=per_min,
+            concurrent=sum(concurrent.values()),
+            syn_recv=syn_recv,
+            queue=queue,
+            backlog=backlog,
+            kernel=deltas,
+            alert=bool(reasons),
+            reasons=tuple(reasons),
+            top_sources=top,
+            top_prefixes=self._top(self._prefixes, now),
+            history=tuple(self._history),
+            sources_tracked=len(self._sources.rows),
+        )
+
+    def _top(self, table: _Table, now: float) -> tuple[TopSource, ...]:
+        ranked = sorted(
+            table.rows.items(),
+            key=lambda kv: (-(kv[1].concurrent + kv[1].new_in(now, WINDOW)), -kv[1].rejects, kv[0]),
+        )
+        out = []
+        for address, r in ranked[:TOP]:
+            if r.concurrent == 0 and r.new_in(now, WINDOW) == 0 and r.rejects == 0 and r.auth_failures == 0:
+                continue
+            out.append(
+                TopSource(
+                    address,
+                    r.concurrent,
+                    float(r.new_in(now, WINDOW)),
+                    r.new_in(now, 30),
+                    r.rejects,
+                    r.auth_failures,
+                    tuple(sorted(r.postscreen.items())),
+                    r.first_seen,
+                )
+            )
+        return tuple(out)
+
+    def _reasons(
+        self,
+        per_min: float,
+        concurrent: int,
+        syn_recv: int,
+        queue: int,
+        backlog: int | None,
+        top: tuple[TopSource, ...],
+        kernel: Mapping[str, int],
+    ) -> list[str]:
+        t = self.thresholds
+        out: list[str] = []
+        if per_min > t.total_per_minute:
+            out.append(f"{per_min:.0f} new connections in the last minute (threshold {t.total_per_minute:.0f})")
+        over = [s for s in top if s.new_per_30s > t.source_per_30s]
+        if over:
+            out.append(
+                f"{over[0].address} opened {over[0].new_per_30s} connections in 30 s "
+                f"(threshold {t.source_per_30s:.0f})" + (f" and {len(over) - 1} more sources" if len(over) > 1 else "")
+            )
+        if concurrent > t.concurrent:
+            out.append(f"{concurrent} concurrent connections (threshold {t.concurrent})")
+        if syn_recv > t.syn_recv:
+            out.append(f"{syn_recv} half-open connections (SYN_RECV, threshold {t.syn_recv})")
+        if backlog and queue >= t.queue_fill * backlog:
+            out.append(f"accept queue {queue}/{backlog}")
+        dropped = kernel.get("ListenOverflows", 0) + kernel.get("ListenDrops", 0) + kernel.get("TCPReqQFullDrop", 0)
+        if dropped:
+            out.append(f"the kernel dropped {dropped} connection attempts (listen queue overflow)")
+        return out
+
+
+def mail_ports(ports: Iterable[tuple[int, str]]) -> tuple[int, ...]:
+    """The flood-watched ports: every documented port of the Postfix service ((port, service) pairs)."""
+    return tuple(p for p, service in ports if service == "postfix")
+
+
+def finding(state: FloodState) -> Finding | None:
+    if not state.alert:
+        return None
+    ports = "/".join(str(p) for p in state.ports)
+    top = state.top_sources[0].address if state.top_sources else None
+    return Finding(
+        "warning",
+        "smtp-flood",
+        f"SMTP flood on {ports}: " + "; ".join(state.reasons),
+        "see who in the flood view (5); block the top source"
+        + (f" ({top})" if top else "")
+        + " with the firewall, or rate-limit the port (ufw limit 25/tcp)",
+        port=state.ports[0] if state.ports else None,
+        action=f"block {top}" if top else None,
+    )
