@@ -70,6 +70,8 @@ class Follower:
         self.error: str | None = None
         self.rotations = 0
         self._opened_once = False
+        self.history_lines = 0  # lines returned by the initial backfill: the past, not new activity
+        self._first_poll = True
 
     # -- opening ----------------------------------------------------------------------------
     def _open(self, first: bool) -> _Reader | None:
@@ -165,9 +167,13 @@ class Follower:
                 r.close()
                 self._retired.remove(r)
         if self._cur is None:
-            self._cur = self._open(first=not self._opened_once)
+            # Backfill only a file that was there when we started; one that appears later is all news.
+            first, self._first_poll = self._first_poll, False
+            self._cur = self._open(first=first)
             if self._cur is not None:
                 self._drain(self._cur, out)
+                if first and not self.from_start and out:
+                    self.history_lines = out[-1].line_no  # already in the file: the past, not new activity
             return out
         cur = self._cur
         # Truncation first: after a copytruncate our offset points into different data.

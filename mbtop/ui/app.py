@@ -146,14 +146,15 @@ class MbtopApp(App[int]):
                 return
         async for batch in follow(follower):
             events = [parse(line.text, line.line_no + offset) for line in batch]
-            self.post_message(LogBatch(which, path, events, follower.status))  # type: ignore[arg-type]
+            history = follower.history_lines + offset if follower.history_lines else 0
+            self.post_message(LogBatch(which, path, events, follower.status, history))  # type: ignore[arg-type]
 
     def on_log_batch(self, message: LogBatch) -> None:
         now = time.monotonic()
         if message.which == "mail":
             self.mail_window.add(message.events, now, mail_tally)  # type: ignore[arg-type]
             for ev in message.events:
-                if ev.client_ip and ev.kind in FLOOD_KINDS:
+                if ev.client_ip and ev.kind in FLOOD_KINDS and ev.line_no > message.history:
                     self.flood_inbox.append((ev.kind, ev.client_ip, ev.fields.get("action")))
         else:
             self.web_window.add(message.events, now, web_tally)  # type: ignore[arg-type]

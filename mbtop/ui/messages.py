@@ -23,8 +23,11 @@ class SnapshotReady(Message):
 class LogBatch(Message):
     """New events from one followed log."""
 
-    def __init__(self, which: str, path: str, events: list[MailEvent] | list[WebEvent], status: str) -> None:
+    def __init__(
+        self, which: str, path: str, events: list[MailEvent] | list[WebEvent], status: str, history: int = 0
+    ) -> None:
         super().__init__()
+        self.history = history  # events with line_no up to this came from the backfill: the past
         self.which = which
         self.path = path
         self.events = events

@@ -126,3 +126,16 @@ def test_read_all_streams_the_whole_file(tmp_path: Path) -> None:
     got = [x for batch in Follower(str(log)).read_all() for x in batch]
     assert len(got) == 50001 and got[-1].text == "tail without newline" and got[12345].text == "12345"
     assert [x.line_no for x in got[:3]] == [1, 2, 3]
+
+
+def test_backfill_is_marked_as_history(tmp_path: Path) -> None:
+    log = tmp_path / "mail.log"
+    append(log, "".join(f"old {i}\n" for i in range(5)))
+    f = Follower(str(log), backfill=3)
+    assert [x.line_no for x in f.poll()] == [1, 2, 3] and f.history_lines == 3
+    append(log, "new\n")
+    assert f.poll()[0].line_no == 4 and f.history_lines == 3
+    late = Follower(str(tmp_path / "later.log"), backfill=3)
+    late.poll()
+    (tmp_path / "later.log").write_text("first\n")
+    assert [x.text for x in late.poll()] == ["first"] and late.history_lines == 0  # a new file is all news

@@ -46,7 +46,7 @@ def talker_rows(
 
 class FloodPane(Vertical):
     DEFAULT_CSS = """
-    FloodPane #flood-summary { height: auto; max-height: 6; padding: 0 1; }
+    FloodPane #flood-summary { height: auto; max-height: 6; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     FloodPane .label { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
     FloodPane #talkers { height: 2fr; }
     FloodPane #prefixes { height: 1fr; }
