@@ -18,6 +18,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widgets import TabbedContent
 from textual.worker import Worker, WorkerState
 
 from mbtop.catalog import Catalog
@@ -162,10 +163,13 @@ class MbtopApp(App[int]):
         if self._log_timer is None:
             self._log_timer = self.set_timer(0.25, self.render_logs)
 
-    def render_logs(self) -> None:
+    def render_logs(self, force: bool = False) -> None:
+        """Redraw the Logs tab; while it is hidden the windows keep counting and nothing is drawn."""
         self._log_timer = None
         for screen in self.screen_stack:
             if isinstance(screen, MainScreen):
+                if not force and screen.query_one("#tabs", TabbedContent).active != "logs":
+                    continue
                 screen.query_one("#logs-pane", LogsPane).show(
                     self.mail_window, self.web_window, time.monotonic(), list(self.log_status.values())
                 )

@@ -77,7 +77,11 @@ class Tmux:
         return self._tmux("display-message", "-p", "-t", "main", "#{pane_dead}").strip() == "1"
 
     def wait_for(
-        self, cond: str | re.Pattern[str] | Callable[[str], bool], timeout: float = 15.0, history: bool = False
+        self,
+        cond: str | re.Pattern[str] | Callable[[str], bool],
+        timeout: float = 15.0,
+        history: bool = False,
+        poll: float = 0.05,
     ) -> str:
         if isinstance(cond, str):
             text = cond
@@ -93,7 +97,7 @@ class Tmux:
             screen = self.screen(history=history)
             if pred(screen):
                 return screen
-            time.sleep(0.05)
+            time.sleep(poll)
         raise AssertionError(f"screen never matched {cond!r}; last screen:\n{screen}")
 
     def close(self) -> None:

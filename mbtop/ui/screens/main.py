@@ -133,6 +133,10 @@ class MainScreen(Screen[None]):
             table.focus()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if self.query_one("#tabs", TabbedContent).active == "logs":
+            render_logs = getattr(self.app, "render_logs", None)
+            if render_logs is not None:
+                render_logs(force=True)
         table = self.current_table()
         if table is not None:
             table.focus()
