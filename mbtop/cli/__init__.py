@@ -117,13 +117,16 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
 
 def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
     from mbtop.cli.report import snapshot_table
+    from mbtop.model.serialize import fail2ban as fail2ban_json
     from mbtop.model.serialize import flood as flood_json
     from mbtop.model.serialize import snapshot as to_json
+    from mbtop.probes import fail2ban
 
     snap, flood_state = _snapshot(cfg, args)
     if args.json:
         doc = to_json(snap)
         doc["flood"] = flood_json(flood_state)
+        doc["flood"]["fail2ban"] = fail2ban_json(fail2ban.probe())
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:

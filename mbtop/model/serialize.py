@@ -10,6 +10,7 @@ from typing import Any
 
 from mbtop.model.flood import FloodState, TopSource
 from mbtop.model.types import Finding, Listener, PortStatus, Snapshot, SocketStatus
+from mbtop.probes.fail2ban import Fail2ban
 
 SCHEMA = 1
 
@@ -133,4 +134,21 @@ def flood(state: FloodState) -> dict[str, Any]:
         "reasons": list(state.reasons),
         "top_sources": [src(t) for t in state.top_sources],
         "top_prefixes": [src(t) for t in state.top_prefixes],
+    }
+
+
+def fail2ban(f: Fail2ban) -> dict[str, Any]:
+    return {
+        "running": f.running,
+        "error": f.error,
+        "jails": [
+            {
+                "name": j.name,
+                "currently_failed": j.currently_failed,
+                "currently_banned": j.currently_banned,
+                "total_banned": j.total_banned,
+                "banned": list(j.banned),
+            }
+            for j in f.jails
+        ],
     }

@@ -32,6 +32,8 @@ from mbtop.logs.window import Window, mail_tally, web_tally
 from mbtop.model.build import build
 from mbtop.model.flood import FloodTracker, Thresholds, mail_ports
 from mbtop.model.history import RateTracker
+from mbtop.probes import fail2ban
+from mbtop.probes.fail2ban import Fail2ban
 from mbtop.probes.sample import Sample, Sampler
 from mbtop.ui.messages import LogBatch, SnapshotReady
 from mbtop.ui.screens.detail import DetailScreen, PortDetail, SocketDetail
@@ -44,6 +46,7 @@ from mbtop.ui.widgets.logspane import LogsPane
 
 Source = Callable[[], Sample]
 ERROR_LOG_OFFSET = 1_000_000_000
+FAIL2BAN_EVERY = 10  # samples
 FLOOD_KINDS = frozenset(
     {"connect", "postscreen", "reject", "milter_reject", "sasl_fail"}
 )  # error-log lines share the web window: keep their row keys apart
@@ -74,6 +77,7 @@ class MbtopApp(App[int]):
         self.flood = FloodTracker(mail_ports((p.port, p.service) for p in catalog.ports), self.thresholds)
         # Mail log events for the flood tracker: appended on the event loop, drained by the sampling
         # thread (deque append/popleft are thread-safe); bounded so a flood cannot grow it without end.
+        self.fail2ban: Fail2ban | None = None
         self.flood_inbox: deque[tuple[str, str, str | None]] = deque(maxlen=200_000)
         self.catalog = catalog
         self.source = source
@@ -236,7 +240,9 @@ class MbtopApp(App[int]):
             queue=sum(p.accept_queue for p in watched),
             backlog=max(backlogs) if backlogs else None,
         )
-        self.post_message(SnapshotReady(sample, snapshot, rates, flood))
+        if self.follow_logs and self.samples_taken % FAIL2BAN_EVERY == 0:  # a subprocess: not every second
+            self.fail2ban = fail2ban.probe()
+        self.post_message(SnapshotReady(sample, snapshot, rates, flood, self.fail2ban))
 
     def _schedule(self) -> None:
         if not self.paused:
@@ -245,7 +251,9 @@ class MbtopApp(App[int]):
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         self.error = None
         self.samples_taken += 1
-        self.view = View(message.sample, message.snapshot, message.rates, self.paused, None, message.flood)
+        self.view = View(
+            message.sample, message.snapshot, message.rates, self.paused, None, message.flood, message.fail2ban
+        )
         self._render_view()
         self._schedule()
 

@@ -8,12 +8,21 @@ from mbtop.logs.events import MailEvent, WebEvent
 from mbtop.model.flood import FloodState
 from mbtop.model.history import Rates
 from mbtop.model.types import Snapshot
+from mbtop.probes.fail2ban import Fail2ban
 from mbtop.probes.sample import Sample
 
 
 class SnapshotReady(Message):
-    def __init__(self, sample: Sample, snapshot: Snapshot, rates: Rates, flood: FloodState | None = None) -> None:
+    def __init__(
+        self,
+        sample: Sample,
+        snapshot: Snapshot,
+        rates: Rates,
+        flood: FloodState | None = None,
+        fail2ban: Fail2ban | None = None,
+    ) -> None:
         super().__init__()
+        self.fail2ban = fail2ban
         self.sample = sample
         self.snapshot = snapshot
         self.rates = rates

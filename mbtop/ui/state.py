@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from mbtop.model.flood import FloodState
 from mbtop.model.history import Rates
 from mbtop.model.types import Snapshot
+from mbtop.probes.fail2ban import Fail2ban
 from mbtop.probes.sample import Sample
 
 
@@ -18,3 +19,4 @@ class View:
     paused: bool = False
     error: str | None = None  # the last sampling error, shown in the header until a sample succeeds
     flood: FloodState | None = None
+    fail2ban: Fail2ban | None = None

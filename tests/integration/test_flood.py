@@ -49,3 +49,18 @@ def test_new_connections_per_source_during_the_sample_window() -> None:
     assert doc["flood"]["alert"] is True
     assert any("127.77.0.1 opened 20 connections in 30 s" in r for r in doc["flood"]["reasons"])
     assert any(f["code"] == "smtp-flood" and f["severity"] == "warning" for f in doc["findings"])
+
+
+def test_fail2ban_postfix_jail_state_is_reported() -> None:
+    st.require_stack()
+    subprocess.run(["fail2ban-client", "set", "postfix", "banip", "203.0.113.250"], check=True, capture_output=True)
+    try:
+        doc = st.snapshot()
+    finally:
+        subprocess.run(["fail2ban-client", "set", "postfix", "unbanip", "203.0.113.250"], capture_output=True)
+    f2b = doc["flood"]["fail2ban"]
+    assert f2b["running"] is True
+    (jail,) = [j for j in f2b["jails"] if j["name"] == "postfix"]
+    assert "203.0.113.250" in jail["banned"] and jail["currently_banned"] >= 1
+    after = st.snapshot()["flood"]["fail2ban"]["jails"][0]
+    assert "203.0.113.250" not in after["banned"]

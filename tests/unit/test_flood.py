@@ -98,3 +98,21 @@ def test_memory_stays_flat_with_100k_distinct_sources() -> None:
     tracemalloc.stop()
     assert t.update([], now=now + 1).sources_tracked <= 2000
     assert end - mid < 512 * 1024, (mid, end)
+
+
+def test_fail2ban_status_parsing() -> None:
+    from mbtop.probes.fail2ban import parse_status
+
+    text = """Status for the jail: postfix
+|- Filter
+|  |- Currently failed:	3
+|  |- Total failed:	17
+|  `- File list:	/var/log/mail.log
+`- Actions
+   |- Currently banned:	2
+   |- Total banned:	5
+   `- Banned IP list:	203.0.113.9 2001:db8::7
+"""
+    j = parse_status("postfix", text)
+    assert (j.currently_failed, j.total_failed, j.currently_banned, j.total_banned) == (3, 17, 2, 5)
+    assert j.banned == ("203.0.113.9", "2001:db8::7")

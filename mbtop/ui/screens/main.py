@@ -91,7 +91,7 @@ class MainScreen(Screen[None]):
         self.query_one("#overview-findings-text", Static).update(findings_text(view, self.app.current_theme))
         limit = float(getattr(getattr(self.app, "thresholds", None), "source_per_30s", 6.0))
         self.query_one("#flood-pane", FloodPane).show(
-            view.flood, view.sample.monotonic, bool(getattr(self.app, "ascii_only", False)), limit
+            view.flood, view.sample.monotonic, bool(getattr(self.app, "ascii_only", False)), limit, view.fail2ban
         )
         n = len(view.snapshot.findings)
         tabs = self.query_one("#tabs", TabbedContent)

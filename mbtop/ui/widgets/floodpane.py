@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from mbtop.model.flood import FloodState, TopSource
 from mbtop.model.history import sparkline
+from mbtop.probes.fail2ban import Fail2ban
 from mbtop.ui.cells import Cell, duration, safe, style_for
 from mbtop.ui.rows import Column
 from mbtop.ui.widgets.livetable import LiveTable
@@ -44,9 +45,21 @@ def talker_rows(
     return out
 
 
+def _fail2ban_text(f: Fail2ban) -> str:
+    if not f.running:
+        return f"fail2ban: {safe(f.error or 'not running')}"
+    if not f.jails:
+        return "fail2ban: running, no postfix jail"
+    parts = []
+    for j in f.jails:
+        shown = ", ".join(safe(a) for a in j.banned[:5]) + (" …" if len(j.banned) > 5 else "")
+        parts.append(f"jail {safe(j.name)}: {j.currently_banned} banned" + (f" ({shown})" if shown else ""))
+    return "fail2ban: " + "; ".join(parts)
+
+
 class FloodPane(Vertical):
     DEFAULT_CSS = """
-    FloodPane #flood-summary { height: auto; max-height: 6; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    FloodPane #flood-summary { height: auto; max-height: 7; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     FloodPane .label { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
     FloodPane #talkers { height: 2fr; }
     FloodPane #prefixes { height: 1fr; }
@@ -59,7 +72,9 @@ class FloodPane(Vertical):
         yield Static("Top networks (/24, /64)", classes="label")
         yield LiveTable(TALKERS, id="prefixes")
 
-    def show(self, state: FloodState | None, now: float, ascii_only: bool, limit_30s: float) -> None:
+    def show(
+        self, state: FloodState | None, now: float, ascii_only: bool, limit_30s: float, f2b: Fail2ban | None = None
+    ) -> None:
         theme = self.app.current_theme
         t = Text(no_wrap=True, overflow="ellipsis")
         if state is None:
@@ -80,6 +95,8 @@ class FloodPane(Vertical):
         t.append(f"  max {max(state.history, default=0):.0f}\n", style="dim")
         kernel = "  ".join(f"{k} +{v}" for k, v in state.kernel.items() if v) or "no drops"
         t.append(f"kernel: {kernel}   sources tracked {state.sources_tracked}\n", style="dim")
+        if f2b is not None:
+            t.append(_fail2ban_text(f2b) + "\n", style="dim")
         if state.alert:
             t.append("FLOOD: ", style=style_for("critical", theme))
             t.append("; ".join(safe(r) for r in state.reasons), style=style_for("critical", theme))
