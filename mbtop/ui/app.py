@@ -11,7 +11,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -25,7 +25,7 @@ from mbtop.catalog import Catalog
 from mbtop.config import Config
 from mbtop.logs import journal, nginx
 from mbtop.logs.events import MailEvent, WebEvent
-from mbtop.logs.follow import Follower, follow
+from mbtop.logs.follow import Follower, Line, follow
 from mbtop.logs.ports import mail_event_port, socket_errors, web_event_ports
 from mbtop.logs.postfix import PostfixParser
 from mbtop.logs.window import Window, mail_tally, web_tally
@@ -150,7 +150,8 @@ class MbtopApp(App[int]):
                     self.post_message(LogBatch(which, path, events, status))  # type: ignore[arg-type]
                 return
         async for batch in follow(follower):
-            events = [parse(line.text, line.line_no + offset) for line in batch]
+            # Parsed in a thread: a flood writes thousands of lines a second and keys must not wait.
+            events = await asyncio.to_thread(_parse_batch, parse, batch, offset)
             history = follower.history_lines + offset if follower.history_lines else 0
             self.post_message(LogBatch(which, path, events, follower.status, history))  # type: ignore[arg-type]
 
@@ -325,6 +326,10 @@ class MbtopApp(App[int]):
                 yield SystemCommand(
                     f"Socket {s.spec.id}", f"Details of {s.spec.path}", lambda k=s.key: self.open_detail(k)
                 )
+
+
+def _parse_batch(parse: Callable[[str, int], MailEvent | WebEvent], batch: list[Line], offset: int) -> list[Any]:
+    return [parse(x.text, x.line_no + offset) for x in batch]
 
 
 def make_source(cfg: Config, args: argparse.Namespace) -> Source:

@@ -73,6 +73,9 @@ class Tmux:
         """Copy every byte the program writes to the terminal into ``path``."""
         self._tmux("pipe-pane", "-t", "main", "-o", f"cat >> {shlex.quote(path)}")
 
+    def pipe_to_fifo(self, fifo: str) -> None:
+        self._tmux("pipe-pane", "-t", "main", "-o", f"cat > {shlex.quote(fifo)}")
+
     def pane_dead(self) -> bool:
         return self._tmux("display-message", "-p", "-t", "main", "#{pane_dead}").strip() == "1"
 

@@ -80,22 +80,34 @@ class MainScreen(Screen[None]):
         return float(getattr(self.app, "interval", 1.0))
 
     def show(self, view: View) -> None:
+        """A new view: the header and the visible tab are redrawn; hidden tabs wait until they are shown."""
         self.view = view
-        ascii_only = bool(getattr(self.app, "ascii_only", False))
         self.query_one("#header", StatusHeader).show(view, self.app_interval)
-        self.query_one("#overview-table", LiveTable).set_rows(rows.overview_rows(view, ascii_only))
-        source = getattr(self.app, "socket_error_events", None)
-        counts = {path: len(evs) for path, evs in source().items()} if source is not None else {}
-        self.query_one("#sockets-table", LiveTable).set_rows(rows.socket_rows(view, counts))
-        self.query_one("#findings-table", LiveTable).set_rows(rows.finding_rows(view))
-        self.query_one("#overview-findings-text", Static).update(findings_text(view, self.app.current_theme))
-        limit = float(getattr(getattr(self.app, "thresholds", None), "source_per_30s", 6.0))
-        self.query_one("#flood-pane", FloodPane).show(
-            view.flood, view.sample.monotonic, bool(getattr(self.app, "ascii_only", False)), limit, view.fail2ban
-        )
         n = len(view.snapshot.findings)
         tabs = self.query_one("#tabs", TabbedContent)
         tabs.get_tab("findings").label = f"3 Findings ({n})" if n else "3 Findings"
+        self._render_active()
+
+    def _render_active(self) -> None:
+        view = self.view
+        if view is None:
+            return
+        active = self.query_one("#tabs", TabbedContent).active
+        ascii_only = bool(getattr(self.app, "ascii_only", False))
+        if active == "overview":
+            self.query_one("#overview-table", LiveTable).set_rows(rows.overview_rows(view, ascii_only))
+            self.query_one("#overview-findings-text", Static).update(findings_text(view, self.app.current_theme))
+        elif active == "sockets":
+            source = getattr(self.app, "socket_error_events", None)
+            counts = {path: len(evs) for path, evs in source().items()} if source is not None else {}
+            self.query_one("#sockets-table", LiveTable).set_rows(rows.socket_rows(view, counts))
+        elif active == "findings":
+            self.query_one("#findings-table", LiveTable).set_rows(rows.finding_rows(view))
+        elif active == "flood":
+            limit = float(getattr(getattr(self.app, "thresholds", None), "source_per_30s", 6.0))
+            self.query_one("#flood-pane", FloodPane).show(
+                view.flood, view.sample.monotonic, ascii_only, limit, view.fail2ban
+            )
 
     def restyle(self) -> None:
         for table in self.query(LiveTable):
@@ -133,6 +145,7 @@ class MainScreen(Screen[None]):
             table.focus()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._render_active()
         if self.query_one("#tabs", TabbedContent).active == "logs":
             render_logs = getattr(self.app, "render_logs", None)
             if render_logs is not None:
