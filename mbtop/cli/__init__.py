@@ -126,7 +126,8 @@ def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
     if args.json:
         doc = to_json(snap)
         doc["flood"] = flood_json(flood_state)
-        doc["flood"]["fail2ban"] = fail2ban_json(fail2ban.probe())
+        # fail2ban-client is itself a Python program (~0.2 s): asked only when watching (--sample > 0).
+        doc["flood"]["fail2ban"] = fail2ban_json(fail2ban.probe()) if args.sample > 0 else None
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
