@@ -25,6 +25,12 @@ _DISCONNECT = re.compile(rf"disconnect from {_CLIENT}(?P<cmds>(?: \S+=\S+)*)")
 _LOST = re.compile(rf"lost connection after (?P<after>\S+)(?: \(.*?\))? from {_CLIENT}")
 _TIMEOUT = re.compile(rf"timeout after (?P<after>\S+)(?: \(.*?\))? from {_CLIENT}")
 _TOO_MANY = re.compile(rf"too many errors after (?P<after>\S+)(?: \(.*?\))? from {_CLIENT}")
+_SESSION_END_EVENTS = (
+    ("lost connection after ", _LOST, "lost_connection"),
+    ("timeout after ", _TIMEOUT, "timeout"),
+    ("too many errors after ", _TOO_MANY, "too_many_errors"),
+)
+_SESSION_ENDS = tuple(prefix for prefix, _, _ in _SESSION_END_EVENTS)
 _REJECT = re.compile(
     rf"(?P<action>reject|discard|hold|filter|redirect|warn): (?P<stage>\S+) from {_CLIENT}: (?P<rest>.*)", re.S
 )
@@ -172,24 +178,14 @@ class PostfixParser:
                 ev.client(m)
                 ev.fields = dict(kv.split("=", 1) for kv in m["cmds"].split())
                 return ev.done("disconnect")
-        elif rest.startswith("lost connection after "):
-            m = _LOST.match(rest)
-            if m:
-                ev.client(m)
-                ev.fields = {"after": m["after"]}
-                return ev.done("lost_connection")
-        elif rest.startswith("timeout after "):
-            m = _TIMEOUT.match(rest)
-            if m:
-                ev.client(m)
-                ev.fields = {"after": m["after"]}
-                return ev.done("timeout")
-        elif rest.startswith("too many errors after "):
-            m = _TOO_MANY.match(rest)
-            if m:
-                ev.client(m)
-                ev.fields = {"after": m["after"]}
-                return ev.done("too_many_errors")
+        elif rest.startswith(_SESSION_ENDS):
+            for prefix, pattern, kind in _SESSION_END_EVENTS:
+                if rest.startswith(prefix):
+                    m = pattern.match(rest)
+                    if m:
+                        ev.client(m)
+                        ev.fields = {"after": m["after"]}
+                        return ev.done(kind)
         elif rest.startswith("client="):
             m = _CLIENT_LINE.match(rest)
             if m:
