@@ -126,7 +126,7 @@ class MbtopApp(App[int]):
         self._setup_themes()
         self.push_screen(MainScreen())
         for problem in self.theme_problems:
-            self.notify(problem, severity="warning", timeout=8)
+            self.notify(problem, severity="warning", timeout=8, markup=False)  # file names, parser errors
         self.kick()
         if self.follow_logs:
             logs = self.catalog.logs
@@ -303,7 +303,7 @@ class MbtopApp(App[int]):
         names = [n for n in self.theme_names if n in self.available_themes] or [DEFAULT]
         idx = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(idx + 1) % len(names)]
-        self.notify(f"theme: {self.theme}", timeout=2)
+        self.notify(f"theme: {self.theme}", timeout=2, markup=False)
 
     def watch_theme(self, theme: str) -> None:
         for screen in self._screens():

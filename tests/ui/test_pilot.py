@@ -293,3 +293,18 @@ async def test_flood_tab_top_talkers_and_drill_down() -> None:
         from mbtop.ui.screens.trace import TraceScreen
 
         assert isinstance(app.screen, TraceScreen) and app.screen.title_text == "Mail log lines of 127.66.0.1"
+
+
+async def test_a_broken_theme_file_with_markup_in_its_name_is_reported_as_text(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Theme problems name files and quote parser errors: shown as plain text, never parsed as markup."""
+    bad = tmp_path / "evil[@click=app.quit]x[bold red].toml"
+    bad.write_text("name = [unclosed\n")
+    app = make_app(theme=str(bad))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await samples(pilot, 1)
+        assert app.theme == "mbtop-dark"
+        assert any("evil[@click=app.quit]x[bold red].toml" in p for p in app.theme_problems)
+        assert _table(app, "overview").row_count == 17  # the app runs on
+        # The notification carries the name as plain text, not as markup (a click action here would run).
+        (note,) = [n for n in app._notifications if "evil" in n.message]
+        assert note.markup is False and "evil[@click=app.quit]x[bold red].toml" in note.message

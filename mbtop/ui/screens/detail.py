@@ -253,7 +253,7 @@ class PortDetail(DetailScreen):
         rows, total = self._connection_rows(view, spec.port)
         label = f"Connections: {len(rows)}" + (f" of {total}" if total > len(rows) else "")
         label += f"  ·  state: {self.state_filter or 'all'} (f)  ·  sort: {self.sort} (s)"
-        self.query_one("#conn-label", Static).update(label)
+        self.query_one("#conn-label", Static).update(Text(label, no_wrap=True))
         self.query_one("#connections", LiveTable).set_rows(rows)
         port_events = getattr(self.app, "port_events", None)
         self.show_events("log", port_events(spec.port) if port_events else [])

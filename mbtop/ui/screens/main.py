@@ -133,7 +133,7 @@ class MainScreen(Screen[None]):
     def action_kind_filter(self) -> None:
         pane = self.query_one("#logs-pane", LogsPane)
         kind = pane.cycle_kind()
-        self.notify(f"mail events: {kind or 'all'}", timeout=2)
+        self.notify(f"mail events: {kind or 'all'}", timeout=2, markup=False)
         refresh = getattr(self.app, "render_logs", None)
         if refresh is not None:
             refresh()
