@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", type=Path, metavar="PATH", help="config file (default /etc/mbtop/config.toml)")
     common.add_argument("--no-netlink", action="store_true", help="read /proc/net instead of netlink sock_diag")
+    common.add_argument("--no-firewall", action="store_true", help="do not read the firewall rules")
 
     p = argparse.ArgumentParser(
         prog="mbtop",
@@ -59,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
         "check", parents=[common], help="monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"
     )
     chk.add_argument("--json", action="store_true", help="the result as JSON")
+
+    fw = sub.add_parser(
+        "firewall", parents=[common], help="what the firewall does with a new connection to each documented port"
+    )
+    fw.add_argument("--json", action="store_true", help="the verdicts as JSON")
     return p
 
 
@@ -77,7 +83,7 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
     from mbtop.model.build import build
     from mbtop.probes.sample import Sampler
 
-    sampler = Sampler(cfg.catalog, use_netlink=not args.no_netlink)
+    sampler = Sampler(cfg.catalog, use_netlink=not args.no_netlink, firewall_every=None if args.no_firewall else 3600)
     tracker = flood.FloodTracker(flood.mail_ports((p.port, p.service) for p in cfg.catalog.ports), cfg.flood)
     first = sampler.sample()
     state = tracker.update(first.tcp.sockets, first.monotonic, kernel=first.netstat)
@@ -157,13 +163,29 @@ def cmd_check(cfg: Config, args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_firewall(cfg: Config, args: argparse.Namespace) -> int:
+    from mbtop.cli.report import firewall_table
+    from mbtop.model.serialize import firewall, port_firewall
+    from mbtop.probes.firewall.read import read
+
+    state = read(cfg.catalog.tcp_ports)
+    if args.json:
+        doc = firewall(state) or {}
+        doc["ports"] = [{"port": p, **port_firewall(pf)} for p, pf in sorted(state.ports.items())]
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(firewall_table(cfg.catalog, state))
+    return 3 if state.backend == "unknown" else 0
+
+
 def cmd_record(cfg: Config, args: argparse.Namespace) -> int:
     import time
 
     from mbtop.probes.record import save
     from mbtop.probes.sample import Sampler
 
-    sampler = Sampler(cfg.catalog, use_netlink=not args.no_netlink)
+    sampler = Sampler(cfg.catalog, use_netlink=not args.no_netlink, firewall_every=None if args.no_firewall else 10.0)
     samples = []
     for i in range(max(1, args.count)):
         if i:
@@ -199,7 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mbtop: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    handlers = {"snapshot": cmd_snapshot, "check": cmd_check, "record": cmd_record, "logs": cmd_logs}
+    handlers = {
+        "snapshot": cmd_snapshot,
+        "check": cmd_check,
+        "record": cmd_record,
+        "logs": cmd_logs,
+        "firewall": cmd_firewall,
+    }
     handler = handlers.get(args.command or "", cmd_tui)
     try:
         return handler(cfg, args)

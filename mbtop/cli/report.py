@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from mbtop.catalog import Catalog
 from mbtop.model.types import Finding, PortStatus, Snapshot, SocketStatus
+from mbtop.probes.firewall import FirewallState
 from mbtop.text import clean, clip
 
 MARK = {"ok": "OK", "warning": "WARN", "critical": "CRIT", "unknown": "UNKN"}
@@ -87,3 +89,31 @@ def check_text(snap: Snapshot) -> tuple[str, int]:
     lines = [summary + perf] + [_finding_line(f) for f in snap.findings]
     lines += [f"note: {clean(n)}" for n in snap.notes]
     return "\n".join(lines), EXIT[status]
+
+
+def firewall_table(catalog: Catalog, state: FirewallState) -> str:
+    """``mbtop firewall``: per documented port, what a new connection from outside meets."""
+    head = f"firewall: {state.backend}" + ("" if state.active else " (no filtering rules)")
+    lines = [head]
+    if state.reason:
+        lines.append(f"  {clean(state.reason)}")
+    lines += [f"  {clean(p)}" for p in state.policies]
+    if state.established is not None:
+        lines.append(f"  established/related accepted: {'yes' if state.established else 'no'}")
+    lines.append("")
+    rows = [("PORT", "SERVICE", "EXPECTED", "VERDICT", "WHO", "RULE")]
+    for spec in catalog.ports:
+        pf = state.get(spec.port)
+        if pf is None:
+            continue
+        who = ", ".join(pf.sources) if pf.sources else (pf.limit or ("anyone" if pf.open_to_anyone else "-"))
+        if pf.families and len({f.verdict for f in pf.families}) > 1:
+            who += " (" + ", ".join(f"IPv{f.family} {f.verdict}" for f in pf.families) + ")"
+        rows.append(
+            (f"{spec.port}/tcp", spec.service, spec.firewall, pf.verdict, clean(who), clean(pf.rule or pf.reason))
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:5])) + "  " + r[5])
+    lines += [f"note: {clean(n)}" for n in state.notes]
+    return "\n".join(lines)

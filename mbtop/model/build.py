@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
 from mbtop.catalog import Catalog, PortSpec, SocketSpec
+from mbtop.model import firewall as fwmodel
 from mbtop.model.types import SEVERITY_RANK, Finding, Listener, PortStatus, Severity, Snapshot, SocketStatus, worst
 from mbtop.probes.sample import Sample
 from mbtop.probes.types import InetSocket, ProcessInfo, SocketFile, UnixSocket
@@ -377,13 +379,18 @@ def build(catalog: Catalog, sample: Sample) -> Snapshot:
         )
         for spec in catalog.sockets
     )
-    findings = [f for p in ports for f in p.findings] + [f for s in sockets for f in s.findings]
+    extra: list[Finding] = []
+    if sample.firewall is not None:
+        ports, extra = _with_firewall(ports, sample)
+    findings = [f for p in ports for f in p.findings] + [f for s in sockets for f in s.findings] + extra
     findings.sort(key=lambda f: -SEVERITY_RANK[f.severity])
     notes = list(sample.notes)
     for err in (sample.tcp.error, sample.unix.error):
         if err:
             notes.append(err)
-    statuses = [p.status for p in ports] + [s.status for s in sockets]
+    statuses = [p.status for p in ports] + [s.status for s in sockets] + [f.severity for f in extra]
+    if sample.firewall is not None and sample.firewall.reason:
+        notes.append(f"firewall: {sample.firewall.reason}")
     return Snapshot(
         host=sample.host,
         taken_at=sample.taken_at,
@@ -394,4 +401,38 @@ def build(catalog: Catalog, sample: Sample) -> Snapshot:
         notes=tuple(notes),
         sources=(("tcp", sample.tcp.source), ("unix", sample.unix.source)),
         status=worst(statuses),
+        firewall=sample.firewall,
     )
+
+
+def _exposed(p: PortStatus) -> list[str]:
+    return sorted({lst.address for lst in p.listeners if not is_loopback(lst.address)})
+
+
+def _with_firewall(ports: tuple[PortStatus, ...], sample: Sample) -> tuple[tuple[PortStatus, ...], list[Finding]]:
+    """Each port with its firewall verdict and the findings that follow; plus host-wide findings."""
+    state = sample.firewall
+    if state is None:
+        return ports, []
+    out: list[PortStatus] = []
+    for p in ports:
+        pf = state.get(p.spec.port)
+        if pf is None:
+            out.append(p)
+            continue
+        extra = fwmodel.port_findings(p, pf, _exposed(p))
+        if not extra:
+            out.append(dataclasses.replace(p, firewall=pf))
+            continue
+        findings = (*p.findings, *extra)
+        worst_finding = max(findings, key=lambda f: SEVERITY_RANK[f.severity])
+        out.append(
+            dataclasses.replace(
+                p,
+                firewall=pf,
+                findings=findings,
+                status=worst([f.severity for f in findings]),
+                reason=worst_finding.message,
+            )
+        )
+    return tuple(out), fwmodel.global_findings([(p, _exposed(p)) for p in out], state)

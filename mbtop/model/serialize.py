@@ -11,6 +11,7 @@ from typing import Any
 from mbtop.model.flood import FloodState, TopSource
 from mbtop.model.types import Finding, Listener, PortStatus, Snapshot, SocketStatus
 from mbtop.probes.fail2ban import Fail2ban
+from mbtop.probes.firewall import FirewallState, PortFirewall
 
 SCHEMA = 1
 
@@ -67,6 +68,56 @@ def port(p: PortStatus) -> dict[str, Any]:
         "connections": {"total": p.connections_total, "by_state": dict(p.by_state)},
         "top_remotes": [{"address": a, "connections": n} for a, n in p.top_remotes],
         "findings": [finding(f) for f in p.findings],
+        "firewall": port_firewall(p.firewall),
+    }
+
+
+def port_firewall(pf: PortFirewall | None) -> dict[str, Any]:
+    """``ports[].firewall``: backend, verdict, sources, rule (+ limit, per family, reason)."""
+    if pf is None:
+        return {
+            "backend": "unknown",
+            "verdict": "unknown",
+            "sources": [],
+            "rule": None,
+            "limit": None,
+            "families": [],
+            "reason": "not read",
+        }
+    return {
+        "backend": pf.backend,
+        "verdict": pf.verdict,
+        "sources": list(pf.sources),
+        "rule": pf.rule,
+        "limit": pf.limit,
+        "except": list(pf.excepted),
+        "families": [
+            {
+                "family": f"ipv{fv.family}",
+                "verdict": fv.verdict,
+                "sources": list(fv.sources),
+                "rule": fv.rule,
+                "limit": fv.limit,
+                "except": list(fv.excepted),
+            }
+            for fv in pf.families
+        ],
+        "reason": pf.reason or None,
+    }
+
+
+def firewall(state: FirewallState | None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {
+        "backend": state.backend,
+        "active": state.active,
+        "policies": list(state.policies),
+        "established_accepted": state.established,
+        "interfaces": list(state.interfaces),
+        "rules": state.rules,
+        "reason": state.reason or None,
+        "notes": list(state.notes),
     }
 
 
@@ -107,6 +158,7 @@ def snapshot(snap: Snapshot) -> dict[str, Any]:
         "findings": [finding(f, where=True) for f in snap.findings],
         "notes": list(snap.notes),
         "sources": dict(snap.sources),
+        "firewall": firewall(snap.firewall),
     }
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mbtop.catalog import PortSpec, SocketSpec
+from mbtop.probes.firewall import FirewallState, PortFirewall
 from mbtop.probes.types import SocketFile
 
 Severity = Literal["ok", "warning", "critical", "unknown"]
@@ -60,6 +61,7 @@ class PortStatus:
     findings: tuple[Finding, ...]
     status: Severity
     reason: str
+    firewall: PortFirewall | None = None  # None: not read (yet)
 
     @property
     def key(self) -> str:
@@ -98,6 +100,7 @@ class Snapshot:
     notes: tuple[str, ...]  # what could not be seen and why
     sources: tuple[tuple[str, str], ...]  # ("tcp", "netlink"), ("unix", "proc"), ...
     status: Severity
+    firewall: FirewallState | None = None
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)

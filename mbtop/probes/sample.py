@@ -19,6 +19,7 @@ from types import MappingProxyType
 
 from mbtop.catalog import Catalog
 from mbtop.probes import netstat, procnet, sockdiag, sockfiles
+from mbtop.probes.firewall import FirewallState
 from mbtop.probes.owners import OwnerMap
 from mbtop.probes.types import InetTable, ProcessInfo, SocketFile, UnixSocket, UnixTable
 
@@ -40,6 +41,7 @@ class Sample:
     notes: tuple[str, ...] = ()
     uptime: float | None = None  # seconds since boot, from /proc/uptime
     netstat: Mapping[str, int] = field(default_factory=dict)  # TcpExt counters (ListenOverflows, ...)
+    firewall: FirewallState | None = None  # None: not read (--no-firewall, or a replay without it)
 
 
 def _read_tcp(ports: tuple[int, ...], proc: Path, use_netlink: bool) -> InetTable:
@@ -95,12 +97,33 @@ def relevant_unix(
 
 
 class Sampler:
-    def __init__(self, catalog: Catalog, proc: Path = Path("/proc"), use_netlink: bool = True) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        proc: Path = Path("/proc"),
+        use_netlink: bool = True,
+        firewall_every: float | None = 10.0,
+    ) -> None:
         self.catalog = catalog
         self._proc = proc
         self._netlink = use_netlink
         self._owners = OwnerMap(proc)
         self._host = socket.gethostname()
+        # Rules change rarely and reading them runs iptables-save and nft: not every tick.
+        self._fw_every = firewall_every
+        self._fw: FirewallState | None = None
+        self._fw_at = float("-inf")
+
+    def firewall(self, force: bool = False) -> FirewallState | None:
+        if self._fw_every is None:
+            return None
+        now = time.monotonic()
+        if force or self._fw is None or now - self._fw_at >= self._fw_every:
+            from mbtop.probes.firewall.read import read
+
+            self._fw = read(self.catalog.tcp_ports)
+            self._fw_at = now
+        return self._fw
 
     @property
     def owner_map(self) -> OwnerMap:
@@ -137,6 +160,7 @@ class Sampler:
             notes=tuple(notes),
             uptime=read_uptime(self._proc),
             netstat=MappingProxyType(netstat.read(self._proc)),
+            firewall=self.firewall(),
         )
 
 

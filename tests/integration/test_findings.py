@@ -183,8 +183,11 @@ def test_unprivileged_user_sees_everything_but_other_users_owners(ns: Netns, tmp
     assert _codes(port) == []  # an unknown owner is not a squatter
     s = _rpcd(snap)
     assert s["accepting"] and s["owner"] == "root"
-    root_notes = [n for n in snap["notes"] if "root" in n]
+    root_notes = [n for n in snap["notes"] if "root" in n and "owners" in n]
     assert len(root_notes) == 1
+    # The firewall needs root too: said once, and its verdicts are unknown rather than guessed.
+    assert [n for n in snap["notes"] if n.startswith("firewall: not root")]
+    assert port["firewall"]["verdict"] == "unknown" and "not root" in port["firewall"]["reason"]
     assert text.returncode == 0 and text.stdout.count("not root") >= 1
 
 

@@ -1,0 +1,279 @@
+"""A small netfilter evaluator: what happens to one inbound TCP SYN.
+
+Both backends (iptables-save text and nft JSON) are parsed into the same
+shape: base chains hooked at input, each a list of rules, each rule a list of
+matches and a target.  ``evaluate`` walks them the way the kernel does: base
+chains in priority order, first match wins inside a chain, jumps and gotos and
+returns, the chain policy at the end of a base chain; ``accept`` passes the
+packet on to the next base chain, ``drop``/``reject`` end it.
+
+Rate matches (``limit``, ``hashlimit``, ``recent``, nft ``limit``, ``ct
+count``) are evaluated for a sender that stays under the rate, and remembered:
+a verdict reached past one is a ``limit``.  Matches the evaluator cannot decide
+for an unknown outside sender (ipset membership, unknown modules) are treated
+as not matching and reported in ``notes``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+NO_RULES = "no filtering rules"
+MAX_DEPTH = 64  # the kernel allows deeper; rule sets that loop are reported, not followed
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """A new inbound TCP connection attempt (the SYN)."""
+
+    family: Literal[4, 6]
+    saddr: IPAddress
+    daddr: IPAddress
+    dport: int
+    iface: str
+    sport: int = 40000
+
+
+Outcome = Literal["yes", "no", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One condition of a rule.
+
+    ``test`` answers for a packet.  ``rate`` describes a rate condition
+    ("100/minute burst 5"); for those ``test`` answers as for a sender under the
+    rate.  ``sources`` lists the networks a source condition names, so the
+    evaluator can try a sender from each.
+    """
+
+    text: str
+    test: Callable[[Packet], Outcome]
+    rate: str | None = None
+    sources: tuple[IPNetwork, ...] = ()
+
+
+TargetKind = Literal["accept", "drop", "reject", "return", "jump", "goto", "continue"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    text: str  # as the operator would recognise it (iptables-save / nft syntax)
+    matches: tuple[Match, ...]
+    target: TargetKind
+    chain_target: str | None = None  # for jump/goto
+    label: str | None = None  # a friendlier name (the ufw command that made it)
+    logs: bool = False  # a LOG-like target: its rate match does not limit anything
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    name: str
+    rules: tuple[Rule, ...]
+    policy: Literal["accept", "drop"] | None = None  # base chains only
+    priority: int = 0
+    family: Literal[4, 6] | None = None  # None: both (nft inet)
+
+
+@dataclass(frozen=True, slots=True)
+class Ruleset:
+    """One backend's filter at the input hook."""
+
+    backend: str  # "iptables", "iptables-legacy", "nftables", "ufw"
+    base: tuple[Chain, ...]  # input-hook base chains
+    chains: dict[str, Chain]  # every chain by (table-qualified) name, for jumps
+    notes: tuple[str, ...] = ()
+
+
+Verdict = Literal["accept", "drop", "reject"]
+
+
+@dataclass(slots=True)
+class Trace:
+    verdict: Verdict
+    rule: Rule | None  # the rule that decided; None: a policy (or no rules)
+    where: str  # chain of the deciding rule or policy
+    rates: list[str] = field(default_factory=list)  # rate conditions on the way
+    uncertain: list[str] = field(default_factory=list)  # rules whose match could not be decided
+    backend: str = ""
+    via: tuple[tuple[str, Rule], ...] = ()  # the jumps (chain, rule) that led to the deciding chain
+
+    @property
+    def decided_by(self) -> str:
+        if self.rule is None:
+            if self.where == NO_RULES:
+                return NO_RULES
+            return f"{self.where}: policy {self.verdict}"
+        text = f"{self.where}: {self.rule.label or self.rule.text}"
+        # ufw's commands label the jump into its helper chains: show the command first.
+        labelled = [(c, r) for c, r in self.via if r.label] + ([(self.where, self.rule)] if self.rule.label else [])
+        if labelled and not self.rule.label:
+            chain, rule = labelled[-1]
+            return f"{rule.label} ({chain}: {rule.text} → {self.where}: {self.rule.text})"
+        if self.rule.label:
+            return f"{self.rule.label} ({self.where}: {self.rule.text})"
+        return text
+
+
+def _rule_applies(rule: Rule, pkt: Packet, trace: Trace) -> bool:
+    for m in rule.matches:
+        outcome = m.test(pkt)
+        if outcome == "unknown":
+            trace.uncertain.append(f"{rule.text} ({m.text}: assumed not to match)")
+            return False
+        if outcome == "no":
+            if m.rate is not None and not rule.logs and _others_apply(rule, m, pkt):
+                trace.rates.append(m.rate)
+            return False
+    for m in rule.matches:
+        if m.rate is not None and not rule.logs and rule.target != "continue":
+            trace.rates.append(m.rate)
+    return True
+
+
+def _others_apply(rule: Rule, skip: Match, pkt: Packet) -> bool:
+    return all(m is skip or m.rate is not None or m.test(pkt) == "yes" for m in rule.matches)
+
+
+class _Loop(Exception):
+    pass
+
+
+Result = tuple[Verdict, Rule | None, str, tuple[tuple[str, Rule], ...]]
+
+
+def _walk(
+    rs: Ruleset, chain: Chain, pkt: Packet, trace: Trace, depth: int, via: tuple[tuple[str, Rule], ...] = ()
+) -> Result | None:
+    """Run one chain; a verdict, or None when the chain returns/falls through."""
+    if depth > MAX_DEPTH:
+        raise _Loop(chain.name)
+    current = chain
+    while True:
+        goto: Chain | None = None
+        for rule in current.rules:
+            if not _rule_applies(rule, pkt, trace):
+                continue
+            if rule.target in ("accept", "drop", "reject"):
+                verdict: Verdict = rule.target
+                return verdict, rule, current.name, via
+            if rule.target == "return":
+                return None
+            if rule.target in ("jump", "goto") and rule.chain_target is not None:
+                sub = rs.chains.get(rule.chain_target)
+                if sub is None:
+                    trace.uncertain.append(f"{rule.text} (chain {rule.chain_target} not found)")
+                    continue
+                if rule.target == "goto":
+                    goto = sub
+                    via = (*via, (current.name, rule))
+                    break
+                result = _walk(rs, sub, pkt, trace, depth + 1, (*via, (current.name, rule)))
+                if result is not None:
+                    return result
+        if goto is None:
+            return None
+        current = goto
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise _Loop(current.name)
+
+
+def evaluate(rulesets: Sequence[Ruleset], pkt: Packet) -> Trace:
+    """What the kernel does with ``pkt`` given every input-hook ruleset."""
+    bases: list[tuple[int, int, Ruleset, Chain]] = []
+    for i, rs in enumerate(rulesets):
+        for chain in rs.base:
+            if chain.family is None or chain.family == pkt.family:
+                bases.append((chain.priority, i, rs, chain))
+    bases.sort(key=lambda b: (b[0], b[1]))
+    trace = Trace("accept", None, NO_RULES)
+    last: Trace | None = None
+    for _prio, _i, rs, chain in bases:
+        trace.backend = rs.backend
+        try:
+            result = _walk(rs, chain, pkt, trace, 0)
+        except _Loop as loop:
+            trace.uncertain.append(f"chain {loop} nests deeper than {MAX_DEPTH}: not followed")
+            result = None
+        if result is None:
+            policy = chain.policy or "accept"
+            result = (policy, None, chain.name, ())
+        verdict, rule, where, via = result
+        trace.verdict, trace.rule, trace.where, trace.via = verdict, rule, where, via
+        if verdict != "accept":
+            return trace
+        last = Trace(verdict, rule, where, list(trace.rates), list(trace.uncertain), rs.backend, via)
+    return last or trace
+
+
+# --- helpers for the parsers -------------------------------------------------
+
+
+def net_match(text: str, nets: Sequence[IPNetwork], negate: bool, field_: Literal["saddr", "daddr"]) -> Match:
+    def test(pkt: Packet) -> Outcome:
+        addr = pkt.saddr if field_ == "saddr" else pkt.daddr
+        inside = any(addr.version == n.version and addr in n for n in nets)
+        families = {n.version for n in nets}
+        if not inside and pkt.family not in families and not negate:
+            return "no"
+        return "yes" if inside != negate else "no"
+
+    return Match(text, test, sources=tuple(nets) if field_ == "saddr" and not negate else ())
+
+
+def iface_matches(pattern: str, name: str) -> bool:
+    if pattern.endswith("+"):
+        return name.startswith(pattern[:-1])
+    if pattern.endswith("*"):  # nft wildcard
+        return name.startswith(pattern[:-1])
+    return name == pattern
+
+
+def iface_match(text: str, patterns: Sequence[str], negate: bool) -> Match:
+    def test(pkt: Packet) -> Outcome:
+        hit = any(iface_matches(p, pkt.iface) for p in patterns)
+        return "yes" if hit != negate else "no"
+
+    return Match(text, test)
+
+
+def port_match(text: str, ranges: Sequence[tuple[int, int]], negate: bool, which: Literal["dport", "sport"]) -> Match:
+    def test(pkt: Packet) -> Outcome:
+        port = pkt.dport if which == "dport" else pkt.sport
+        hit = any(lo <= port <= hi for lo, hi in ranges)
+        if which == "sport":
+            # An outside client's source port is arbitrary: a source-port
+            # condition cannot be decided for "a new connection".
+            return "unknown"
+        return "yes" if hit != negate else "no"
+
+    return Match(text, test)
+
+
+def const_match(text: str, outcome: Outcome, rate: str | None = None) -> Match:
+    return Match(text, lambda _pkt: outcome, rate=rate)
+
+
+def family_match(text: str, family: Literal[4, 6]) -> Match:
+    return Match(text, lambda pkt: "yes" if pkt.family == family else "no")
+
+
+def address_range(first: str, last: str) -> list[IPNetwork]:
+    """``a-b`` as networks; ValueError/TypeError when not two addresses of one family."""
+    lo, hi = ipaddress.ip_address(first.strip()), ipaddress.ip_address(last.strip())
+    if isinstance(lo, ipaddress.IPv4Address) and isinstance(hi, ipaddress.IPv4Address):
+        return list(ipaddress.summarize_address_range(lo, hi))
+    if isinstance(lo, ipaddress.IPv6Address) and isinstance(hi, ipaddress.IPv6Address):
+        return list(ipaddress.summarize_address_range(lo, hi))
+    raise ValueError("range across families")
+
+
+def parse_net(text: str) -> IPNetwork:
+    return ipaddress.ip_network(text.strip(), strict=False)

@@ -1,0 +1,237 @@
+"""Read the rules in force and evaluate them for the catalog's ports.
+
+Commands are run with an argv (no shell), a timeout and ``LC_ALL=C``; a
+missing binary or a refusal (not root) degrades to ``unknown`` with the
+reason, never an exception.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from mbtop.probes.firewall import Backend, FirewallState, Host, analyse, nft, ufw, unknown_state
+from mbtop.probes.firewall import iptables as ipt
+from mbtop.probes.firewall.engine import IPAddress, Ruleset
+
+TIMEOUT = 5.0
+SIOCGIFADDR = 0x8915
+UFW_DIR = Path("/etc/ufw")
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    ok: bool
+    out: str
+    why: str  # when not ok
+
+
+def run(argv: list[str], timeout: float = TIMEOUT) -> Ran:
+    exe = shutil.which(argv[0], path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    if exe is None:
+        return Ran(False, "", f"{argv[0]} not installed")
+    try:
+        done = subprocess.run(
+            [exe, *argv[1:]],
+            capture_output=True,
+            timeout=timeout,
+            env={"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return Ran(False, "", f"{argv[0]} did not answer in {timeout:.0f} s")
+    except OSError as exc:
+        return Ran(False, "", f"{argv[0]}: {exc.strerror or exc}")
+    out = done.stdout.decode("utf-8", "replace")
+    if done.returncode != 0:
+        err = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        first = err[0] if err else f"exit status {done.returncode}"
+        return Ran(False, out, f"{argv[0]}: {first[:200]}")
+    return Ran(True, out, "")
+
+
+def _ipv4_address(name: str) -> IPAddress | None:
+    """The interface's primary IPv4 address (SIOCGIFADDR); None when it has none."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            raw = fcntl.ioctl(s.fileno(), SIOCGIFADDR, struct.pack("256s", name.encode()[:15]))
+        except OSError:
+            return None
+    return ipaddress.ip_address(raw[20:24])
+
+
+def _is_up(name: str) -> bool:
+    """IFF_UP: a downed interface receives nothing, so its rules do not matter now."""
+    try:
+        return bool(int(Path(f"/sys/class/net/{name}/flags").read_text(), 16) & 0x1)
+    except (OSError, ValueError):
+        return True
+
+
+def _ipv6_addresses(proc: Path) -> dict[str, list[IPAddress]]:
+    out: dict[str, list[IPAddress]] = {}
+    try:
+        lines = (proc / "net" / "if_inet6").read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        f = line.split()
+        if len(f) < 6:
+            continue
+        try:
+            addr = ipaddress.ip_address(bytes.fromhex(f[0]))
+        except ValueError:
+            continue
+        out.setdefault(f[5], []).append(addr)
+    return out
+
+
+def host_info(proc: Path = Path("/proc")) -> tuple[Host, list[Literal[4, 6]]]:
+    """Non-loopback interfaces and addresses, and the families worth evaluating."""
+    try:
+        names = [name for _i, name in socket.if_nameindex() if name != "lo" and _is_up(name)]
+    except OSError:
+        names = []
+    addrs: dict[int, list[IPAddress]] = {4: [], 6: []}
+    v6 = _ipv6_addresses(proc)
+    for name in names:
+        found = [a for a in (_ipv4_address(name), *v6.get(name, [])) if a is not None]
+        addrs[4] += [a for a in found if a.version == 4 and not a.is_loopback]
+        addrs[6] += [a for a in found if a.version == 6 and not (a.is_loopback or a.is_link_local)]
+    families: list[Literal[4, 6]] = [4]
+    if addrs[6]:
+        families.append(6)
+    host = Host(tuple(sorted(names)), {k: tuple(v) for k, v in addrs.items() if v})
+    return host, families
+
+
+def _legacy_loaded(family: int) -> bool:
+    names = Path("/proc/net/ip_tables_names" if family == 4 else "/proc/net/ip6_tables_names")
+    try:
+        return bool(names.read_text().strip())
+    except OSError:
+        return False
+
+
+def _filters(rs: Ruleset) -> bool:
+    """Does this ruleset filter anything inbound (a rule, or a policy that is not accept)?"""
+    return any(c.rules or c.policy == "drop" for c in rs.base)
+
+
+def _policies(rs: Ruleset, family_name: str) -> list[str]:
+    out = []
+    for c in rs.base:
+        fam = family_name if c.family is not None else "IPv4+IPv6"
+        out.append(f"{fam} {c.name} policy {(c.policy or 'accept').upper()} ({rs.backend})")
+    return out
+
+
+def _established(rulesets: Iterable[Ruleset]) -> bool | None:
+    seen = False
+    for rs in rulesets:
+        for chain in rs.chains.values():
+            for rule in chain.rules:
+                seen = True
+                if rule.target == "accept" and "established" in rule.text.lower():
+                    return True
+    return False if seen else None
+
+
+def read(ports: Iterable[int], ufw_dir: Path = UFW_DIR) -> FirewallState:
+    ports = list(ports)
+    host, families = host_info()
+    rulesets: list[Ruleset] = []
+    problems: list[str] = []
+    notes: list[str] = []
+    policies: list[str] = []
+    ipt_tables: dict[int, set[str]] = {}
+    is_ufw = False
+
+    for family, save in ((4, "iptables-save"), (6, "ip6tables-save")):
+        fam: Literal[4, 6] = 4 if family == 4 else 6
+        got = run([save])
+        if not got.ok:
+            if "incompatible" in got.why or "nf_tables" in got.why:
+                notes.append(f"{save}: {got.why} (native nftables tables read instead)")
+            elif fam in families:
+                problems.append(got.why)
+            continue
+        ipt_tables[family] = nft.iptables_tables(got.out)
+        rs = ipt.parse_save(got.out, fam, "iptables")
+        if rs is None:
+            continue
+        if ufw.user_chain(rs) is not None:
+            is_ufw = True
+            rs = ufw.label(rs, ufw_dir / ("user.rules" if family == 4 else "user6.rules"))
+            rs = Ruleset("ufw", rs.base, rs.chains, rs.notes)
+        if _filters(rs):
+            rulesets.append(rs)
+            policies += _policies(rs, f"IPv{family}")
+        if _legacy_loaded(family):
+            legacy = run([save.replace("-save", "-legacy-save")])
+            lrs = ipt.parse_save(legacy.out, fam, "iptables-legacy") if legacy.ok else None
+            if lrs is not None and _filters(lrs):
+                rulesets.append(Ruleset("iptables", lrs.base, lrs.chains, ("legacy x_tables",)))
+                policies += _policies(lrs, f"IPv{family} (legacy)")
+
+    listing = run(["nft", "-j", "list", "ruleset"])
+    if listing.ok:
+        try:
+            doc = json.loads(listing.out or "{}")
+        except ValueError:
+            doc = {}
+            problems.append("nft printed JSON that could not be read")
+        texts = run(["nft", "-a", "list", "ruleset"])
+        skip = frozenset(
+            (fam_name, table)
+            for family, tables in ipt_tables.items()
+            for fam_name in (("ip",) if family == 4 else ("ip6",))
+            for table in tables
+        )
+        nrs = nft.parse_json(doc, nft.rule_texts(texts.out) if texts.ok else {}, skip)
+        if nrs is not None and _filters(nrs):
+            rulesets.append(nrs)
+            policies += _policies(nrs, "nft")
+    elif "not installed" not in listing.why:
+        problems.append(listing.why)
+
+    if not rulesets and problems:
+        reason = "; ".join(dict.fromkeys(problems))
+        if os.geteuid() != 0:
+            reason = f"not root: firewall rules cannot be read (run with sudo) — {reason}"
+        return unknown_state(ports, reason)
+
+    backend: Backend
+    if not rulesets:
+        backend = "none"
+    elif is_ufw:
+        backend = "ufw"
+    elif any(rs.backend == "iptables" for rs in rulesets):
+        backend = "iptables"
+    else:
+        backend = "nftables"
+    verdicts = analyse(rulesets, ports, host, backend, families)
+    for pf in verdicts.values():
+        for fv in pf.families:
+            notes.extend(n for n in fv.notes if n not in notes)
+    return FirewallState(
+        backend=backend,
+        active=bool(rulesets),
+        ports=verdicts,
+        policies=tuple(policies),
+        established=_established(rulesets),
+        reason="; ".join(problems),
+        notes=tuple(notes[:20]),
+        interfaces=host.interfaces,
+        rules=sum(ipt.rule_count(rs) for rs in rulesets),
+    )

@@ -1,0 +1,196 @@
+"""The firewall evaluator on rule sets written here (pure: no kernel involved).
+
+The kernel-backed checks are in tests/integration/test_firewall_kernel.py;
+these cover the corners a lab cannot cheaply build: several interfaces,
+shadowed rules, rate matches of every kind, goto/return, loops, unknown
+modules, and nft's sets and ranges.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mbtop.probes.firewall import Host, PortFirewall, analyse, nft, ufw
+from mbtop.probes.firewall import iptables as ipt
+from mbtop.probes.firewall.engine import Ruleset
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "firewall"
+HOST = Host(("eth0",))
+
+
+def v4(rules: str, policy: str = "DROP", extra_chains: str = "") -> Ruleset:
+    text = f"*filter\n:INPUT {policy} [0:0]\n:FORWARD ACCEPT [0:0]\n{extra_chains}{rules}\nCOMMIT\n"
+    rs = ipt.parse_save(text, 4)
+    assert rs is not None
+    return rs
+
+
+def verdicts(rs: list[Ruleset], ports: list[int], host: Host = HOST, fams: tuple = (4,)) -> dict[int, PortFirewall]:
+    return analyse(rs, ports, host, "iptables", list(fams))
+
+
+def test_reference_iptables_order_matters_first_match_wins() -> None:
+    # The reference lists the plain ACCEPT first: the rate limit after it never sees a packet.
+    shadowed = v4(
+        "-A INPUT -p tcp -m tcp --dport 25 -j ACCEPT\n"
+        "-A INPUT -p tcp -m tcp --dport 25 -m limit --limit 100/min -j ACCEPT\n"
+        "-A INPUT -p tcp -m tcp --dport 25 -j DROP"
+    )
+    got = verdicts([shadowed], [25])[25]
+    assert got.verdict == "allow" and got.rule == "INPUT: -A INPUT -p tcp -m tcp --dport 25 -j ACCEPT"
+    limited = v4(
+        "-A INPUT -p tcp -m tcp --dport 25 -m limit --limit 100/min -j ACCEPT\n-A INPUT -p tcp --dport 25 -j DROP"
+    )
+    got = verdicts([limited], [25])[25]
+    assert got.verdict == "limit" and got.limit == "100/minute burst 5 (all sources together)"
+
+
+def test_multiport_ranges_negation_and_policy() -> None:
+    rs = v4(
+        "-A INPUT -p tcp -m multiport --dports 80,443,10000:10040 -j ACCEPT\n"
+        "-A INPUT -p tcp -m tcp ! --dport 3306 -j REJECT --reject-with tcp-reset\n"
+    )
+    got = verdicts([rs], [80, 443, 10031, 10050, 3306, 25])
+    assert {p: v.verdict for p, v in got.items()} == {
+        80: "allow", 443: "allow", 10031: "allow", 10050: "deny", 3306: "deny", 25: "deny"
+    }  # fmt: skip
+    assert "REJECT" in (got[25].rule or "") and got[3306].rule == "INPUT: policy drop"
+
+
+def test_loopback_only_rules_do_not_open_a_port_to_the_network() -> None:
+    rs = v4(
+        "-A INPUT -i lo -j ACCEPT\n"
+        "-A INPUT -s 127.0.0.0/8 -p tcp -m tcp --dport 6379 -j ACCEPT\n"
+        "-A INPUT -d 127.0.0.1/32 -p tcp -m tcp --dport 3306 -j ACCEPT\n"
+    )
+    got = verdicts([rs], [6379, 3306])
+    assert got[6379].verdict == "deny" and got[3306].verdict == "deny"
+
+
+def test_interface_restricted_rules_on_a_host_with_two_interfaces() -> None:
+    rs = v4("-A INPUT -i eth1 -p tcp -m tcp --dport 10050 -j ACCEPT\n-A INPUT -i eth+ -p tcp --dport 443 -j ACCEPT")
+    got = verdicts([rs], [10050, 443], Host(("eth0", "eth1")))
+    assert got[10050].verdict == "restricted" and got[10050].sources == ("any via eth1",)
+    assert got[443].verdict == "allow"
+
+
+def test_restricted_sources_ipv6_and_iprange() -> None:
+    v6 = ipt.parse_save(
+        "*filter\n:INPUT DROP [0:0]\n"
+        "-A INPUT -s 2001:db8:1::/48 -p tcp -m tcp --dport 10050 -j ACCEPT\n"
+        "-A INPUT -p tcp -m iprange --src-range 192.168.1.10-192.168.1.20 -m tcp --dport 10050 -j ACCEPT\n"
+        "COMMIT\n",
+        6,
+    )
+    assert v6 is not None
+    got = analyse([v6], [10050], HOST, "iptables", [4, 6])[10050]
+    fams = {f.family: f for f in got.families}
+    assert fams[6].verdict == "restricted" and fams[6].sources == ("2001:db8:1::/48",)
+    # The ip6tables rules say nothing about IPv4, whose ruleset is absent here: open.
+    assert fams[4].verdict == "allow" and got.verdict == "allow"
+
+
+def test_blocklists_before_an_allow_are_listed_as_exceptions() -> None:
+    rs = v4(
+        "-A INPUT -p tcp -m multiport --dports 25,587 -j f2b-postfix\n"
+        "-A INPUT -p tcp -m tcp --dport 25 -j ACCEPT\n"
+        "-A f2b-postfix -s 198.18.7.7/32 -j REJECT --reject-with icmp-port-unreachable\n"
+        "-A f2b-postfix -j RETURN",
+        extra_chains=":f2b-postfix - [0:0]\n",
+    )
+    got = verdicts([rs], [25])[25]
+    assert got.verdict == "allow" and got.excepted == ("198.18.7.7",)
+
+
+def test_rate_matches_recent_hashlimit_connlimit() -> None:
+    rs = v4(
+        "-A INPUT -p tcp -m tcp --dport 25 -m conntrack --ctstate NEW -m recent --set --name SMTP --rsource\n"
+        "-A INPUT -p tcp -m tcp --dport 25 -m conntrack --ctstate NEW -m recent --update --seconds 60 --hitcount 11"
+        " --name SMTP --rsource -j DROP\n"
+        "-A INPUT -p tcp -m tcp --dport 25 -j ACCEPT\n"
+        "-A INPUT -p tcp -m tcp --dport 587 -m hashlimit --hashlimit-above 20/sec --hashlimit-mode srcip"
+        " --hashlimit-name sub -j DROP\n"
+        "-A INPUT -p tcp -m tcp --dport 587 -j ACCEPT\n"
+        "-A INPUT -p tcp -m tcp --dport 443 -m connlimit --connlimit-above 50 --connlimit-mask 32 -j REJECT\n"
+        "-A INPUT -p tcp -m tcp --dport 443 -j ACCEPT\n"
+        '-A INPUT -p tcp -m tcp --dport 80 -m limit --limit 3/min -j LOG --log-prefix "web "\n'
+        "-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n"
+    )
+    got = verdicts([rs], [25, 587, 443, 80])
+    assert got[25].verdict == "limit" and got[25].limit == "10 new connections per 60 s per source"
+    assert got[587].verdict == "limit" and got[587].limit == "over 20/second per srcip refused"
+    assert got[443].verdict == "limit" and got[443].limit == "at most 50 concurrent per source"
+    assert got[80].verdict == "allow"  # a LOG rule's limit limits nothing
+
+
+def test_goto_return_and_loops_do_not_hang() -> None:
+    rs = v4(
+        "-A INPUT -p tcp -m tcp --dport 81 -j a\n-A a -j b\n-A b -j a\n"
+        "-A INPUT -p tcp -g web\n-A web -p tcp -m tcp --dport 80 -j ACCEPT\n-A web -j RETURN\n"
+        "-A INPUT -p tcp -j DROP",
+        policy="ACCEPT",
+        extra_chains=":web - [0:0]\n:a - [0:0]\n:b - [0:0]\n",
+    )
+    got = verdicts([rs], [80, 22, 81])
+    assert got[80].verdict == "allow"
+    # goto: RETURN from "web" returns past INPUT's remaining rules to the policy (ACCEPT).
+    assert got[22].verdict == "allow" and got[22].rule == "INPUT: policy accept"
+    assert got[81].verdict == "allow"
+    assert any("nests deeper" in n for f in got[81].families for n in f.notes)
+
+
+def test_unknown_module_is_reported_not_guessed() -> None:
+    rs = v4("-A INPUT -p tcp -m geoip --src-cc CN -m tcp --dport 25 -j DROP\n-A INPUT -p tcp --dport 25 -j ACCEPT")
+    got = verdicts([rs], [25])[25]
+    assert got.verdict == "allow"
+    assert any("geoip" in n and "assumed not to match" in n for n in got.families[0].notes)
+
+
+def test_hostile_rule_text_is_kept_as_data() -> None:
+    rs = v4('-A INPUT -p tcp -m tcp --dport 25 -m comment --comment "[bold red]x\x1b]0;pwned\x07" -j ACCEPT')
+    got = verdicts([rs], [25])[25]
+    assert got.verdict == "allow" and "[bold red]" in (got.rule or "")
+
+
+def test_native_nftables_fixture_sets_ranges_and_limits() -> None:
+    doc = json.loads((FIXTURES / "native.json").read_text())
+    texts = nft.rule_texts((FIXTURES / "native.nft").read_text())
+    rs = nft.parse_json(doc, texts)
+    assert rs is not None
+    got = analyse([rs], [25, 80, 443, 465, 587, 10050, 10000, 3306, 26, 27, 22], HOST, "nftables", [4, 6])
+    v = {p: x.verdict for p, x in got.items()}
+    assert v[25] == "limit" and got[25].limit == "100/minute burst 200 (all sources together)"
+    assert v[80] == v[443] == v[465] == v[587] == "allow"
+    assert got[443].rule == "inet mb input: tcp dport @web accept"
+    assert v[10050] == "restricted" and set(got[10050].sources) == {"10.0.0.5", "192.168.1.0/24"}
+    assert v[3306] == "deny"  # "ct count over 10 drop" is not reached by one client; the policy drops
+    assert got[3306].rule is not None and "reject" in got[3306].rule
+    assert v[26] == "deny"
+    assert v[27] == "deny"  # iifname != "eth*": not on eth0
+    assert v[22] == "deny"
+
+
+def test_ufw_tuples_become_commands() -> None:
+    assert ufw.command("limit tcp 25 0.0.0.0/0 any 0.0.0.0/0 in") == "ufw limit 25/tcp"
+    assert (
+        ufw.command("allow tcp 10050 0.0.0.0/0 any 192.168.1.0/24 in")
+        == "ufw allow from 192.168.1.0/24 to any port 10050 proto tcp"
+    )
+    assert ufw.command("allow tcp 443 0.0.0.0/0 any 0.0.0.0/0 in_eth0") == "ufw allow in on eth0 443/tcp"
+    labels = ufw.user_chain_labels(
+        "### tuple ### limit tcp 25 0.0.0.0/0 any 0.0.0.0/0 in\n"
+        "-A ufw-user-input -p tcp --dport 25 -m conntrack --ctstate NEW -m recent --set\n"
+        "-A ufw-user-input -p tcp --dport 25 -j ufw-user-limit-accept\n\n"
+        "### tuple ### allow tcp 80 0.0.0.0/0 any 0.0.0.0/0 in\n-A ufw-user-input -p tcp --dport 80 -j ACCEPT\n"
+    )
+    assert labels == ["ufw limit 25/tcp", "ufw limit 25/tcp", "ufw allow 80/tcp"]
+
+
+def test_garbage_input_never_raises() -> None:
+    for text in ("", "*filter\n-A\n-A INPUT -j\nCOMMIT", "\x00\xff" * 100, '*filter\n-A INPUT -m "unterminated\n'):
+        rs = ipt.parse_save(text, 4)
+        if rs is not None:
+            verdicts([rs], [25])
+    assert nft.parse_json({"nftables": "nope"}) is None
+    assert nft.parse_json({"nftables": [{"rule": {"family": "inet", "expr": [{"weird": 1}, 7]}}]}) is None
