@@ -113,4 +113,4 @@ def _flood(table: Any, where: str) -> Thresholds:
     unknown = set(table) - set(values)
     if unknown:
         raise ConfigError(f"{where}: [flood]: unknown key(s) {', '.join(sorted(unknown))}")
-    return Thresholds(**values)
+    return Thresholds(**values, explicit=frozenset(table))

@@ -104,6 +104,8 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
         log.close()
         sample = sampler.sample()
     snap = build(cfg.catalog, sample)
+    rate, where = flood.firewall_rate(snap, tracker.ports)
+    tracker.thresholds = flood.from_firewall(cfg.flood, rate, where)
     watched = [p for p in snap.ports if p.spec.port in tracker.ports]
     backlogs = [p.backlog for p in watched if p.backlog]
     if args.sample > 0:

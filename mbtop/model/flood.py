@@ -15,10 +15,11 @@ import heapq
 import ipaddress
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from mbtop.model.types import Finding
+from mbtop.model.types import Finding, Snapshot
+from mbtop.probes.firewall.engine import Rate
 from mbtop.probes.types import InetSocket
 
 MAX_SOURCES = 5000
@@ -38,6 +39,25 @@ class Thresholds:
     concurrent: int = 80
     syn_recv: int = 50
     queue_fill: float = 0.8
+    explicit: frozenset[str] = frozenset()  # set in the config: never replaced by a derived value
+    origin: str = "reference defaults"
+
+
+def from_firewall(t: Thresholds, rate: Rate | None, where: str) -> Thresholds:
+    """Thresholds matched to the rate limit actually in force on the SMTP port (unless configured).
+
+    A per-source limit (ufw limit: 5 per 30 s) becomes the per-source threshold, a global one
+    (iptables -m limit 100/minute) the total: the alert fires when the firewall starts refusing.
+    """
+    if rate is None or rate.seconds <= 0:
+        return t
+    if rate.per_source and "source_per_30s" not in t.explicit:
+        value = round(rate.count * 30.0 / rate.seconds, 2)
+        return replace(t, source_per_30s=value, origin=f"firewall: {where}")
+    if not rate.per_source and "total_per_minute" not in t.explicit:
+        value = round(rate.count * 60.0 / rate.seconds, 2)
+        return replace(t, total_per_minute=value, origin=f"firewall: {where}")
+    return t
 
 
 @dataclass
@@ -101,6 +121,7 @@ class FloodState:
     top_prefixes: tuple[TopSource, ...]
     history: tuple[float, ...]  # new connections per second, oldest first
     sources_tracked: int
+    thresholds: Thresholds = field(default_factory=lambda: Thresholds())
 
 
 @lru_cache(maxsize=4096)
@@ -249,6 +270,7 @@ class FloodTracker:
             top_prefixes=self._top(self._prefixes, now),
             history=tuple(self._history),
             sources_tracked=len(self._sources.rows),
+            thresholds=self.thresholds,
         )
 
     def _top(self, table: _Table, now: float) -> tuple[TopSource, ...]:
@@ -326,3 +348,12 @@ def finding(state: FloodState) -> Finding | None:
         port=state.ports[0] if state.ports else None,
         action=f"block {top}" if top else None,
     )
+
+
+def firewall_rate(snap: Snapshot, ports: Iterable[int]) -> tuple[Rate | None, str]:
+    """The rate limit the firewall puts on the first flood-watched port that has one."""
+    for p in snap.ports:
+        fw = p.firewall
+        if p.spec.port in ports and fw is not None and fw.verdict == "limit" and fw.rate is not None:
+            return fw.rate, f"{p.spec.port}: {fw.limit}"
+    return None, ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from mbtop.model.flood import FloodState, TopSource
+from mbtop.model.flood import FloodState, Thresholds, TopSource
 from mbtop.model.types import Finding, Listener, PortStatus, Snapshot, SocketStatus
 from mbtop.probes.fail2ban import Fail2ban
 from mbtop.probes.firewall import FirewallState, PortFirewall
@@ -186,6 +186,18 @@ def flood(state: FloodState) -> dict[str, Any]:
         "reasons": list(state.reasons),
         "top_sources": [src(t) for t in state.top_sources],
         "top_prefixes": [src(t) for t in state.top_prefixes],
+        "thresholds": thresholds(state.thresholds),
+    }
+
+
+def thresholds(t: Thresholds) -> dict[str, Any]:
+    return {
+        "total_per_minute": t.total_per_minute,
+        "source_per_30s": t.source_per_30s,
+        "concurrent": t.concurrent,
+        "syn_recv": t.syn_recv,
+        "queue_fill": t.queue_fill,
+        "origin": t.origin,
     }
 
 

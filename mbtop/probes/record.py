@@ -8,6 +8,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from mbtop.probes.firewall import FamilyVerdict, FirewallState, PortFirewall
+from mbtop.probes.firewall.engine import Rate
 from mbtop.probes.sample import Sample
 from mbtop.probes.types import InetSocket, InetTable, ParentDir, ProcessInfo, SocketFile, UnixSocket, UnixTable
 
@@ -30,6 +32,7 @@ def to_dict(s: Sample) -> dict[str, Any]:
         "owners_denied": s.owners_denied,
         "notes": list(s.notes),
         "netstat": dict(s.netstat),
+        "firewall": asdict(s.firewall) if s.firewall is not None else None,
     }
 
 
@@ -43,6 +46,44 @@ def _proc(d: dict[str, Any]) -> ProcessInfo:
     d = dict(d)
     d["cmdline"] = tuple(d["cmdline"])
     return ProcessInfo(**d)
+
+
+def _firewall(d: dict[str, Any] | None) -> FirewallState | None:
+    if d is None:
+        return None
+
+    def port(p: dict[str, Any]) -> PortFirewall:
+        fams = tuple(
+            FamilyVerdict(
+                **{
+                    **f,
+                    "rate": Rate(**f["rate"]) if f.get("rate") else None,
+                    "sources": tuple(f["sources"]),
+                    "notes": tuple(f.get("notes", ())),
+                    "excepted": tuple(f.get("excepted", ())),
+                }
+            )
+            for f in p.get("families", ())
+        )
+        return PortFirewall(
+            **{
+                **p,
+                "sources": tuple(p["sources"]),
+                "families": fams,
+                "excepted": tuple(p.get("excepted", ())),
+                "rate": Rate(**p["rate"]) if p.get("rate") else None,
+            }
+        )
+
+    return FirewallState(
+        **{
+            **d,
+            "ports": {int(k): port(v) for k, v in d["ports"].items()},
+            "policies": tuple(d["policies"]),
+            "notes": tuple(d.get("notes", ())),
+            "interfaces": tuple(d.get("interfaces", ())),
+        }
+    )
 
 
 def from_dict(d: dict[str, Any]) -> Sample:
@@ -62,6 +103,7 @@ def from_dict(d: dict[str, Any]) -> Sample:
         owners_denied=d["owners_denied"],
         notes=tuple(d["notes"]),
         netstat=MappingProxyType(dict(d.get("netstat", {}))),
+        firewall=_firewall(d.get("firewall")),
     )
 
 

@@ -30,7 +30,7 @@ from mbtop.logs.ports import mail_event_port, socket_errors, web_event_ports
 from mbtop.logs.postfix import PostfixParser
 from mbtop.logs.window import Window, mail_tally, web_tally
 from mbtop.model.build import build
-from mbtop.model.flood import FloodTracker, Thresholds, mail_ports
+from mbtop.model.flood import FloodTracker, Thresholds, firewall_rate, from_firewall, mail_ports
 from mbtop.model.history import RateTracker
 from mbtop.probes import fail2ban
 from mbtop.probes.fail2ban import Fail2ban
@@ -233,6 +233,8 @@ class MbtopApp(App[int]):
                 self.flood.log_event(address, kind, action, sample.monotonic)
         watched = [p for p in snapshot.ports if p.spec.port in self.flood.ports]
         backlogs = [p.backlog for p in watched if p.backlog]
+        rate, where = firewall_rate(snapshot, self.flood.ports)
+        self.flood.thresholds = from_firewall(self.thresholds, rate, where)
         flood = self.flood.update(
             sample.tcp.sockets,
             sample.monotonic,

@@ -96,7 +96,7 @@ def findings_text(view: View, theme: Theme) -> Text:
             "No findings: every documented port and socket is as the reference says.", style=style_for("ok", theme)
         )
     for f in findings:
-        where = str(f.port) if f.port is not None else (f.path or "")
+        where = str(f.port) if f.port is not None else (f.path or "host")
         t.append(f"{MARK[f.severity]:<5}", style=style_for(f.severity, theme))
         t.append(f"{safe(where)}  ", style="bold")
         t.append(safe(f.message))
@@ -104,4 +104,32 @@ def findings_text(view: View, theme: Theme) -> Text:
         t.append(safe(f.fix) + "\n", style="dim")
     for note in view.snapshot.notes:
         t.append(f"note: {safe(note)}\n", style="dim")
+    return t
+
+
+def firewall_summary(view: View, theme: Theme) -> Text:
+    """The firewall tab's head: which backend is in force, its policies, what could not be read."""
+    state = view.snapshot.firewall
+    t = Text(no_wrap=True, overflow="ellipsis")
+    if state is None:
+        t.append("firewall not read (--no-firewall, or a recording without it)", style="dim")
+        return t
+    if state.backend == "unknown":
+        t.append("firewall unknown: ", style="bold")
+        t.append(safe(state.reason))
+        return t
+    t.append(f"firewall: {state.backend}", style="bold")
+    if not state.active:
+        t.append("  no filtering rules: every port bound to a network address is reachable")
+    else:
+        t.append(f"  ·  {state.rules} rules")
+        if state.established is not None:
+            t.append(f"  ·  established/related accepted: {'yes' if state.established else 'no'}")
+        if state.policies:
+            t.append("\n" + safe("  ·  ".join(state.policies)), style="dim")
+    if state.reason:
+        t.append("\n" + safe(state.reason), style=style_for("warning", theme))
+    if state.notes:
+        more = f" (+{len(state.notes) - 1} more)" if len(state.notes) > 1 else ""
+        t.append("\nnot evaluated: " + safe(state.notes[0]) + more, style="dim")
     return t

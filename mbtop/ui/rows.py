@@ -45,6 +45,15 @@ SOCKETS = (
     Column("weberr", "nginx err", 9, 3),
     Column("reason", "Reason", 36, 2),
 )
+FIREWALL = (
+    Column("status", "", 4, 0),
+    Column("what", "Port", 12, 0),
+    Column("service", "Service", 10, 4),
+    Column("expect", "Expected", 10, 2),
+    Column("verdict", "Verdict", 10, 0),
+    Column("who", "Who gets in", 26, 1),
+    Column("rule", "Deciding rule", None, 0),
+)
 FINDINGS = (
     Column("status", "", 4, 0),
     Column("where", "Where", 14, 0),
@@ -148,10 +157,67 @@ def port_row(p: PortStatus, view: View, ascii_only: bool) -> dict[str, Cell]:
         "rate": (f"{rate:.1f}" if rate is not None else "…", ""),
         "trend": (sparkline(hist, 12, ascii_only), "accent"),
         "top": (safe(top), ""),
-        "fw": ("—", "dim"),
+        "fw": fw_cell(p),
         "health": ("—", "dim"),
         "reason": (short_reason(p), role),
     }
+
+
+FW_SHORT = {"allow": "allow", "limit": "limit", "restricted": "restr", "deny": "deny", "unknown": "?"}
+
+
+def fw_cell(p: PortStatus) -> Cell:
+    """The verdict, coloured by what the reference expects of this port."""
+    fw = p.firewall
+    if fw is None:
+        return ("—", "dim")
+    if fw.verdict == "unknown":
+        return ("?", "dim")
+    if fw.backend == "none":
+        return ("none", "dim")
+    bad = [f for f in p.findings if f.code.startswith("firewall-")]
+    style = max((f.severity for f in bad), key=lambda s: SEVERITY_RANK[s]) if bad else ""
+    return (FW_SHORT[fw.verdict], style)
+
+
+def firewall_who(p: PortStatus) -> str:
+    fw = p.firewall
+    if fw is None:
+        return "-"
+    if fw.verdict == "unknown":
+        return safe(fw.reason) or "-"
+    if fw.verdict == "restricted":
+        who = ", ".join(fw.sources)
+    elif fw.verdict == "limit":
+        who = f"anyone, {fw.limit}"
+    elif fw.verdict == "allow":
+        who = "anyone"
+    else:
+        who = "nobody from outside"
+    if fw.excepted:
+        who += f" except {', '.join(fw.excepted)}"
+    verdicts = {f.verdict for f in fw.families}
+    if len(verdicts) > 1:
+        who += " (" + ", ".join(f"IPv{f.family} {f.verdict}" for f in fw.families) + ")"
+    return safe(who)
+
+
+def firewall_rows(view: View) -> dict[str, dict[str, Cell]]:
+    out: dict[str, dict[str, Cell]] = {}
+    for p in view.snapshot.ports:
+        fw = p.firewall
+        bad = [f for f in p.findings if f.code.startswith("firewall-")]
+        sev = max((f.severity for f in bad), key=lambda s: SEVERITY_RANK[s]) if bad else "ok"
+        out[p.key] = {
+            "status": _status(sev if fw is not None and fw.verdict != "unknown" else "unknown"),
+            "what": (f"{p.spec.port} {p.spec.name}", ""),
+            "service": (p.spec.service, ""),
+            "expect": (p.spec.firewall, "dim"),
+            "verdict": fw_cell(p) if fw is None or fw.backend != "none" else ("allow", "dim"),
+            "who": (firewall_who(p), ""),
+            "rule": (safe(fw.rule or fw.reason) if fw is not None else "not read", "dim" if fw is None else ""),
+        }
+    return out
 
 
 def socket_overview_row(s: SocketStatus) -> dict[str, Cell]:
@@ -207,7 +273,7 @@ def finding_rows(view: View) -> dict[str, dict[str, Cell]]:
     out: dict[str, dict[str, Cell]] = {}
     ordered = sorted(view.snapshot.findings, key=lambda f: (-SEVERITY_RANK[f.severity], f.port or 0, f.path or ""))
     for f in ordered:
-        where = str(f.port) if f.port is not None else safe(f.path or "")
+        where = str(f.port) if f.port is not None else safe(f.path or "host")
         key = f"finding:{f.code}:{where}"
         out[key] = {
             "status": _status(f.severity),

@@ -24,6 +24,7 @@ from mbtop.probes.firewall.engine import (
     IPAddress,
     IPNetwork,
     Packet,
+    Rate,
     Ruleset,
     Trace,
     evaluate,
@@ -48,6 +49,7 @@ class FamilyVerdict:
     limit: str | None  # the rate condition in force, when limited
     notes: tuple[str, ...] = ()
     excepted: tuple[str, ...] = ()  # for allow/limit: named sources that are kept out (blocklists, bans)
+    rate: Rate | None = None  # the first rate limit on the way in, as numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class PortFirewall:
     families: tuple[FamilyVerdict, ...]
     reason: str = ""  # why unknown
     excepted: tuple[str, ...] = ()
+    rate: Rate | None = None
 
     @property
     def open_to_anyone(self) -> bool:
@@ -150,7 +153,8 @@ def _family_verdict(rulesets: Sequence[Ruleset], port: int, family: Literal[4, 6
         shown = excepted[:MAX_EXCEPT] + ((f"+{len(excepted) - MAX_EXCEPT} more",) if len(excepted) > MAX_EXCEPT else ())
         verdict: FwVerdict = "limit" if trace.rates else "allow"
         limit = "; ".join(dict.fromkeys(trace.rates)) or None
-        return FamilyVerdict(family, verdict, (), trace.decided_by, limit, tuple(notes), shown)
+        rate = trace.values[0] if trace.values else None
+        return FamilyVerdict(family, verdict, (), trace.decided_by, limit, tuple(notes), shown, rate)
     allowed: list[str] = [f"any via {i}" for i in open_on]
     deciding: Trace | None = outside[open_on[0]] if open_on else None
     for text, addr in _representatives(nets, family):
@@ -194,7 +198,7 @@ def analyse(
         per = tuple(_family_verdict(rulesets, port, f, host) for f in families)
         head = _combine(per)
         out[port] = PortFirewall(
-            port, backend, head.verdict, head.sources, head.rule, head.limit, per, "", head.excepted
+            port, backend, head.verdict, head.sources, head.rule, head.limit, per, "", head.excepted, head.rate
         )
     return out
 

@@ -42,6 +42,26 @@ class Packet:
 
 Outcome = Literal["yes", "no", "unknown"]
 
+SECONDS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0, "week": 604800.0}
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A rate condition as numbers: ``count`` new connections per ``seconds``."""
+
+    count: float
+    seconds: float
+    per_source: bool
+
+    @classmethod
+    def parse(cls, count: str | float, unit: str, per_source: bool) -> Rate | None:
+        try:
+            n = float(count)
+        except ValueError:
+            return None
+        secs = SECONDS.get(unit)
+        return cls(n, secs, per_source) if secs else None
+
 
 @dataclass(frozen=True, slots=True)
 class Match:
@@ -57,6 +77,7 @@ class Match:
     test: Callable[[Packet], Outcome]
     rate: str | None = None
     sources: tuple[IPNetwork, ...] = ()
+    value: Rate | None = None  # the rate as numbers, when it limits new connections
 
 
 TargetKind = Literal["accept", "drop", "reject", "return", "jump", "goto", "continue"]
@@ -100,6 +121,7 @@ class Trace:
     rule: Rule | None  # the rule that decided; None: a policy (or no rules)
     where: str  # chain of the deciding rule or policy
     rates: list[str] = field(default_factory=list)  # rate conditions on the way
+    values: list[Rate] = field(default_factory=list)
     uncertain: list[str] = field(default_factory=list)  # rules whose match could not be decided
     backend: str = ""
     via: tuple[tuple[str, Rule], ...] = ()  # the jumps (chain, rule) that led to the deciding chain
@@ -130,10 +152,14 @@ def _rule_applies(rule: Rule, pkt: Packet, trace: Trace) -> bool:
         if outcome == "no":
             if m.rate is not None and not rule.logs and _others_apply(rule, m, pkt):
                 trace.rates.append(m.rate)
+                if m.value is not None:
+                    trace.values.append(m.value)
             return False
     for m in rule.matches:
         if m.rate is not None and not rule.logs and rule.target != "continue":
             trace.rates.append(m.rate)
+            if m.value is not None:
+                trace.values.append(m.value)
     return True
 
 
@@ -209,7 +235,9 @@ def evaluate(rulesets: Sequence[Ruleset], pkt: Packet) -> Trace:
         trace.verdict, trace.rule, trace.where, trace.via = verdict, rule, where, via
         if verdict != "accept":
             return trace
-        last = Trace(verdict, rule, where, list(trace.rates), list(trace.uncertain), rs.backend, via)
+        last = Trace(
+            verdict, rule, where, list(trace.rates), list(trace.values), list(trace.uncertain), rs.backend, via
+        )
     return last or trace
 
 
@@ -257,8 +285,8 @@ def port_match(text: str, ranges: Sequence[tuple[int, int]], negate: bool, which
     return Match(text, test)
 
 
-def const_match(text: str, outcome: Outcome, rate: str | None = None) -> Match:
-    return Match(text, lambda _pkt: outcome, rate=rate)
+def const_match(text: str, outcome: Outcome, rate: str | None = None, value: Rate | None = None) -> Match:
+    return Match(text, lambda _pkt: outcome, rate=rate, value=value)
 
 
 def family_match(text: str, family: Literal[4, 6]) -> Match:

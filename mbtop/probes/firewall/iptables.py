@@ -15,6 +15,7 @@ from typing import Literal
 from mbtop.probes.firewall.engine import (
     Chain,
     Match,
+    Rate,
     Rule,
     Ruleset,
     TargetKind,
@@ -121,6 +122,11 @@ def _rate(value: str) -> str:
     return f"{number}/{PER_UNITS.get(unit, unit)}"
 
 
+def _rate_value(value: str, per_source: bool) -> Rate | None:
+    number, _, unit = value.partition("/")
+    return Rate.parse(number, PER_UNITS.get(unit, unit), per_source)
+
+
 def _flags(text: str) -> frozenset[str]:
     names = {f.upper() for f in text.split(",") if f}
     if "ALL" in names:
@@ -166,16 +172,20 @@ def _module_matches(module: str, opts: list[Option], family: Literal[4, 6]) -> l
     if module == "limit":
         rate = _rate(get["--limit"].args[0]) if "--limit" in get else "3/hour"
         burst = get["--limit-burst"].args[0] if "--limit-burst" in get else "5"
-        return [const_match(text, "yes", rate=f"{rate} burst {burst} (all sources together)")]
+        value = _rate_value(get["--limit"].args[0] if "--limit" in get else "3/hour", False)
+        return [const_match(text, "yes", rate=f"{rate} burst {burst} (all sources together)", value=value)]
     if module == "hashlimit":
         above = get.get("--hashlimit-above")
         upto = get.get("--hashlimit-upto") or get.get("--hashlimit")
         mode = get["--hashlimit-mode"].args[0] if "--hashlimit-mode" in get else "all sources together"
         per = f"per {mode}" if "--hashlimit-mode" in get else mode
+        by_source = "srcip" in mode
         if above is not None:
-            return [const_match(text, "no", rate=f"over {_rate(above.args[0])} {per} refused")]
+            value = _rate_value(above.args[0], by_source)
+            return [const_match(text, "no", rate=f"over {_rate(above.args[0])} {per} refused", value=value)]
         if upto is not None:
-            return [const_match(text, "yes", rate=f"{_rate(upto.args[0])} {per}")]
+            value = _rate_value(upto.args[0], by_source)
+            return [const_match(text, "yes", rate=f"{_rate(upto.args[0])} {per}", value=value)]
         return [const_match(text, "unknown")]
     if module == "recent":
         if "--set" in get or "--remove" in get:
@@ -192,7 +202,10 @@ def _module_matches(module: str, opts: list[Option], family: Literal[4, 6]) -> l
                 allowed = f"{hits} - 1"
             window = f" per {secs} s" if secs else ""
             who = "per source" if "--rdest" not in get else "per destination"
-            return [const_match(text, "no", rate=f"{allowed} new connections{window} {who}")]
+            value = None
+            if secs and allowed.isdigit():
+                value = Rate(float(allowed), float(secs), "--rdest" not in get) if secs.isdigit() else None
+            return [const_match(text, "no", rate=f"{allowed} new connections{window} {who}", value=value)]
         return [const_match(text, "unknown")]
     if module == "connlimit":
         above = get.get("--connlimit-above")

@@ -20,6 +20,7 @@ from mbtop.probes.firewall.engine import (
     Match,
     Outcome,
     Packet,
+    Rate,
     Rule,
     Ruleset,
     TargetKind,
@@ -122,6 +123,13 @@ def _rate_text(limit: Mapping[str, Any]) -> str:
     if burst:
         text += f" burst {burst}"
     return text
+
+
+def _rate_value(limit: Mapping[str, Any], per_source: bool) -> Rate | None:
+    if limit.get("rate_unit") not in (None, "packets"):
+        return None  # a byte rate says nothing about connections
+    rate = limit.get("rate")
+    return Rate.parse(rate, str(limit.get("per", "second")), per_source) if isinstance(rate, int | float) else None
 
 
 def _match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, table: str, text: str) -> list[Match]:
@@ -241,10 +249,11 @@ def _rule(
             break
         elif kind == "limit" and isinstance(body, dict):
             rate = _rate_text(body)
+            value = _rate_value(body, False)
             if body.get("inv"):
-                matches.append(const_match(text, "no", rate=f"over {rate} refused (all sources together)"))
+                matches.append(const_match(text, "no", rate=f"over {rate} refused (all sources together)", value=value))
             else:
-                matches.append(const_match(text, "yes", rate=f"{rate} (all sources together)"))
+                matches.append(const_match(text, "yes", rate=f"{rate} (all sources together)", value=value))
         elif kind == "ct count" and isinstance(body, dict):
             val = body.get("val")
             if body.get("inv"):
@@ -257,10 +266,11 @@ def _rule(
                 if isinstance(stmt, dict) and isinstance(stmt.get("limit"), dict):
                     lim = stmt["limit"]
                     rate = _rate_text(lim)
+                    value = _rate_value(lim, True)
                     if lim.get("inv"):
-                        matches.append(const_match(text, "no", rate=f"over {rate} per source refused"))
+                        matches.append(const_match(text, "no", rate=f"over {rate} per source refused", value=value))
                     else:
-                        matches.append(const_match(text, "yes", rate=f"{rate} per source"))
+                        matches.append(const_match(text, "yes", rate=f"{rate} per source", value=value))
         elif kind in ("counter", "comment", "meta", "mangle", "notrack", "ct helper", "quota"):
             if kind == "quota" and isinstance(body, dict) and body.get("inv"):
                 matches.append(const_match(text, "unknown"))

@@ -16,7 +16,7 @@ from mbtop.logs.events import MailEvent, WebEvent
 from mbtop.model.history import conn_key, sparkline
 from mbtop.model.types import Finding, Listener, PortStatus, SocketStatus
 from mbtop.ui.cells import MARK, Cell, duration, safe, style_for
-from mbtop.ui.rows import Column
+from mbtop.ui.rows import Column, firewall_who, fw_cell
 from mbtop.ui.state import View
 from mbtop.ui.widgets.header import StatusHeader
 from mbtop.ui.widgets.livetable import LiveTable
@@ -244,6 +244,15 @@ class PortDetail(DetailScreen):
             sparkline(view.rates.history.get(spec.port, ()), 30, bool(getattr(self.app, "ascii_only", False))),
             style=style_for("accent", self.app.current_theme),
         )
+        if p.firewall is not None and p.firewall.backend == "none":
+            t.append("\nfirewall: none — no filtering rules, anyone can connect", style="dim")
+        elif p.firewall is not None:
+            t.append(f"\nfirewall ({p.firewall.backend}): ")
+            verdict, role = fw_cell(p)
+            t.append(verdict, style=styles.get(role, "") if role else "")
+            t.append(f" — {firewall_who(p)}")
+            if p.firewall.rule:
+                t.append(" — " + safe(p.firewall.rule), style="dim")
         if p.top_remotes:
             t.append("\ntop remotes: " + ", ".join(f"{safe(a)} ×{n}" for a, n in p.top_remotes))
         self.query_one("#summary", Static).update(t)

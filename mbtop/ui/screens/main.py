@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from mbtop.ui import rows
-from mbtop.ui.cells import findings_text
+from mbtop.ui.cells import findings_text, firewall_summary
 from mbtop.ui.state import View
 from mbtop.ui.widgets.floodpane import FloodPane
 from mbtop.ui.widgets.header import StatusHeader
@@ -28,6 +28,7 @@ class MainScreen(Screen[None]):
         Binding("3", "tab('findings')", "Findings", show=False),
         Binding("4", "tab('logs')", "Logs", show=False),
         Binding("5", "tab('flood')", "Flood", show=False),
+        Binding("6", "tab('firewall')", "Firewall", show=False),
         Binding("enter", "details", "Details"),
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -39,6 +40,7 @@ class MainScreen(Screen[None]):
     MainScreen TabbedContent { height: 1fr; }
     MainScreen TabPane { padding: 0; }
     MainScreen #logs-note { padding: 1 2; color: $text-muted; }
+    MainScreen #firewall-summary { height: auto; max-height: 4; padding: 0 1; }
     MainScreen #overview-table { height: auto; max-height: 100%; }
     MainScreen #overview-findings { display: none; height: 1fr; padding: 0 1; border-top: solid $panel; }
     MainScreen.-tall #overview-findings { display: block; }
@@ -63,6 +65,9 @@ class MainScreen(Screen[None]):
                 yield LogsPane(id="logs-pane")
             with TabPane("5 Flood", id="flood"):
                 yield FloodPane(id="flood-pane")
+            with TabPane("6 Firewall", id="firewall"), Vertical():
+                yield Static(id="firewall-summary")
+                yield LiveTable(rows.FIREWALL, id="firewall-table")
         yield Input(placeholder="filter: type to narrow the table, enter to keep, esc to clear", id="filter")
         yield Footer()
 
@@ -103,8 +108,11 @@ class MainScreen(Screen[None]):
             self.query_one("#sockets-table", LiveTable).set_rows(rows.socket_rows(view, counts))
         elif active == "findings":
             self.query_one("#findings-table", LiveTable).set_rows(rows.finding_rows(view))
+        elif active == "firewall":
+            self.query_one("#firewall-summary", Static).update(firewall_summary(view, self.app.current_theme))
+            self.query_one("#firewall-table", LiveTable).set_rows(rows.firewall_rows(view))
         elif active == "flood":
-            limit = float(getattr(getattr(self.app, "thresholds", None), "source_per_30s", 6.0))
+            limit = view.flood.thresholds.source_per_30s if view.flood is not None else 6.0
             self.query_one("#flood-pane", FloodPane).show(
                 view.flood, view.sample.monotonic, ascii_only, limit, view.fail2ban
             )
@@ -178,6 +186,9 @@ class MainScreen(Screen[None]):
             return
         if key.startswith("finding:"):
             where = key.rsplit(":", 1)[1]
+            if where == "host":  # host-wide (the firewall): its tab is where the detail is
+                self.action_tab("firewall")
+                return
             key = f"port:{where}" if where.isdigit() else self._socket_key_for(where)
         opener = getattr(self.app, "open_detail", None)
         if opener is not None and key:

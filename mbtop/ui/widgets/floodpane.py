@@ -102,6 +102,12 @@ class FloodPane(Vertical):
             t.append("; ".join(safe(r) for r in state.reasons), style=style_for("critical", theme))
         else:
             t.append("no flood: every rate is under its threshold", style=style_for("ok", theme))
+        th = state.thresholds
+        t.append(
+            f"\nthresholds ({safe(th.origin)}): {th.total_per_minute:g}/min total, "
+            f"{th.source_per_30s:g} per source in 30 s, {th.concurrent} open",
+            style="dim",
+        )
         self.query_one("#flood-summary", Static).update(t)
         self.query_one("#talkers", LiveTable).set_rows(talker_rows(state.top_sources, now, limit_30s, "src:"))
         self.query_one("#prefixes", LiveTable).set_rows(talker_rows(state.top_prefixes, now, limit_30s * 4, "net:"))
