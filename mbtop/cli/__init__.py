@@ -86,6 +86,8 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
     sampler = Sampler(cfg.catalog, use_netlink=not args.no_netlink, firewall_every=None if args.no_firewall else 3600)
     tracker = flood.FloodTracker(flood.mail_ports((p.port, p.service) for p in cfg.catalog.ports), cfg.flood)
     first = sampler.sample()
+    rate, where = flood.firewall_rate(first.firewall, tracker.ports)
+    tracker.thresholds = flood.from_firewall(cfg.flood, rate, where)
     state = tracker.update(first.tcp.sockets, first.monotonic, kernel=first.netstat)
     sample = first
     if args.sample > 0:
@@ -104,8 +106,6 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
         log.close()
         sample = sampler.sample()
     snap = build(cfg.catalog, sample)
-    rate, where = flood.firewall_rate(snap, tracker.ports)
-    tracker.thresholds = flood.from_firewall(cfg.flood, rate, where)
     watched = [p for p in snap.ports if p.spec.port in tracker.ports]
     backlogs = [p.backlog for p in watched if p.backlog]
     if args.sample > 0:

@@ -18,7 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from mbtop.model.types import Finding, Snapshot
+from mbtop.model.types import Finding
+from mbtop.probes.firewall import FirewallState
 from mbtop.probes.firewall.engine import Rate
 from mbtop.probes.types import InetSocket
 
@@ -350,10 +351,12 @@ def finding(state: FloodState) -> Finding | None:
     )
 
 
-def firewall_rate(snap: Snapshot, ports: Iterable[int]) -> tuple[Rate | None, str]:
+def firewall_rate(state: FirewallState | None, ports: Iterable[int]) -> tuple[Rate | None, str]:
     """The rate limit the firewall puts on the first flood-watched port that has one."""
-    for p in snap.ports:
-        fw = p.firewall
-        if p.spec.port in ports and fw is not None and fw.verdict == "limit" and fw.rate is not None:
-            return fw.rate, f"{p.spec.port}: {fw.limit}"
+    if state is None:
+        return None, ""
+    for port in ports:
+        fw = state.get(port)
+        if fw is not None and fw.verdict == "limit" and fw.rate is not None:
+            return fw.rate, f"{port}: {fw.limit}"
     return None, ""

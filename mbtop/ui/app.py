@@ -233,7 +233,7 @@ class MbtopApp(App[int]):
                 self.flood.log_event(address, kind, action, sample.monotonic)
         watched = [p for p in snapshot.ports if p.spec.port in self.flood.ports]
         backlogs = [p.backlog for p in watched if p.backlog]
-        rate, where = firewall_rate(snapshot, self.flood.ports)
+        rate, where = firewall_rate(sample.firewall, self.flood.ports)
         self.flood.thresholds = from_firewall(self.thresholds, rate, where)
         flood = self.flood.update(
             sample.tcp.sockets,

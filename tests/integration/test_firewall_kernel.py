@@ -11,6 +11,7 @@ that every verdict predicts every handshake.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,6 +116,9 @@ def test_ufw_reference_rules_match_the_kernel(lab: Lab, listeners: Holder) -> No
     codes = _codes(snap.stdout)
     assert (3306, "exposed-bind") in codes
     assert not {c for c in codes if c[1].startswith("firewall-")}, codes
+    # The flood watch's per-source threshold is the limit the firewall enforces.
+    thresholds = json.loads(snap.stdout)["flood"]["thresholds"]
+    assert thresholds["source_per_30s"] == 5 and thresholds["origin"].startswith("firewall: 25")
 
 
 def test_iptables_reference_rules_match_the_kernel(lab: Lab, listeners: Holder) -> None:

@@ -308,3 +308,39 @@ async def test_a_broken_theme_file_with_markup_in_its_name_is_reported_as_text(t
         # The notification carries the name as plain text, not as markup (a click action here would run).
         (note,) = [n for n in app._notifications if "evil" in n.message]
         assert note.markup is False and "evil[@click=app.quit]x[bold red].toml" in note.message
+
+
+async def test_firewall_tab_and_port_detail_show_the_verdicts() -> None:
+    """The recorded stack sample with the firewall of the reference's ufw rules (evaluated from a
+    recording of a lab namespace: the lab stack's own host has no firewall to show)."""
+    import dataclasses
+
+    from mbtop.catalog import load_reference
+    from mbtop.probes.firewall import FirewallState, Host, analyse
+    from mbtop.probes.record import Replay
+    from tests.ui.appkit import SAMPLES
+    from tests.unit.test_firewall_rules import ufw_reference
+
+    rulesets = ufw_reference()
+    ports = analyse(rulesets, load_reference().tcp_ports, Host(("eth0",)), "ufw", [4, 6])
+    state = FirewallState("ufw", True, ports, ("IPv4 INPUT policy DROP (ufw)",), True, rules=120)
+    app = make_app()
+    app.source = Replay([dataclasses.replace(s, firewall=state) for s in SAMPLES])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await samples(pilot, 1)
+        overview = _table(app, "overview")
+        assert overview.cell_text("port:25", "fw") == "limit"
+        assert overview.cell_text("port:465", "fw") == "deny"
+        await pilot.press("6")
+        assert _main(app).query_one("#tabs", TabbedContent).active == "firewall"
+        table = _table(app, "firewall")
+        assert table.cell_text("port:10050", "verdict") == "restr"
+        assert "192.168.1.0/24" in table.cell_text("port:10050", "who")
+        assert table.cell_text("port:25", "rule").startswith("ufw limit 25/tcp")
+        assert "5 new connections per 30 s per source" in table.cell_text("port:25", "who")
+        await pilot.press("enter")  # the first row: port 25's detail
+        detail = app.screen
+        assert isinstance(detail, PortDetail)
+        assert "firewall (ufw): limit" in str(detail.query_one("#summary").render())
+        # Port 465 is optional: denied by the firewall, and no finding says otherwise.
+        assert not [f for f in app.view.snapshot.findings if f.code.startswith("firewall-")]

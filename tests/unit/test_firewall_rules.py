@@ -194,3 +194,40 @@ def test_garbage_input_never_raises() -> None:
             verdicts([rs], [25])
     assert nft.parse_json({"nftables": "nope"}) is None
     assert nft.parse_json({"nftables": [{"rule": {"family": "inet", "expr": [{"weird": 1}, 7]}}]}) is None
+
+
+def ufw_reference() -> list[Ruleset]:
+    """The reference's ufw commands, as iptables-save printed them in a lab namespace (a recording)."""
+    out = []
+    for fam, name, rules in ((4, "v4", "user.rules"), (6, "v6", "user6.rules")):
+        rs = ipt.parse_save((FIXTURES / f"ufw-reference.{name}").read_text(), fam)
+        assert rs is not None
+        out.append(ufw.label(rs, FIXTURES / f"ufw-reference.{rules}"))
+    return out
+
+
+def test_ufw_reference_recording_evaluates_like_the_lab() -> None:
+    got = analyse(ufw_reference(), [22, 25, 80, 10050, 3306], HOST, "ufw", [4, 6])
+    assert got[25].verdict == "limit" and got[25].rule is not None and got[25].rule.startswith("ufw limit 25/tcp")
+    assert got[25].rate is not None and (got[25].rate.count, got[25].rate.seconds, got[25].rate.per_source) == (
+        5.0,
+        30.0,
+        True,
+    )
+    assert got[22].verdict == "allow" and got[80].verdict == "allow" and got[3306].verdict == "deny"
+    assert got[10050].verdict == "restricted" and got[10050].sources == ("192.168.1.0/24",)
+
+
+def test_flood_thresholds_follow_the_firewall_unless_configured() -> None:
+    from mbtop.model.flood import Thresholds, from_firewall
+    from mbtop.probes.firewall.engine import Rate
+
+    base = Thresholds()
+    per_source = from_firewall(base, Rate(5, 30, True), "25: ufw limit")
+    assert per_source.source_per_30s == 5 and per_source.total_per_minute == 100 and "ufw" in per_source.origin
+    total = from_firewall(base, Rate(100, 60, False), "25: -m limit")
+    assert total.total_per_minute == 100 and total.source_per_30s == base.source_per_30s
+    assert from_firewall(base, Rate(10, 1, False), "x").total_per_minute == 600
+    configured = Thresholds(source_per_30s=9, explicit=frozenset({"source_per_30s"}))
+    assert from_firewall(configured, Rate(5, 30, True), "x") == configured
+    assert from_firewall(base, None, "") is base

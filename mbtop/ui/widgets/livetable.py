@@ -53,6 +53,12 @@ class LiveTable(DataTable[object]):
             out[key] = row
         return out
 
+    def cell_text(self, row: str, column: str) -> str:
+        """The plain text of a cell as shown (or as it would be, when its column is dropped)."""
+        if any(c.key == column for c in self._shown) and row in self._rows:
+            return str(self.get_cell(row, column))
+        return self._source.get(row, {}).get(column, ("", ""))[0]
+
     def set_rows(self, rows: dict[str, dict[str, Cell]]) -> None:
         self._source = rows
         self._apply(rebuild=self._layout())
