@@ -36,28 +36,49 @@ class Ran:
     why: str  # when not ok
 
 
+ENV = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+
+
+def run_all(argvs: list[list[str]], timeout: float = TIMEOUT) -> list[Ran]:
+    """Run the commands at once (they are independent reads) and wait for all, each bounded."""
+    started: list[subprocess.Popen[bytes] | Ran] = []
+    for argv in argvs:
+        exe = shutil.which(argv[0], path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+        if exe is None:
+            started.append(Ran(False, "", f"{argv[0]} not installed"))
+            continue
+        try:
+            started.append(
+                subprocess.Popen(
+                    [exe, *argv[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV
+                )
+            )
+        except OSError as exc:
+            started.append(Ran(False, "", f"{argv[0]}: {exc.strerror or exc}"))
+    out: list[Ran] = []
+    for argv, proc in zip(argvs, started, strict=True):
+        if isinstance(proc, Ran):
+            out.append(proc)
+            continue
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            out.append(Ran(False, "", f"{argv[0]} did not answer in {timeout:.0f} s"))
+            continue
+        text = stdout.decode("utf-8", "replace")
+        if proc.returncode != 0:
+            err = stderr.decode("utf-8", "replace").strip().splitlines()
+            first = err[0] if err else f"exit status {proc.returncode}"
+            out.append(Ran(False, text, f"{argv[0]}: {first[:200]}"))
+        else:
+            out.append(Ran(True, text, ""))
+    return out
+
+
 def run(argv: list[str], timeout: float = TIMEOUT) -> Ran:
-    exe = shutil.which(argv[0], path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
-    if exe is None:
-        return Ran(False, "", f"{argv[0]} not installed")
-    try:
-        done = subprocess.run(
-            [exe, *argv[1:]],
-            capture_output=True,
-            timeout=timeout,
-            env={"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return Ran(False, "", f"{argv[0]} did not answer in {timeout:.0f} s")
-    except OSError as exc:
-        return Ran(False, "", f"{argv[0]}: {exc.strerror or exc}")
-    out = done.stdout.decode("utf-8", "replace")
-    if done.returncode != 0:
-        err = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        first = err[0] if err else f"exit status {done.returncode}"
-        return Ran(False, out, f"{argv[0]}: {first[:200]}")
-    return Ran(True, out, "")
+    return run_all([argv], timeout)[0]
 
 
 def _ipv4_address(name: str) -> IPAddress | None:
@@ -156,10 +177,12 @@ def read(ports: Iterable[int], ufw_dir: Path = UFW_DIR) -> FirewallState:
     policies: list[str] = []
     ipt_tables: dict[int, set[str]] = {}
     is_ufw = False
+    v4, v6, listing, texts = run_all(
+        [["iptables-save"], ["ip6tables-save"], ["nft", "-j", "list", "ruleset"], ["nft", "-a", "list", "ruleset"]]
+    )
 
-    for family, save in ((4, "iptables-save"), (6, "ip6tables-save")):
+    for family, save, got in ((4, "iptables-save", v4), (6, "ip6tables-save", v6)):
         fam: Literal[4, 6] = 4 if family == 4 else 6
-        got = run([save])
         if not got.ok:
             if "incompatible" in got.why or "nf_tables" in got.why:
                 notes.append(f"{save}: {got.why} (native nftables tables read instead)")
@@ -184,14 +207,12 @@ def read(ports: Iterable[int], ufw_dir: Path = UFW_DIR) -> FirewallState:
                 rulesets.append(Ruleset("iptables", lrs.base, lrs.chains, ("legacy x_tables",)))
                 policies += _policies(lrs, f"IPv{family} (legacy)")
 
-    listing = run(["nft", "-j", "list", "ruleset"])
     if listing.ok:
         try:
             doc = json.loads(listing.out or "{}")
         except ValueError:
             doc = {}
             problems.append("nft printed JSON that could not be read")
-        texts = run(["nft", "-a", "list", "ruleset"])
         skip = frozenset(
             (fam_name, table)
             for family, tables in ipt_tables.items()
