@@ -13,7 +13,20 @@ from mbtop.catalog import Catalog, CatalogError, apply_overrides, load_reference
 from mbtop.model.flood import Thresholds
 
 DEFAULT_PATH = Path("/etc/mbtop/config.toml")
-KNOWN_KEYS = frozenset({"read_only", "interval", "theme", "services", "ports", "sockets", "logs", "flood"})
+KNOWN_KEYS = frozenset(
+    {
+        "read_only",
+        "interval",
+        "theme",
+        "services",
+        "ports",
+        "sockets",
+        "logs",
+        "flood",
+        "health_timeout",
+        "health_every",
+    }
+)
 
 
 class ConfigError(Exception):
@@ -28,6 +41,8 @@ class Config:
     interval: float = 1.0
     theme: str | None = None
     flood: Thresholds = field(default_factory=Thresholds)
+    health_timeout: float = 3.0  # seconds a daemon has to answer its protocol
+    health_every: float = 15.0  # seconds between protocol checks in the live screen
 
 
 def check_trusted(path: Path, st: os.stat_result, euid: int) -> None:
@@ -89,6 +104,12 @@ def from_data(data: dict[str, Any], source: str | None) -> Config:
         raise ConfigError(f"{where}: interval must be a number of seconds from 0.2 to 3600")
     if theme is not None and not isinstance(theme, str):
         raise ConfigError(f"{where}: theme must be a name")
+    timing: dict[str, float] = {}
+    for key, default, low, high in (("health_timeout", 3.0, 0.2, 60.0), ("health_every", 15.0, 1.0, 3600.0)):
+        value = data.get(key, default)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(f"{where}: {key} must be a number of seconds from {low:g} to {high:g}")
+        timing[key] = float(value)
     return Config(
         catalog=catalog,
         source=source,
@@ -96,6 +117,8 @@ def from_data(data: dict[str, Any], source: str | None) -> Config:
         interval=float(interval),
         theme=theme,
         flood=_flood(data.get("flood", {}), where),
+        health_timeout=timing["health_timeout"],
+        health_every=timing["health_every"],
     )
 
 

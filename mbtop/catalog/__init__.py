@@ -16,6 +16,21 @@ FirewallExpect = Literal["allow", "optional", "deny", "restricted"]
 
 BINDS: frozenset[str] = frozenset({"public", "loopback", "cluster"})
 FIREWALLS: frozenset[str] = frozenset({"allow", "optional", "deny", "restricted"})
+HEALTH_PROTOCOLS: frozenset[str] = frozenset(
+    {
+        "smtp",
+        "smtps",
+        "http-redirect",
+        "https",
+        "redis",
+        "clamd",
+        "mysql",
+        "milter",
+        "rspamd-controller",
+        "fastcgi",
+        "accept",
+    }
+)
 
 
 class CatalogError(ValueError):
@@ -42,6 +57,7 @@ class PortSpec:
     cluster_only: bool
     firewall: FirewallExpect
     alternative: str | None  # id of a SocketSpec that can stand in for this port
+    health: str = "accept"  # the protocol check (mbtop.probes.health.PROTOCOLS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +72,8 @@ class SocketSpec:
     mode: int
     required: bool
     alternative: int | None  # a port that can stand in for this socket
+    health: str = "accept"
+    persist: str = ""  # where the owner/mode is set for good (a chmod is lost at the next restart)
 
     @property
     def mode_text(self) -> str:
@@ -183,6 +201,7 @@ def _port(table: dict[str, Any], base: PortSpec | None = None) -> PortSpec:
         cluster_only=_bool(table, "cluster_only", where, base.cluster_only if base else False),
         firewall=cast(FirewallExpect, firewall),
         alternative=alternative,
+        health=_str(table, "health", where, base.health if base else "accept"),
     )
 
 
@@ -207,6 +226,8 @@ def _socket(table: dict[str, Any], base: SocketSpec | None = None) -> SocketSpec
         mode=parse_mode(table.get("mode", base.mode_text if base else "0660"), where),
         required=_bool(table, "required", where, base.required if base else True),
         alternative=alternative,
+        health=_str(table, "health", where, base.health if base else "accept"),
+        persist=_str(table, "persist", where, base.persist if base else ""),
     )
 
 
@@ -219,6 +240,8 @@ def _validate(cat: Catalog) -> Catalog:
         seen_ports.add(p.port)
         if p.service not in names:
             raise CatalogError(f"port {p.port}: unknown service {p.service!r}")
+        if p.health not in HEALTH_PROTOCOLS:
+            raise CatalogError(f"port {p.port}: health must be one of {sorted(HEALTH_PROTOCOLS)}")
         if p.alternative is not None and cat.socket(p.alternative) is None:
             raise CatalogError(f"port {p.port}: alternative socket {p.alternative!r} is not in the catalog")
     seen_ids: set[str] = set()
@@ -228,6 +251,8 @@ def _validate(cat: Catalog) -> Catalog:
         seen_ids.add(s.id)
         if s.service not in names:
             raise CatalogError(f"socket {s.id!r}: unknown service {s.service!r}")
+        if s.health not in HEALTH_PROTOCOLS:
+            raise CatalogError(f"socket {s.id!r}: health must be one of {sorted(HEALTH_PROTOCOLS)}")
     return cat
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from mbtop import __version__
@@ -22,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--config", type=Path, metavar="PATH", help="config file (default /etc/mbtop/config.toml)")
     common.add_argument("--no-netlink", action="store_true", help="read /proc/net instead of netlink sock_diag")
     common.add_argument("--no-firewall", action="store_true", help="do not read the firewall rules")
+    common.add_argument("--no-health", action="store_true", help="do not check that daemons answer their protocol")
 
     p = argparse.ArgumentParser(
         prog="mbtop",
@@ -81,7 +84,8 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
     from mbtop.logs.postfix import PostfixParser
     from mbtop.model import flood
     from mbtop.model.build import build
-    from mbtop.probes.sample import Sampler
+    from mbtop.probes.health import Health, check_all
+    from mbtop.probes.sample import Sampler, health_targets
 
     sampler = Sampler(cfg.catalog, use_netlink=not args.no_netlink, firewall_every=None if args.no_firewall else 3600)
     tracker = flood.FloodTracker(flood.mail_ports((p.port, p.service) for p in cfg.catalog.ports), cfg.flood)
@@ -90,6 +94,11 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
     tracker.thresholds = flood.from_firewall(cfg.flood, rate, where)
     state = tracker.update(first.tcp.sockets, first.monotonic, kernel=first.netstat)
     sample = first
+    # Protocol checks run beside the sampling window (each bounded by its timeout).
+    checker: concurrent.futures.Future[Mapping[str, Health]] | None = None
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    if not args.no_health:
+        checker = pool.submit(check_all, health_targets(cfg.catalog, first), cfg.health_timeout)
     if args.sample > 0:
         log = Follower(cfg.catalog.logs.mail, backfill=0)
         log.poll()
@@ -105,6 +114,9 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
             tracker.log_event(ev.client_ip, ev.kind, ev.fields.get("action"), time.monotonic())
         log.close()
         sample = sampler.sample()
+    if checker is not None:
+        sample = dataclasses.replace(sample, health=checker.result())
+    pool.shutdown()
     snap = build(cfg.catalog, sample)
     watched = [p for p in snap.ports if p.spec.port in tracker.ports]
     backlogs = [p.backlog for p in watched if p.backlog]

@@ -6,9 +6,11 @@ import dataclasses
 import ipaddress
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
 from mbtop.catalog import Catalog, PortSpec, SocketSpec
 from mbtop.model import firewall as fwmodel
+from mbtop.model import health as healthmodel
 from mbtop.model.types import SEVERITY_RANK, Finding, Listener, PortStatus, Severity, Snapshot, SocketStatus, worst
 from mbtop.probes.sample import Sample
 from mbtop.probes.types import InetSocket, ProcessInfo, SocketFile, UnixSocket
@@ -380,8 +382,10 @@ def build(catalog: Catalog, sample: Sample) -> Snapshot:
         for spec in catalog.sockets
     )
     extra: list[Finding] = []
+    ports, sockets = _with_health(ports, sockets, sample)
     if sample.firewall is not None:
         ports, extra = _with_firewall(ports, sample)
+    extra += healthmodel.service_findings(catalog, sample.services, ports, sockets)
     findings = [f for p in ports for f in p.findings] + [f for s in sockets for f in s.findings] + extra
     findings.sort(key=lambda f: -SEVERITY_RANK[f.severity])
     notes = list(sample.notes)
@@ -402,11 +406,26 @@ def build(catalog: Catalog, sample: Sample) -> Snapshot:
         sources=(("tcp", sample.tcp.source), ("unix", sample.unix.source)),
         status=worst(statuses),
         firewall=sample.firewall,
+        services=sample.services,
     )
 
 
 def _exposed(p: PortStatus) -> list[str]:
     return sorted({lst.address for lst in p.listeners if not is_loopback(lst.address)})
+
+
+S = TypeVar("S", PortStatus, SocketStatus)
+
+
+def with_findings(item: S, extra: list[Finding]) -> S:
+    """``item`` with more findings; its status and reason follow the worst one."""
+    if not extra:
+        return item
+    findings = (*item.findings, *extra)
+    worst_finding = max(findings, key=lambda f: SEVERITY_RANK[f.severity])
+    return dataclasses.replace(
+        item, findings=findings, status=worst([f.severity for f in findings]), reason=worst_finding.message
+    )
 
 
 def _with_firewall(ports: tuple[PortStatus, ...], sample: Sample) -> tuple[tuple[PortStatus, ...], list[Finding]]:
@@ -420,19 +439,25 @@ def _with_firewall(ports: tuple[PortStatus, ...], sample: Sample) -> tuple[tuple
         if pf is None:
             out.append(p)
             continue
-        extra = fwmodel.port_findings(p, pf, _exposed(p))
-        if not extra:
-            out.append(dataclasses.replace(p, firewall=pf))
-            continue
-        findings = (*p.findings, *extra)
-        worst_finding = max(findings, key=lambda f: SEVERITY_RANK[f.severity])
-        out.append(
-            dataclasses.replace(
-                p,
-                firewall=pf,
-                findings=findings,
-                status=worst([f.severity for f in findings]),
-                reason=worst_finding.message,
-            )
-        )
+        out.append(with_findings(dataclasses.replace(p, firewall=pf), fwmodel.port_findings(p, pf, _exposed(p))))
     return tuple(out), fwmodel.global_findings([(p, _exposed(p)) for p in out], state)
+
+
+def _with_health(
+    ports: tuple[PortStatus, ...], sockets: tuple[SocketStatus, ...], sample: Sample
+) -> tuple[tuple[PortStatus, ...], tuple[SocketStatus, ...]]:
+    if not sample.health:
+        return ports, sockets
+    new_ports = []
+    for p in ports:
+        h = sample.health.get(p.key)
+        new_ports.append(
+            p if h is None else with_findings(dataclasses.replace(p, health=h), healthmodel.port_findings(p, h))
+        )
+    new_sockets = []
+    for s in sockets:
+        h = sample.health.get(s.key)
+        new_sockets.append(
+            s if h is None else with_findings(dataclasses.replace(s, health=h), healthmodel.socket_findings(s, h))
+        )
+    return tuple(new_ports), tuple(new_sockets)

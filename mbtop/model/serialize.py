@@ -12,6 +12,8 @@ from mbtop.model.flood import FloodState, Thresholds, TopSource
 from mbtop.model.types import Finding, Listener, PortStatus, Snapshot, SocketStatus
 from mbtop.probes.fail2ban import Fail2ban
 from mbtop.probes.firewall import FirewallState, PortFirewall
+from mbtop.probes.health import Health
+from mbtop.probes.services import ServiceState
 
 SCHEMA = 1
 
@@ -69,6 +71,32 @@ def port(p: PortStatus) -> dict[str, Any]:
         "top_remotes": [{"address": a, "connections": n} for a, n in p.top_remotes],
         "findings": [finding(f) for f in p.findings],
         "firewall": port_firewall(p.firewall),
+        "health": health(p.health),
+    }
+
+
+def health(h: Health | None) -> dict[str, Any]:
+    """``ports[].health`` / ``sockets[].health``: ok (null: not checked), detail, latency_ms."""
+    if h is None:
+        return {"ok": None, "detail": "not checked", "latency_ms": None, "protocol": None, "cert_days": None}
+    return {
+        "ok": h.ok,
+        "detail": h.detail,
+        "latency_ms": h.latency_ms,
+        "protocol": h.protocol,
+        "cert_days": h.cert_days,
+    }
+
+
+def service(s: ServiceState) -> dict[str, Any]:
+    return {
+        "name": s.name,
+        "state": s.state,
+        "pid": s.pid,
+        "since": iso(s.since),
+        "manager": s.manager,
+        "detail": s.detail,
+        "processes": s.processes,
     }
 
 
@@ -143,6 +171,7 @@ def sock(s: SocketStatus) -> dict[str, Any]:
         "pending": s.pending,
         "backlog": s.backlog,
         "findings": [finding(x) for x in s.findings],
+        "health": health(s.health),
     }
 
 
@@ -159,6 +188,7 @@ def snapshot(snap: Snapshot) -> dict[str, Any]:
         "notes": list(snap.notes),
         "sources": dict(snap.sources),
         "firewall": firewall(snap.firewall),
+        "services": [service(s) for s in snap.services],
     }
 
 

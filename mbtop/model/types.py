@@ -7,6 +7,8 @@ from typing import Literal
 
 from mbtop.catalog import PortSpec, SocketSpec
 from mbtop.probes.firewall import FirewallState, PortFirewall
+from mbtop.probes.health import Health
+from mbtop.probes.services import ServiceState
 from mbtop.probes.types import SocketFile
 
 Severity = Literal["ok", "warning", "critical", "unknown"]
@@ -62,6 +64,7 @@ class PortStatus:
     status: Severity
     reason: str
     firewall: PortFirewall | None = None  # None: not read (yet)
+    health: Health | None = None  # None: not checked (yet)
 
     @property
     def key(self) -> str:
@@ -83,6 +86,7 @@ class SocketStatus:
     findings: tuple[Finding, ...]
     status: Severity
     reason: str
+    health: Health | None = None
 
     @property
     def key(self) -> str:
@@ -101,6 +105,7 @@ class Snapshot:
     sources: tuple[tuple[str, str], ...]  # ("tcp", "netlink"), ("unix", "proc"), ...
     status: Severity
     firewall: FirewallState | None = None
+    services: tuple[ServiceState, ...] = ()
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)

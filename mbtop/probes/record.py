@@ -10,7 +10,9 @@ from typing import Any
 
 from mbtop.probes.firewall import FamilyVerdict, FirewallState, PortFirewall
 from mbtop.probes.firewall.engine import Rate
+from mbtop.probes.health import Health
 from mbtop.probes.sample import Sample
+from mbtop.probes.services import ServiceState
 from mbtop.probes.types import InetSocket, InetTable, ParentDir, ProcessInfo, SocketFile, UnixSocket, UnixTable
 
 FORMAT = 1
@@ -33,6 +35,8 @@ def to_dict(s: Sample) -> dict[str, Any]:
         "notes": list(s.notes),
         "netstat": dict(s.netstat),
         "firewall": asdict(s.firewall) if s.firewall is not None else None,
+        "health": {k: asdict(v) for k, v in s.health.items()},
+        "services": [asdict(x) for x in s.services],
     }
 
 
@@ -104,6 +108,8 @@ def from_dict(d: dict[str, Any]) -> Sample:
         notes=tuple(d["notes"]),
         netstat=MappingProxyType(dict(d.get("netstat", {}))),
         firewall=_firewall(d.get("firewall")),
+        health=MappingProxyType({k: Health(**v) for k, v in d.get("health", {}).items()}),
+        services=tuple(ServiceState(**x) for x in d.get("services", ())),
     )
 
 

@@ -20,7 +20,9 @@ from types import MappingProxyType
 from mbtop.catalog import Catalog
 from mbtop.probes import netstat, procnet, sockdiag, sockfiles
 from mbtop.probes.firewall import FirewallState
+from mbtop.probes.health import Health, Target, connect_address
 from mbtop.probes.owners import OwnerMap
+from mbtop.probes.services import ServiceProbe, ServiceState
 from mbtop.probes.types import InetTable, ProcessInfo, SocketFile, UnixSocket, UnixTable
 
 LISTEN_STATE = "LISTEN"
@@ -42,6 +44,8 @@ class Sample:
     uptime: float | None = None  # seconds since boot, from /proc/uptime
     netstat: Mapping[str, int] = field(default_factory=dict)  # TcpExt counters (ListenOverflows, ...)
     firewall: FirewallState | None = None  # None: not read (--no-firewall, or a replay without it)
+    health: Mapping[str, Health] = field(default_factory=dict)  # "port:25" / "socket:redis" -> result
+    services: tuple[ServiceState, ...] = ()
 
 
 def _read_tcp(ports: tuple[int, ...], proc: Path, use_netlink: bool) -> InetTable:
@@ -113,6 +117,7 @@ class Sampler:
         self._fw_every = firewall_every
         self._fw: FirewallState | None = None
         self._fw_at = float("-inf")
+        self._services = ServiceProbe(catalog, proc)
 
     def firewall(self, force: bool = False) -> FirewallState | None:
         if self._fw_every is None:
@@ -161,6 +166,7 @@ class Sampler:
             uptime=read_uptime(self._proc),
             netstat=MappingProxyType(netstat.read(self._proc)),
             firewall=self.firewall(),
+            services=self._services.read(),
         )
 
 
@@ -169,3 +175,21 @@ def read_uptime(proc: Path) -> float | None:
         return float((proc / "uptime").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def health_targets(catalog: Catalog, sample: Sample) -> list[Target]:
+    """What to check: every documented port (at a listening address, or loopback) and every socket file."""
+    listen: dict[int, str] = {}
+    for s in sample.tcp.sockets:
+        if s.state == LISTEN_STATE and s.local_port not in listen:
+            listen[s.local_port] = s.local_address
+    targets = [
+        Target(f"port:{p.port}", p.health, connect_address(listen.get(p.port)), p.port)
+        for p in catalog.ports
+        if p.port in listen or p.required
+    ]
+    for spec in catalog.sockets:
+        f = sample.files.get(spec.path)
+        if f is not None and f.kind == "socket":
+            targets.append(Target(f"socket:{spec.id}", spec.health, path=spec.path))
+    return targets

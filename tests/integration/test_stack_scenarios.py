@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections import Counter
 
 import pytest
@@ -51,7 +52,8 @@ def test_healthy_stack_has_no_critical_finding_and_agrees_with_ss() -> None:
 def test_squatter_on_redis_port() -> None:
     with st.squatter_on(6379, "redis-server") as squatter:
         snap = st.snapshot()
-        assert st.problems(snap) == {(6379, "unexpected-owner")}
+        # The squatter holds the port and does not speak Redis: both are said.
+        assert st.problems(snap) == {(6379, "unexpected-owner"), (6379, "health-failed")}
         port = next(p for p in snap["ports"] if p["port"] == 6379)
         assert [lst["pid"] for lst in port["listeners"]] == [squatter.pid]
         assert port["listeners"][0]["process"] == "squatter"
@@ -86,13 +88,19 @@ def test_daemon_stopped() -> None:
         assert st.problems(st.snapshot()) == {(3306, "not-listening")}
 
 
-@pytest.mark.xfail(strict=True, reason="needs the protocol health probes (issue 7): today the port only looks open")
 def test_listener_that_never_answers() -> None:
     with st.silent_listener("mb-milter", 10032):
+        start = time.monotonic()
         snap = st.snapshot()
+        took = time.monotonic() - start
         port = next(p for p in snap["ports"] if p["port"] == 10032)
         assert port["listening"] and port["listeners"][0]["process"] == "mb-milter"
-        assert any(f["code"].startswith("health") for f in port["findings"])
+        assert [f["code"] for f in port["findings"]] == ["health-failed"]
+        assert port["health"]["ok"] is False and port["health"]["detail"] == "no answer in 3 s"
+        # Bounded, and nothing else waited for it: every other port still answered.
+        assert took < 3 + 2.5, took
+        others = [p for p in snap["ports"] if p["listening"] and p["port"] != 10032]
+        assert others and all(p["health"]["ok"] for p in others), [(p["port"], p["health"]) for p in others]
 
 
 def test_smtp_flood_top_sources_equal_the_tally() -> None:

@@ -1,0 +1,180 @@
+"""The catalog's services: running, stopped or failed, main pid, since when.
+
+With systemd as PID 1 the answer comes from ``systemctl show`` (one call for
+every unit).  Without it (containers, sysvinit, these lab machines) it comes
+from the process table — the service's processes by name, the main one being
+the oldest whose parent is not one of them — and, for a service with no
+process, from its init script's LSB status (1 or 2: "dead but pid/lock file
+exists" = failed), asked at most every ``INIT_STATUS_EVERY`` seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from mbtop.catalog import Catalog, ServiceSpec
+from mbtop.probes.owners import boot_time
+
+State = Literal["running", "stopped", "failed", "unknown"]
+INIT_STATUS_EVERY = 30.0
+TIMEOUT = 5.0
+ENV = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_PAGER": ""}
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    name: str
+    state: State
+    pid: int | None
+    since: float | None  # epoch seconds the main process started (or the unit became active)
+    manager: Literal["systemd", "init", "processes"]
+    detail: str = ""  # systemd's sub-state, the init script's answer, why unknown
+    processes: int = 0
+
+
+def has_systemd() -> bool:
+    return os.path.isdir("/run/systemd/system")
+
+
+@dataclass(frozen=True, slots=True)
+class _Proc:
+    pid: int
+    ppid: int
+    name: str
+    ticks: int
+
+
+def process_table(proc: Path = Path("/proc")) -> list[_Proc]:
+    out: list[_Proc] = []
+    try:
+        entries = os.listdir(proc)
+    except OSError:
+        return out
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            raw = (proc / entry / "stat").read_bytes()
+            lparen, rparen = raw.index(b"("), raw.rindex(b")")
+            rest = raw[rparen + 2 :].split()
+            if rest[0] == b"Z":  # a zombie is an exited process (PID 1 here reaps them late)
+                continue
+            out.append(_Proc(int(entry), int(rest[1]), raw[lparen + 1 : rparen].decode("utf-8", "replace"),
+                             int(rest[19])))  # fmt: skip
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def _from_processes(svc: ServiceSpec, table: list[_Proc], boot: float) -> ServiceState | None:
+    mine = [p for p in table if p.name in svc.processes]
+    if not mine:
+        return None
+    pids = {p.pid for p in mine}
+    roots = [p for p in mine if p.ppid not in pids] or mine
+    main = min(roots, key=lambda p: (p.ticks, p.pid))
+    since = boot + main.ticks / _CLK_TCK if boot else None
+    return ServiceState(svc.name, "running", main.pid, since, "processes", main.name, len(mine))
+
+
+def _systemd(catalog: Catalog) -> dict[str, ServiceState]:
+    units = [s.unit for s in catalog.services]
+    props = "Id,ActiveState,SubState,MainPID,ActiveEnterTimestampMonotonic,LoadState"
+    try:
+        done = subprocess.run(
+            ["systemctl", "show", f"--property={props}", "--", *units],
+            capture_output=True, timeout=TIMEOUT, env=ENV, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {
+            s.name: ServiceState(s.name, "unknown", None, None, "systemd", f"systemctl: {exc}")
+            for s in catalog.services
+        }
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for line in done.stdout.decode("utf-8", "replace").splitlines():
+        if not line.strip():
+            if current:
+                blocks.append(current)
+                current = {}
+            continue
+        key, _, value = line.partition("=")
+        current[key] = value
+    if current:
+        blocks.append(current)
+    by_unit = {b.get("Id", ""): b for b in blocks}
+    uptime_base = time.time() - time.monotonic()
+    out: dict[str, ServiceState] = {}
+    for svc in catalog.services:
+        b = by_unit.get(svc.unit, {})
+        active = b.get("ActiveState", "")
+        state: State = (
+            "running" if active in ("active", "reloading", "activating")
+            else "failed" if active == "failed"
+            else "stopped" if active in ("inactive", "deactivating")
+            else "unknown"
+        )  # fmt: skip
+        pid = int(b.get("MainPID", "0") or 0) or None
+        mono = int(b.get("ActiveEnterTimestampMonotonic", "0") or 0)
+        since = uptime_base + mono / 1e6 if mono and state == "running" else None
+        detail = b.get("SubState", "") if b.get("LoadState", "loaded") == "loaded" else b.get("LoadState", "")
+        out[svc.name] = ServiceState(svc.name, state, pid, since, "systemd", detail)
+    return out
+
+
+class ServiceProbe:
+    """Keeps the init-script answers between samples (they are subprocesses)."""
+
+    def __init__(self, catalog: Catalog, proc: Path = Path("/proc"), init_dir: Path = Path("/etc/init.d")) -> None:
+        self.catalog = catalog
+        self._proc = proc
+        self._init_dir = init_dir
+        self._init_cache: dict[str, tuple[float, State, str]] = {}
+        self._boot = boot_time(proc)
+
+    def read(self) -> tuple[ServiceState, ...]:
+        if has_systemd():
+            states = _systemd(self.catalog)
+            return tuple(states[s.name] for s in self.catalog.services)
+        table = process_table(self._proc)
+        out: list[ServiceState] = []
+        for svc in self.catalog.services:
+            running = _from_processes(svc, table, self._boot)
+            if running is not None:
+                self._init_cache.pop(svc.name, None)
+                out.append(running)
+                continue
+            state, detail = self._init_status(svc)
+            out.append(ServiceState(svc.name, state, None, None, "init", detail))
+        return tuple(out)
+
+    def _init_status(self, svc: ServiceSpec) -> tuple[State, str]:
+        script = self._init_dir / svc.init
+        if not script.exists():
+            return "stopped", "no process running (no init script)"
+        cached = self._init_cache.get(svc.name)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < INIT_STATUS_EVERY:
+            return cached[1], cached[2]
+        try:
+            done = subprocess.run([str(script), "status"], capture_output=True, timeout=TIMEOUT, env=ENV, check=False)
+            code = done.returncode
+            text = (done.stdout or done.stderr).decode("utf-8", "replace").strip().splitlines()
+            said = text[-1][:120] if text else f"status {code}"
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            code, said = 4, f"{script} status: {exc}"
+        # LSB: 0 running, 1 dead + pid file, 2 dead + lock file, 3 not running, 4 unknown.
+        state: State = "running" if code == 0 else "failed" if code in (1, 2) else "stopped" if code == 3 else "unknown"
+        self._init_cache[svc.name] = (now, state, said)
+        return state, said
+
+
+def by_name(states: tuple[ServiceState, ...]) -> Mapping[str, ServiceState]:
+    return {s.name: s for s in states}
