@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -97,7 +99,7 @@ def test_services_agree_with_the_process_table_and_follow_a_stop() -> None:
     states = {s.name: s for s in probe.read()}
     redis_pid = int(_run("pidof", "redis-server").split()[0])
     assert states["redis"].state == "running" and states["redis"].pid == redis_pid
-    master = int(open("/var/spool/postfix/pid/master.pid").read().split()[0])
+    master = int(Path("/var/spool/postfix/pid/master.pid").read_text().split()[0])
     assert states["postfix"].pid == master
     started = states["redis"].since
     assert started is not None and abs(started - _start_time(redis_pid)) < 1.0
@@ -111,8 +113,8 @@ def test_services_agree_with_the_process_table_and_follow_a_stop() -> None:
 
 
 def _start_time(pid: int) -> float:
-    import os
-
-    ticks = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19])
-    btime = next(float(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
+    ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    btime = next(
+        float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
+    )
     return btime + ticks / os.sysconf("SC_CLK_TCK")
