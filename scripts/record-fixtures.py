@@ -11,6 +11,7 @@ port 465, and mb-rpcd.sock is chmod 0666.  Everything is restored afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -20,8 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mbtop.config import load  # noqa: E402
+from mbtop.probes.health import check_all  # noqa: E402
 from mbtop.probes.record import save  # noqa: E402
-from mbtop.probes.sample import Sampler  # noqa: E402
+from mbtop.probes.sample import Sample, Sampler, health_targets  # noqa: E402
 from tests.support.netns import Holder  # noqa: E402
 
 HOSTILE_NAME = "[bold red]x[/]"
@@ -39,16 +41,22 @@ def main() -> int:
     squat = {"name": HOSTILE_NAME, "listen": [["0.0.0.0", 465]]}
     os.chmod(rpcd, 0o666)
     samples = []
+
+    def take() -> Sample:
+        # The live screen merges its protocol checks into each sample the same way.
+        s = sampler.sample()
+        return dataclasses.replace(s, health=check_all(health_targets(cfg.catalog, s)))
+
     try:
         with Holder([], flood), Holder([], squat, extra=[HOSTILE_ARG]):
-            samples.append(sampler.sample())
+            samples.append(take())
             time.sleep(1)
-            samples.append(sampler.sample())
+            samples.append(take())
             with Holder([], more):
                 time.sleep(1)
-                samples.append(sampler.sample())
+                samples.append(take())
                 time.sleep(1)
-                samples.append(sampler.sample())
+                samples.append(take())
     finally:
         os.chmod(rpcd, old)
     out = REPO / "tests" / "fixtures" / "stack-trouble.json"

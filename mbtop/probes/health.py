@@ -22,6 +22,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from mbtop.probes.own import OWN
+
 DEFAULT_TIMEOUT = 3.0
 READ_LIMIT = 16384
 EHLO_NAME = b"mbtop.invalid"
@@ -334,13 +336,14 @@ PROTOCOLS: dict[str, tuple[Dialogue, bool]] = {  # name -> (dialogue, TLS from t
 }
 
 
-async def _open(target: Target, tls: bool) -> Conn:
-    ctx = _tls_context() if tls else None
+async def _open(target: Target) -> Conn:
     if target.path is not None:
-        return await asyncio.open_unix_connection(target.path, ssl=ctx, limit=READ_LIMIT)
-    return await asyncio.open_connection(
-        target.host, target.port, ssl=ctx, server_hostname="" if tls else None, limit=READ_LIMIT
-    )
+        return await asyncio.open_unix_connection(target.path, limit=READ_LIMIT)
+    conn = await asyncio.open_connection(target.host, target.port, limit=READ_LIMIT)
+    local = conn[1].get_extra_info("sockname")
+    if isinstance(local, tuple) and len(local) >= 2:
+        OWN.add(str(local[0]), int(local[1]))  # before any dialogue: a hung one still counts as ours
+    return conn
 
 
 async def check(target: Target, timeout: float = DEFAULT_TIMEOUT) -> Health:
@@ -353,8 +356,10 @@ async def check(target: Target, timeout: float = DEFAULT_TIMEOUT) -> Health:
 
     async def run() -> tuple[str, int | None]:
         nonlocal writer
-        conn = await _open(target, tls)
+        conn = await _open(target)
         writer = conn[1]
+        if tls:
+            await writer.start_tls(_tls_context(), server_hostname="")
         result = await dialogue(conn, target)
         await writer.drain()
         return result

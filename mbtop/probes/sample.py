@@ -21,6 +21,7 @@ from mbtop.catalog import Catalog
 from mbtop.probes import netstat, procnet, sockdiag, sockfiles
 from mbtop.probes.firewall import FirewallState
 from mbtop.probes.health import Health, Target, connect_address
+from mbtop.probes.own import OWN
 from mbtop.probes.owners import OwnerMap
 from mbtop.probes.services import ServiceProbe, ServiceState
 from mbtop.probes.types import InetTable, ProcessInfo, SocketFile, UnixSocket, UnixTable
@@ -74,6 +75,17 @@ def _read_unix(proc: Path, use_netlink: bool) -> UnixTable:
         return UnixTable(tuple(procnet.unix_sockets(proc)), "proc")
     except OSError as exc:
         return UnixTable((), "none", f"cannot read UNIX sockets: {exc.strerror or exc}")
+
+
+def without_own(table: InetTable, own: frozenset[tuple[str, int]]) -> InetTable:
+    """The table without mbtop's own protocol-check connections."""
+    if not own:
+        return table
+    addresses = {a for a, _ in own}
+    keep = tuple(
+        s for s in table.sockets if s.remote_address not in addresses or (s.remote_address, s.remote_port) not in own
+    )
+    return table if len(keep) == len(table.sockets) else InetTable(keep, table.source, table.error)
 
 
 def path_aliases(path: str) -> frozenset[str]:
@@ -136,7 +148,7 @@ class Sampler:
 
     def sample(self) -> Sample:
         catalog = self.catalog
-        tcp = _read_tcp(catalog.tcp_ports, self._proc, self._netlink)
+        tcp = without_own(_read_tcp(catalog.tcp_ports, self._proc, self._netlink), OWN.current())
         files = {s.path: sockfiles.probe(s.path) for s in catalog.sockets}
         aliases = {s.path: path_aliases(s.path) for s in catalog.sockets}
         unix = relevant_unix(_read_unix(self._proc, self._netlink), files, aliases)

@@ -9,7 +9,7 @@ import ipaddress
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,7 +34,8 @@ from mbtop.model.flood import FloodTracker, Thresholds, firewall_rate, from_fire
 from mbtop.model.history import RateTracker
 from mbtop.probes import fail2ban
 from mbtop.probes.fail2ban import Fail2ban
-from mbtop.probes.sample import Sample, Sampler
+from mbtop.probes.health import Health, check_all
+from mbtop.probes.sample import Sample, Sampler, health_targets
 from mbtop.ui.messages import LogBatch, SnapshotReady
 from mbtop.ui.screens.detail import DetailScreen, PortDetail, SocketDetail
 from mbtop.ui.screens.help import HelpScreen
@@ -71,8 +72,15 @@ class MbtopApp(App[int]):
         ascii_only: bool | None = None,
         follow_logs: bool = True,
         thresholds: Thresholds | None = None,
+        health_every: float | None = None,
+        health_timeout: float = 3.0,
     ) -> None:
         super().__init__()
+        # Protocol checks run in their own worker, every ``health_every`` seconds (None: never, e.g. a
+        # replay); the latest results are merged into each sample, so a hung daemon never delays one.
+        self.health_every = health_every
+        self.health_timeout = health_timeout
+        self.health: Mapping[str, Health] = {}
         self.thresholds = thresholds or Thresholds()
         self.flood = FloodTracker(mail_ports((p.port, p.service) for p in catalog.ports), self.thresholds)
         # Mail log events for the flood tracker: appended on the event loop, drained by the sampling
@@ -218,9 +226,18 @@ class MbtopApp(App[int]):
         if not self.paused:
             self.sample_worker()
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="health")
+    def health_worker(self) -> None:
+        view = self.view
+        if view is None:
+            return
+        self.health = check_all(health_targets(self.catalog, view.sample), self.health_timeout)
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="sample")
     def sample_worker(self) -> None:
         sample = self.source()
+        if self.health:
+            sample = dataclasses.replace(sample, health=self.health)
         snapshot = build(self.catalog, sample)
         rates = self.tracker.update(sample)
         connects: Counter[str] = Counter()
@@ -254,6 +271,9 @@ class MbtopApp(App[int]):
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         self.error = None
         self.samples_taken += 1
+        if self.samples_taken == 1 and self.health_every:
+            self.health_worker()
+            self.set_interval(self.health_every, self.health_worker)
         self.view = View(
             message.sample, message.snapshot, message.rates, self.paused, None, message.flood, message.fail2ban
         )
@@ -340,7 +360,11 @@ def make_source(cfg: Config, args: argparse.Namespace) -> Source:
         from mbtop.probes.record import Replay
 
         return Replay.from_file(Path(replay))
-    return Sampler(cfg.catalog, use_netlink=not getattr(args, "no_netlink", False)).sample
+    return Sampler(
+        cfg.catalog,
+        use_netlink=not getattr(args, "no_netlink", False),
+        firewall_every=None if getattr(args, "no_firewall", False) else 10.0,
+    ).sample
 
 
 def run(cfg: Config, args: argparse.Namespace) -> int:
@@ -351,6 +375,8 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         interval=max(0.2, interval),
         theme=args.theme or cfg.theme,
         thresholds=cfg.flood,
+        health_every=None if getattr(args, "replay", None) or getattr(args, "no_health", False) else cfg.health_every,
+        health_timeout=cfg.health_timeout,
     )
     app.run()
     return app.return_code or 0

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from mbtop.model.build import is_loopback
 from mbtop.model.history import sparkline
 from mbtop.model.types import SEVERITY_RANK, PortStatus, SocketStatus
-from mbtop.ui.cells import MARK, Cell, safe
+from mbtop.probes.health import Health
+from mbtop.ui.cells import MARK, Cell, duration, safe
 from mbtop.ui.state import View
 
 
@@ -22,15 +23,15 @@ class Column:
 OVERVIEW = (
     Column("status", "", 4, 0),
     Column("what", "Port", 12, 0),
-    Column("service", "Service", 10, 3),
+    Column("service", "Service", 10, 4),
     Column("process", "Process", 13, 2),
     Column("conns", "Conn/Est", 8, 1),
     Column("bind", "Bind", 15, 4),
-    Column("rate", "New/s", 6, 4),
-    Column("trend", "Trend", 12, 5),
-    Column("top", "Top remote", 17, 6),
-    Column("fw", "FW", 6, 7),
-    Column("health", "Health", 7, 7),
+    Column("rate", "New/s", 6, 5),
+    Column("trend", "Trend", 12, 6),
+    Column("top", "Top remote", 17, 7),
+    Column("fw", "FW", 6, 5),
+    Column("health", "Health", 8, 3),
     Column("reason", "Reason", None, 0),
 )
 SOCKETS = (
@@ -53,6 +54,16 @@ FIREWALL = (
     Column("verdict", "Verdict", 10, 0),
     Column("who", "Who gets in", 26, 1),
     Column("rule", "Deciding rule", None, 0),
+)
+SERVICES = (
+    Column("status", "", 4, 0),
+    Column("name", "Service", 11, 0),
+    Column("state", "State", 8, 0),
+    Column("pid", "PID", 8, 2),
+    Column("up", "Up", 9, 3),
+    Column("manager", "From", 9, 4),
+    Column("serves", "Ports and sockets", None, 1),
+    Column("health", "Answers", 22, 1),
 )
 FINDINGS = (
     Column("status", "", 4, 0),
@@ -158,9 +169,24 @@ def port_row(p: PortStatus, view: View, ascii_only: bool) -> dict[str, Cell]:
         "trend": (sparkline(hist, 12, ascii_only), "accent"),
         "top": (safe(top), ""),
         "fw": fw_cell(p),
-        "health": ("—", "dim"),
+        "health": health_cell(p.health, p.listening),
         "reason": (short_reason(p), role),
     }
+
+
+def health_cell(h: Health | None, live: bool) -> Cell:
+    """ok with the latency, or what failed, in a few characters."""
+    if h is None or h.ok is None:
+        return ("—", "dim")
+    if h.ok:
+        if h.cert_days is not None and h.cert_days < 14:
+            return (f"cert {h.cert_days}d", "warning" if h.cert_days >= 0 else "critical")
+        ms = h.latency_ms or 0.0
+        return (f"ok {ms:.0f}ms" if ms < 1000 else f"ok {ms / 1000:.1f}s", "ok")
+    if not live:
+        return ("down", "dim")  # not listening: its own finding says so
+    short = "timeout" if h.detail.startswith("no answer") else "bad"
+    return (short, "critical")
 
 
 FW_SHORT = {"allow": "allow", "limit": "limit", "restricted": "restr", "deny": "deny", "unknown": "?"}
@@ -234,7 +260,7 @@ def socket_overview_row(s: SocketStatus) -> dict[str, Cell]:
         "trend": ("", ""),
         "top": ("", ""),
         "fw": ("", ""),
-        "health": ("—", "dim"),
+        "health": health_cell(s.health, s.accepting),
         "reason": (short_reason(s), s.status if s.status != "ok" else ""),
     }
 
@@ -281,5 +307,40 @@ def finding_rows(view: View) -> dict[str, dict[str, Cell]]:
             "code": (f.code, "accent"),
             "message": (safe(f.message), ""),
             "fix": (safe(f.fix), "dim"),
+        }
+    return out
+
+
+def service_rows(view: View) -> dict[str, dict[str, Cell]]:
+    """One row per catalog service: its state, and whether what it serves answers."""
+    snap = view.snapshot
+    out: dict[str, dict[str, Cell]] = {}
+    for st in snap.services:
+        ports = [p for p in snap.ports if p.spec.service == st.name]
+        sockets = [s for s in snap.sockets if s.spec.service == st.name]
+        serves = [str(p.spec.port) for p in ports] + [f"{s.spec.id}.sock" for s in sockets]
+        results = [p.health for p in ports] + [s.health for s in sockets]
+        checked = [h for h in results if h is not None and h.ok is not None]
+        failing = [h for h in checked if not h.ok]
+        if not checked:
+            answers: Cell = ("—", "dim")
+        elif failing:
+            answers = (f"{len(failing)} of {len(checked)} fail", "critical")
+        else:
+            answers = (f"all {len(checked)} answer", "ok")
+        needed = any(p.spec.required for p in ports) or any(s.spec.required for s in sockets)
+        sev = "ok" if st.state == "running" else ("critical" if needed else "warning")
+        if st.state == "unknown":
+            sev = "unknown"
+        up = duration(snap.taken_at - st.since) if st.since else "-"
+        out[f"service:{st.name}"] = {
+            "status": _status(sev),
+            "name": (st.name, ""),
+            "state": (st.state, "" if st.state == "running" else sev),
+            "pid": (str(st.pid) if st.pid else "-", "dim"),
+            "up": (up, "dim"),
+            "manager": (st.manager, "dim"),
+            "serves": (" ".join(serves) or "-", ""),
+            "health": answers,
         }
     return out

@@ -15,6 +15,7 @@ from textual.widgets import Footer, Static
 from mbtop.logs.events import MailEvent, WebEvent
 from mbtop.model.history import conn_key, sparkline
 from mbtop.model.types import Finding, Listener, PortStatus, SocketStatus
+from mbtop.probes.health import Health
 from mbtop.ui.cells import MARK, Cell, duration, safe, style_for
 from mbtop.ui.rows import Column, firewall_who, fw_cell
 from mbtop.ui.state import View
@@ -87,6 +88,7 @@ class DetailScreen(Screen[None]):
     DetailScreen #cmdline { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
     DetailScreen #events { height: auto; max-height: 10; padding: 0 1; border-top: solid $panel; }
     DetailScreen.-tall #listeners { max-height: 10; }
+    DetailScreen.-tall #summary { max-height: 8; }
     DetailScreen.-tall #findings { max-height: 12; }
     """
 
@@ -232,18 +234,18 @@ class PortDetail(DetailScreen):
         t.append(f" ({spec.service}) — {spec.purpose}\n")
         t.append(f"{MARK[p.status]} ", style=styles[p.status])
         t.append(safe(p.reason) + "\n")
-        expect = f"expected: {spec.bind} bind, {'required' if spec.required else 'optional'}, firewall {spec.firewall}"
-        t.append(expect, style="dim")
-        backlog = f"{p.accept_queue}/{p.backlog}" if p.backlog else str(p.accept_queue)
-        t.append(f"  ·  accept queue {backlog}\n")
+        # Most important first: an 80x24 terminal shows the first five lines.
+        _health_line(t, p.health, view, spec.service, styles)
         states = ", ".join(f"{s} {n}" for s, n in p.by_state) or "none"
         rate = view.rates.new_per_s.get(spec.port)
-        t.append(f"connections {p.connections_total} ({states})")
+        t.append(f"\nconnections {p.connections_total} ({states})")
         t.append(f"  ·  new/s {rate:.1f} " if rate is not None else "  ·  new/s … ")
         t.append(
             sparkline(view.rates.history.get(spec.port, ()), 30, bool(getattr(self.app, "ascii_only", False))),
             style=style_for("accent", self.app.current_theme),
         )
+        backlog = f"{p.accept_queue}/{p.backlog}" if p.backlog else str(p.accept_queue)
+        t.append(f"  ·  accept queue {backlog}")
         if p.firewall is not None and p.firewall.backend == "none":
             t.append("\nfirewall: none — no filtering rules, anyone can connect", style="dim")
         elif p.firewall is not None:
@@ -253,6 +255,8 @@ class PortDetail(DetailScreen):
             t.append(f" — {firewall_who(p)}")
             if p.firewall.rule:
                 t.append(" — " + safe(p.firewall.rule), style="dim")
+        expect = f"expected: {spec.bind} bind, {'required' if spec.required else 'optional'}, firewall {spec.firewall}"
+        t.append("\n" + expect, style="dim")
         if p.top_remotes:
             t.append("\ntop remotes: " + ", ".join(f"{safe(a)} ×{n}" for a, n in p.top_remotes))
         self.query_one("#summary", Static).update(t)
@@ -330,8 +334,11 @@ class SocketDetail(DetailScreen):
         t.append(f"   expected {spec.owner}:{spec.group} {spec.mode_text}\n", style="dim")
         backlog = f"{s.pending}/{s.backlog}" if s.backlog else str(s.pending)
         t.append(f"accepting: {'yes' if s.accepting else 'no'}  ·  clients {s.clients}  ·  pending {backlog}\n")
+        _health_line(t, s.health, view, spec.service, styles)
+        if spec.persist:
+            t.append(f"\nset for good in: {safe(spec.persist)}", style="dim")
         if f.parents:
-            t.append("directories: " + "  ".join(f"{safe(d.path)} {d.mode:04o}" for d in f.parents), style="dim")
+            t.append("\ndirectories: " + "  ".join(f"{safe(d.path)} {d.mode:04o}" for d in f.parents), style="dim")
         self.query_one("#summary", Static).update(t)
         self.query_one("#listeners", LiveTable).set_rows(listener_rows(s.listeners, view.snapshot.taken_at))
         self.show_cmdline()
@@ -340,3 +347,22 @@ class SocketDetail(DetailScreen):
         path = shlex.quote(spec.path)
         commands = [f"ls -l {path}", f"ss -xlp src {path}", f"lsof {path}"]
         self.query_one("#findings-text", Static).update(_findings_text(s.findings, commands, styles))
+
+
+def _health_line(t: Text, h: Health | None, view: View, service: str, styles: dict[str, str]) -> None:
+    """Does the daemon answer its protocol, and its service's state (from systemd or the process table)."""
+    if h is not None and h.ok is not None:
+        t.append(f"health ({h.protocol}): ")
+        t.append("answers" if h.ok else "FAILS", style=styles["ok" if h.ok else "critical"])
+        latency = f" in {h.latency_ms:.0f} ms" if h.latency_ms is not None else ""
+        cert = f" · certificate {h.cert_days} days left" if h.cert_days is not None else ""
+        t.append(f"{latency} — {safe(h.detail)}{cert}")
+    else:
+        t.append("health: not checked yet", style="dim")
+    st = next((x for x in view.snapshot.services if x.name == service), None)
+    if st is not None:
+        since = f", up {duration(view.snapshot.taken_at - st.since)}" if st.since else ""
+        pid = f" pid {st.pid}" if st.pid else ""
+        t.append(f"  ·  service {service}: ")
+        t.append(st.state, style=styles["ok" if st.state == "running" else "critical"])
+        t.append(f"{pid}{since} ({st.manager})", style="dim")

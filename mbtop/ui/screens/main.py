@@ -29,6 +29,7 @@ class MainScreen(Screen[None]):
         Binding("4", "tab('logs')", "Logs", show=False),
         Binding("5", "tab('flood')", "Flood", show=False),
         Binding("6", "tab('firewall')", "Firewall", show=False),
+        Binding("7", "tab('services')", "Services", show=False),
         Binding("enter", "details", "Details"),
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -68,6 +69,8 @@ class MainScreen(Screen[None]):
             with TabPane("6 Firewall", id="firewall"), Vertical():
                 yield Static(id="firewall-summary")
                 yield LiveTable(rows.FIREWALL, id="firewall-table")
+            with TabPane("7 Services", id="services"):
+                yield LiveTable(rows.SERVICES, id="services-table")
         yield Input(placeholder="filter: type to narrow the table, enter to keep, esc to clear", id="filter")
         yield Footer()
 
@@ -108,6 +111,8 @@ class MainScreen(Screen[None]):
             self.query_one("#sockets-table", LiveTable).set_rows(rows.socket_rows(view, counts))
         elif active == "findings":
             self.query_one("#findings-table", LiveTable).set_rows(rows.finding_rows(view))
+        elif active == "services":
+            self.query_one("#services-table", LiveTable).set_rows(rows.service_rows(view))
         elif active == "firewall":
             self.query_one("#firewall-summary", Static).update(firewall_summary(view, self.app.current_theme))
             self.query_one("#firewall-table", LiveTable).set_rows(rows.firewall_rows(view))
