@@ -25,6 +25,7 @@ KNOWN_KEYS = frozenset(
         "flood",
         "health_timeout",
         "health_every",
+        "audit_log",
     }
 )
 
@@ -43,6 +44,7 @@ class Config:
     flood: Thresholds = field(default_factory=Thresholds)
     health_timeout: float = 3.0  # seconds a daemon has to answer its protocol
     health_every: float = 15.0  # seconds between protocol checks in the live screen
+    audit_log: Path = Path("/var/log/mbtop/actions.log")
 
 
 def check_trusted(path: Path, st: os.stat_result, euid: int) -> None:
@@ -119,7 +121,16 @@ def from_data(data: dict[str, Any], source: str | None) -> Config:
         flood=_flood(data.get("flood", {}), where),
         health_timeout=timing["health_timeout"],
         health_every=timing["health_every"],
+        audit_log=_audit_log(data.get("audit_log"), where),
     )
+
+
+def _audit_log(value: Any, where: str) -> Path:
+    if value is None:
+        return Path("/var/log/mbtop/actions.log")
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ConfigError(f"{where}: audit_log must be an absolute path")
+    return Path(value)
 
 
 def _flood(table: Any, where: str) -> Thresholds:

@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     chk.add_argument("--json", action="store_true", help="the result as JSON")
 
+    from mbtop.cli import actions
+
+    actions.add_parsers(sub, [common])
+
     fw = sub.add_parser(
         "firewall", parents=[common], help="what the firewall does with a new connection to each documented port"
     )
@@ -193,6 +197,12 @@ def cmd_firewall(cfg: Config, args: argparse.Namespace) -> int:
     return 3 if state.backend == "unknown" else 0
 
 
+def cmd_action(cfg: Config, args: argparse.Namespace) -> int:
+    from mbtop.cli import actions
+
+    return actions.run(cfg, args)
+
+
 def cmd_record(cfg: Config, args: argparse.Namespace) -> int:
     import time
 
@@ -241,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         "record": cmd_record,
         "logs": cmd_logs,
         "firewall": cmd_firewall,
+        "restart": cmd_action,
+        "fix-perms": cmd_action,
+        "free-port": cmd_action,
+        "block": cmd_action,
+        "unblock": cmd_action,
     }
     handler = handlers.get(args.command or "", cmd_tui)
     try:

@@ -66,8 +66,9 @@ def process_table(proc: Path = Path("/proc")) -> list[_Proc]:
             rest = raw[rparen + 2 :].split()
             if rest[0] == b"Z":  # a zombie is an exited process (PID 1 here reaps them late)
                 continue
-            out.append(_Proc(int(entry), int(rest[1]), raw[lparen + 1 : rparen].decode("utf-8", "replace"),
-                             int(rest[19])))  # fmt: skip
+            out.append(
+                _Proc(int(entry), int(rest[1]), raw[lparen + 1 : rparen].decode("utf-8", "replace"), int(rest[19]))
+            )
         except (OSError, ValueError, IndexError):
             continue
     return out
@@ -90,8 +91,11 @@ def _systemd(catalog: Catalog) -> dict[str, ServiceState]:
     try:
         done = subprocess.run(
             ["systemctl", "show", f"--property={props}", "--", *units],
-            capture_output=True, timeout=TIMEOUT, env=ENV, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            timeout=TIMEOUT,
+            env=ENV,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return {
             s.name: ServiceState(s.name, "unknown", None, None, "systemd", f"systemctl: {exc}")
@@ -116,11 +120,14 @@ def _systemd(catalog: Catalog) -> dict[str, ServiceState]:
         b = by_unit.get(svc.unit, {})
         active = b.get("ActiveState", "")
         state: State = (
-            "running" if active in ("active", "reloading", "activating")
-            else "failed" if active == "failed"
-            else "stopped" if active in ("inactive", "deactivating")
+            "running"
+            if active in ("active", "reloading", "activating")
+            else "failed"
+            if active == "failed"
+            else "stopped"
+            if active in ("inactive", "deactivating")
             else "unknown"
-        )  # fmt: skip
+        )
         pid = int(b.get("MainPID", "0") or 0) or None
         mono = int(b.get("ActiveEnterTimestampMonotonic", "0") or 0)
         since = uptime_base + mono / 1e6 if mono and state == "running" else None

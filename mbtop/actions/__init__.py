@@ -1,0 +1,1 @@
+"""Actions: plan → preview → confirm → run → audit. Only on catalog objects."""
