@@ -21,6 +21,10 @@ from textual.timer import Timer
 from textual.widgets import TabbedContent
 from textual.worker import Worker, WorkerState
 
+from mbtop.actions import builders, verify
+from mbtop.actions.audit import DEFAULT_LOG
+from mbtop.actions.plan import Plan, Result
+from mbtop.actions.run import execute
 from mbtop.catalog import Catalog
 from mbtop.config import Config
 from mbtop.logs import journal, nginx
@@ -37,6 +41,7 @@ from mbtop.probes.fail2ban import Fail2ban
 from mbtop.probes.health import Health, check_all
 from mbtop.probes.sample import Sample, Sampler, health_targets
 from mbtop.ui.messages import LogBatch, SnapshotReady
+from mbtop.ui.screens.confirm import ConfirmScreen
 from mbtop.ui.screens.detail import DetailScreen, PortDetail, SocketDetail
 from mbtop.ui.screens.help import HelpScreen
 from mbtop.ui.screens.main import MainScreen
@@ -74,8 +79,14 @@ class MbtopApp(App[int]):
         thresholds: Thresholds | None = None,
         health_every: float | None = None,
         health_timeout: float = 3.0,
+        read_only: bool = False,
+        audit_log: Path | None = None,
     ) -> None:
         super().__init__()
+        # Actions change the system: never from a recording, never with --read-only.
+        self.read_only = read_only or not isinstance(getattr(source, "__self__", None), Sampler)
+        self.audit_log = audit_log or DEFAULT_LOG
+        self.last_action: tuple[Plan, Result, list[str], bool] | None = None
         # Protocol checks run in their own worker, every ``health_every`` seconds (None: never, e.g. a
         # replay); the latest results are merged into each sample, so a hung daemon never delays one.
         self.health_every = health_every
@@ -331,6 +342,76 @@ class MbtopApp(App[int]):
         for screen in self._screens():
             screen.restyle()
 
+    # --- actions: plan (worker) → preview and confirm (modal) → run (worker) → report -----------
+
+    def target_service(self, key: str) -> str | None:
+        """The catalog service behind a row key (port:25, socket:redis, service:nginx)."""
+        kind, _, rest = key.partition(":")
+        if kind == "port" and rest.isdigit():
+            spec = self.catalog.port(int(rest))
+            return spec.service if spec else None
+        if kind == "socket":
+            sock = self.catalog.socket(rest)
+            return sock.service if sock else None
+        if kind == "service":
+            return rest
+        return None
+
+    def propose(self, kind: str, target: str) -> None:
+        """Make the plan for an action on ``target`` and show it for confirmation."""
+        if self.view is None:
+            return
+        self.plan_worker(kind, target)
+
+    @work(thread=True, group="action", exclusive=True, exit_on_error=False)
+    def plan_worker(self, kind: str, target: str) -> None:
+        view = self.view
+        if view is None:
+            return
+        ctx = builders.Context(
+            self.catalog, view.sample, view.snapshot, read_only=self.read_only, root=os.geteuid() == 0
+        )
+        try:
+            if kind == "restart":
+                plan = builders.restart(ctx, target)
+            elif kind == "fix-perms":
+                plan = builders.fix_perms(ctx, target)
+            elif kind == "free-port":
+                plan = builders.free_port(ctx, int(target), start=True)
+            else:
+                plan = builders.block(ctx, target, unblock=kind == "unblock")
+        except (builders.UsageError, ValueError) as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
+            return
+        self.call_from_thread(self.confirm_plan, plan)
+
+    def confirm_plan(self, plan: Plan) -> None:
+        def answered(run: bool | None) -> None:
+            if run:
+                self.notify(f"running: {plan.summary}", timeout=4, markup=False)
+                self.run_worker_for(plan)
+
+        self.push_screen(ConfirmScreen(plan, self.read_only), answered)
+
+    @work(thread=True, group="action", exit_on_error=False)
+    def run_worker_for(self, plan: Plan) -> None:
+        result = execute(plan, self.audit_log)
+        seen: list[str] = []
+        good = True
+        if result.ok and plan.steps:
+            fresh = self.source()
+            seen, good = verify.lines(plan, self.catalog, build(self.catalog, fresh))
+        self.call_from_thread(self.report_action, plan, result, seen, good)
+
+    def report_action(self, plan: Plan, result: Result, seen: list[str], good: bool) -> None:
+        text = "\n".join([result.message, *[f"now: {line}" for line in seen], *result.details[len(plan.steps) :]])
+        if result.ok and good:
+            self.notify(text, title="mbtop action", severity="information", timeout=15, markup=False)
+        else:
+            self.notify(text, title="mbtop action", severity="error", timeout=15, markup=False)
+        self.last_action = (plan, result, seen, good)
+        self.action_refresh()
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Pause / resume refresh", "Stop or restart sampling (p)", self.action_pause)
@@ -348,6 +429,33 @@ class MbtopApp(App[int]):
                 yield SystemCommand(
                     f"Socket {s.spec.id}", f"Details of {s.spec.path}", lambda k=s.key: self.open_detail(k)
                 )
+                yield SystemCommand(
+                    f"Fix permissions of {s.spec.id}.sock",
+                    f"Set {s.spec.path} to {s.spec.owner}:{s.spec.group} {s.spec.mode_text} (preview first)",
+                    lambda path=s.spec.path: self.propose("fix-perms", path),
+                )
+            for svc in self.catalog.services:
+                yield SystemCommand(
+                    f"Restart {svc.name}",
+                    f"Restart {svc.name} ({svc.unit}) and check its ports come back (preview first)",
+                    lambda name=svc.name: self.propose("restart", name),
+                )
+            for p in self.view.snapshot.ports:
+                if any(f.code == "unexpected-owner" for f in p.findings):
+                    yield SystemCommand(
+                        f"Free port {p.spec.port}",
+                        f"Stop the process squatting port {p.spec.port}, then start {p.spec.service} (preview first)",
+                        lambda port=p.spec.port: self.propose("free-port", str(port)),
+                    )
+
+
+ACTIONS = {
+    "restart": "Restart the service",
+    "fix-perms": "Fix the socket's owner, group and mode",
+    "free-port": "Stop the process squatting the port",
+    "block": "Block the address with the firewall",
+    "unblock": "Lift mbtop's block of the address",
+}
 
 
 def _parse_batch(parse: Callable[[str, int], MailEvent | WebEvent], batch: list[Line], offset: int) -> list[Any]:
@@ -377,6 +485,8 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         thresholds=cfg.flood,
         health_every=None if getattr(args, "replay", None) or getattr(args, "no_health", False) else cfg.health_every,
         health_timeout=cfg.health_timeout,
+        read_only=bool(args.read_only or cfg.read_only),
+        audit_log=cfg.audit_log,
     )
     app.run()
     return app.return_code or 0

@@ -170,3 +170,37 @@ def test_flood_screen_names_the_top_sources_with_the_tally() -> None:
             assert re.search(r"127\.78\.0\.2\s+9\s", screen) and re.search(r"127\.78\.0\.3\s+4\s", screen)
             assert re.search(r"127\.78\.1\.0/24\s+50\s", screen)
         t.send("q")
+
+
+def test_fix_a_socket_from_the_live_screen_with_preview_and_confirmation(tmp_path: Path) -> None:
+    """F on the socket's row shows the plan with Cancel focused; Escape changes nothing; Run fixes it."""
+    import json
+    import os
+    import stat
+
+    log = tmp_path / "audit" / "actions.log"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'audit_log = "{log}"\n')
+    path = "/var/run/mailborder/mb-rpcd.sock"
+    with st.socket_perms(path, "root", 0o666), Tmux([mbtop_bin(), "--config", str(cfg)], 120, 34) as t:
+        t.wait_for(re.compile(r"mb-rpcd\.sock.*0666"), timeout=20)
+        t.send("2")
+        t.wait_for(re.compile(r"Owner:group"), timeout=10)
+        t.send("Down")  # php-fpm, then mb-rpcd
+        t.send("F")
+        screen = t.wait_for("Cancel", timeout=10)
+        assert "set /var/run/mailborder/mb-rpcd.sock to mailborder:mailborder 0660" in screen
+        assert "LocalSocketMode" not in screen and "mb-rpcd service's socket settings" in screen
+        t.send("Enter")  # Cancel has the focus: nothing happens
+        t.wait_for(lambda s: "Cancel" not in s, timeout=10)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 and not log.exists()
+        t.send("F")
+        t.wait_for("Cancel", timeout=10)
+        t.send("Tab", "Enter")  # to Run
+        t.wait_for(re.compile(r"now: /var/run/mailborder/mb-rpcd\.sock: OK"), timeout=15)
+        s = os.stat(path)
+        assert stat.S_IMODE(s.st_mode) == 0o660
+        [line] = [json.loads(x) for x in log.read_text().splitlines()]
+        assert line["action"] == "fix-perms" and line["result"] == "done"
+        t.send("q")
+        t.wait_for(lambda _s: t.pane_dead(), timeout=10)

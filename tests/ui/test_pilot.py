@@ -344,3 +344,28 @@ async def test_firewall_tab_and_port_detail_show_the_verdicts() -> None:
         assert "firewall (ufw): limit" in str(detail.query_one("#summary").render())
         # Port 465 is optional: denied by the firewall, and no finding says otherwise.
         assert not [f for f in app.view.snapshot.findings if f.code.startswith("firewall-")]
+
+
+async def test_actions_from_a_recording_are_refused_in_the_preview() -> None:
+    """A replay is not the system: the plan is shown, Run is disabled, Cancel has the focus."""
+    from textual.widgets import Button
+
+    from mbtop.ui.screens.confirm import ConfirmScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await samples(pilot, 1)
+        await pilot.press("R")  # on port 25: restart postfix
+        for _ in range(100):
+            if isinstance(app.screen, ConfirmScreen):
+                break
+            await pilot.pause(0.02)
+        screen = app.screen
+        assert isinstance(screen, ConfirmScreen)
+        assert screen.plan.action == "restart" and screen.plan.target == "postfix"
+        assert screen.plan.refused is not None and "read-only" in screen.plan.refused
+        assert screen.query_one("#run", Button).disabled
+        assert app.focused is screen.query_one("#cancel", Button)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)

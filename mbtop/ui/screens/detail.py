@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from mbtop.catalog import SocketSpec
 from mbtop.logs.events import MailEvent, WebEvent
 from mbtop.model.history import conn_key, sparkline
 from mbtop.model.types import Finding, Listener, PortStatus, SocketStatus
@@ -96,6 +97,33 @@ class DetailScreen(Screen[None]):
         super().__init__()
         self.key = key
         self.view: View | None = None
+
+    def action_act(self, kind: str) -> None:
+        """restart this row's service, fix this socket, free this port, or block the selected remote."""
+        target: str | None = None
+        if kind == "restart":
+            service = getattr(self.app, "target_service", None)
+            target = service(self.key) if service is not None else None
+        elif kind == "fix-perms" and self.key.startswith("socket:"):
+            sock = self.app_catalog_socket()
+            target = sock.path if sock is not None else None
+        elif kind == "free-port" and self.key.startswith("port:"):
+            target = self.key.split(":", 1)[1]
+        elif kind == "block" and self.key.startswith("port:"):
+            conns = self.query("#connections")
+            table = conns.first(LiveTable) if conns else None
+            selected = table.selected_key if table is not None else None
+            target = selected.split("|")[2] if selected and selected.count("|") == 3 else None
+        if target is None:
+            self.notify(f"{kind}: select something it applies to", timeout=3, markup=False)
+            return
+        propose = getattr(self.app, "propose", None)
+        if propose is not None:
+            propose(kind, target)
+
+    def app_catalog_socket(self) -> SocketSpec | None:
+        catalog = getattr(self.app, "catalog", None)
+        return catalog.socket(self.key.split(":", 1)[1]) if catalog is not None else None
 
     def _styles(self) -> dict[str, str]:
         theme = self.app.current_theme
@@ -185,6 +213,9 @@ class PortDetail(DetailScreen):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("f", "cycle_state", "State filter"),
         Binding("s", "cycle_sort", "Sort"),
+        Binding("R", "act('restart')", "Restart"),
+        Binding("K", "act('free-port')", "Free port", show=False),
+        Binding("b", "act('block')", "Block remote", show=False),
     ]
 
     def __init__(self, key: str) -> None:
@@ -302,6 +333,12 @@ class PortDetail(DetailScreen):
 
 
 class SocketDetail(DetailScreen):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("R", "act('restart')", "Restart"),
+        Binding("F", "act('fix-perms')", "Fix perms"),
+    ]
+
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
         yield Static(id="summary")

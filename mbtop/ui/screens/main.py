@@ -34,6 +34,11 @@ class MainScreen(Screen[None]):
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("k", "kind_filter", "Event kind", show=False),
+        Binding("R", "act('restart')", "Restart", show=False),
+        Binding("F", "act('fix-perms')", "Fix perms", show=False),
+        Binding("K", "act('free-port')", "Free port", show=False),
+        Binding("b", "act('block')", "Block", show=False),
+        Binding("u", "act('unblock')", "Unblock", show=False),
     ]
     DEFAULT_CSS = """
     MainScreen #filter { dock: bottom; height: 1; border: none; padding: 0 1; display: none; }
@@ -143,6 +148,23 @@ class MainScreen(Screen[None]):
         found = self.query(f"#{active}-table")
         return found.first(LiveTable) if found else None
 
+    def action_act(self, kind: str) -> None:
+        """An action on the selected row: its service, socket, port or source address."""
+        table = self.current_table()
+        key = table.selected_key if table is not None else None
+        if not key:
+            return
+        if key.startswith("finding:"):
+            where = key.rsplit(":", 1)[1]
+            key = f"port:{where}" if where.isdigit() else self._socket_key_for(where)
+        target = action_target(self.app, kind, key, self.view)
+        if target is None:
+            self.notify(f"{kind}: not for this row", timeout=3, markup=False)
+            return
+        propose = getattr(self.app, "propose", None)
+        if propose is not None:
+            propose(kind, target)
+
     def action_kind_filter(self) -> None:
         pane = self.query_one("#logs-pane", LogsPane)
         kind = pane.cycle_kind()
@@ -235,3 +257,18 @@ class MainScreen(Screen[None]):
         table = self.current_table()
         if table is not None:
             table.focus()
+
+
+def action_target(app: object, kind: str, key: str, view: View | None) -> str | None:
+    """What ``kind`` acts on for the row ``key``; None when it does not apply."""
+    what, _, rest = key.partition(":")
+    if kind == "restart":
+        service = getattr(app, "target_service", None)
+        return service(key) if service is not None else None
+    if kind == "fix-perms" and what == "socket" and view is not None:
+        return next((s.spec.path for s in view.snapshot.sockets if s.key == key), None)
+    if kind == "free-port" and what == "port":
+        return rest
+    if kind in ("block", "unblock") and what in ("src", "net", "remote"):
+        return rest
+    return None
