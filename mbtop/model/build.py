@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import ipaddress
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -195,7 +196,7 @@ def port_status(
         listeners=listeners,
         connections_total=len(conns),
         by_state=tuple(sorted(by_state.items(), key=lambda kv: (-kv[1], kv[0]))),
-        top_remotes=tuple(sorted(remotes.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_REMOTES]),
+        top_remotes=tuple(heapq.nsmallest(TOP_REMOTES, remotes.items(), key=lambda kv: (-kv[1], kv[0]))),
         accept_queue=queue,
         backlog=backlog,
         findings=tuple(findings),

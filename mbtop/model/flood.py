@@ -125,9 +125,17 @@ class FloodState:
     thresholds: Thresholds = field(default_factory=lambda: Thresholds())
 
 
-@lru_cache(maxsize=4096)
 def prefix_of(address: str) -> str:
     """The /24 of an IPv4 address, the /64 of an IPv6 one."""
+    # The common case without the ipaddress module: a flood means tens of thousands of these a second.
+    head, dot, last = address.rpartition(".")
+    if dot and last.isdigit() and head.count(".") == 2 and ":" not in head and len(last) <= 3 and int(last) < 256:
+        return f"{head}.0/24"
+    return _prefix_slow(address)
+
+
+@lru_cache(maxsize=16384)
+def _prefix_slow(address: str) -> str:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
@@ -230,9 +238,15 @@ class FloodTracker:
             row.concurrent = 0
         for row in self._prefixes.rows.values():
             row.concurrent = 0
+        # With more sources than the table holds, only the heaviest are recorded one by one (the
+        # totals count them all): inserting every source would evict as many, every sample.
+        by_prefix: Counter[str] = Counter()
         for address, n in concurrent.items():
-            self._sources.get(address, now).concurrent = n
-            self._prefixes.get(prefix_of(address), now).concurrent += n
+            by_prefix[prefix_of(address)] += n
+        for table, counts in ((self._sources, concurrent), (self._prefixes, by_prefix)):
+            heavy = counts.most_common(table.cap // 2) if len(counts) > table.cap // 2 else counts.items()
+            for key, n in heavy:
+                table.get(key, now).concurrent = n
         self._sources.age(now)
         self._prefixes.age(now)
         dt = now - self._prev_t if self._prev_t is not None else None

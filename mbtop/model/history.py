@@ -61,7 +61,7 @@ class RateTracker:
         return Rates(
             new_per_s=rates,
             history={p: tuple(h) for p, h in self._hist.items()},
-            first_seen=dict(first),
+            first_seen=first,  # a new dict each sample, never changed after: no copy needed
         )
 
 
