@@ -250,6 +250,9 @@ def bytes_per_second(argv: list[str], ready: str, size: tuple[int, int], seconds
         return (os.path.getsize(raw.name) - start_size) / (time.monotonic() - start)
 
 
+FLOOD = {f"127.79.{i // 200}.{1 + i % 200}": 1 for i in range(90)}
+
+
 def bench_bytes(seconds: float) -> None:
     from tests.support import stack as st
 
@@ -265,9 +268,8 @@ def bench_bytes(seconds: float) -> None:
         low = bytes_per_second([*mbtop, "--low-bandwidth"], "redis.sock", size, seconds)
         add(f"bytes/s idle --low-bandwidth, {label}", low / 1024, theirs / 1024, "KiB/s",
             "≤ 1 KiB/s" if size == (80, 24) else "", low / 1024 <= 1 if size == (80, 24) else None)  # fmt: skip
-        flood = {f"127.79.{i // 200}.{1 + i % 200}": 1 for i in range(90)}
-        busy = bytes_per_second(mbtop, "redis.sock", size, seconds, during=lambda: st.smtp_flood(flood))
-        peer_busy = bytes_per_second(btop, "cpu", size, seconds, during=lambda: st.smtp_flood(flood))
+        busy = bytes_per_second(mbtop, "redis.sock", size, seconds, during=lambda: st.smtp_flood(FLOOD))
+        peer_busy = bytes_per_second(btop, "cpu", size, seconds, during=lambda: st.smtp_flood(FLOOD))
         add(f"bytes/s SMTP flood held, {label}", busy / 1024, peer_busy / 1024, "KiB/s", "", None,
             "90 connections held from 90 sources")  # fmt: skip
 

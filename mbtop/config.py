@@ -26,6 +26,7 @@ KNOWN_KEYS = frozenset(
         "health_timeout",
         "health_every",
         "audit_log",
+        "low_bandwidth",
     }
 )
 
@@ -45,6 +46,7 @@ class Config:
     health_timeout: float = 3.0  # seconds a daemon has to answer its protocol
     health_every: float = 15.0  # seconds between protocol checks in the live screen
     audit_log: Path = Path("/var/log/mbtop/actions.log")
+    low_bandwidth: bool = False
 
 
 def check_trusted(path: Path, st: os.stat_result, euid: int) -> None:
@@ -102,6 +104,9 @@ def from_data(data: dict[str, Any], source: str | None) -> Config:
     theme = data.get("theme")
     if not isinstance(read_only, bool):
         raise ConfigError(f"{where}: read_only must be true or false")
+    low_bandwidth = data.get("low_bandwidth", False)
+    if not isinstance(low_bandwidth, bool):
+        raise ConfigError(f"{where}: low_bandwidth must be true or false")
     if not isinstance(interval, (int, float)) or isinstance(interval, bool) or not 0.2 <= interval <= 3600:
         raise ConfigError(f"{where}: interval must be a number of seconds from 0.2 to 3600")
     if theme is not None and not isinstance(theme, str):
@@ -122,6 +127,7 @@ def from_data(data: dict[str, Any], source: str | None) -> Config:
         health_timeout=timing["health_timeout"],
         health_every=timing["health_every"],
         audit_log=_audit_log(data.get("audit_log"), where),
+        low_bandwidth=low_bandwidth,
     )
 
 

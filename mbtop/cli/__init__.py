@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--theme", default=None, help="colour theme name or file")
     p.add_argument("--read-only", action="store_true", help="disable every action")
     p.add_argument(
+        "--low-bandwidth",
+        action="store_true",
+        help="for slow links: redraw at most every 5 s (at once on a new alert), 16 colours, no animations",
+    )
+    p.add_argument(
         "--replay", metavar="FILE", help="show recorded samples (from `mbtop record`) instead of this system"
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import fcntl
 import ipaddress
 import os
+import struct
+import sys
+import termios
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
@@ -16,6 +20,8 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import TabbedContent
@@ -81,8 +87,18 @@ class MbtopApp(App[int]):
         health_timeout: float = 3.0,
         read_only: bool = False,
         audit_log: Path | None = None,
+        low_bandwidth: bool = False,
     ) -> None:
         super().__init__()
+        # Over a slow link: redraw at most every LOW_BANDWIDTH_FRAME seconds (at once when the status
+        # or an alert changes), no animations, 16 colours; sampling keeps its own interval.
+        self.low_bandwidth = low_bandwidth
+        self.frame_every = LOW_BANDWIDTH_FRAME if low_bandwidth else 0.0
+        self._last_render = float("-inf")
+        self._render_timer: Timer | None = None
+        self._rendered_state: tuple[object, ...] | None = None
+        if low_bandwidth:
+            self.animation_level = "none"
         # Actions change the system: never from a recording, never with --read-only.
         self.read_only = read_only or not isinstance(getattr(source, "__self__", None), Sampler)
         self.audit_log = audit_log or DEFAULT_LOG
@@ -288,8 +304,71 @@ class MbtopApp(App[int]):
         self.view = View(
             message.sample, message.snapshot, message.rates, self.paused, None, message.flood, message.fail2ban
         )
-        self._render_view()
+        self._render_soon()
         self._schedule()
+
+    def _alert_state(self) -> tuple[object, ...]:
+        view = self.view
+        if view is None:
+            return ()
+        snap = view.snapshot
+        return (snap.status, len(snap.findings), view.flood.alert if view.flood else None, view.error, view.paused)
+
+    def _render_soon(self) -> None:
+        """Draw the new view now, or later when the terminal is behind (or the link is slow).
+
+        Frames are dropped, never queued: when the terminal's output queue is backed up (a slow SSH
+        link) nothing is drawn until it drains, then only the latest view is.
+        """
+        if self._render_timer is not None:
+            return  # a redraw of the latest view is already due
+        now = time.monotonic()
+        urgent = self._alert_state() != self._rendered_state
+        wait = 0.0
+        if self.terminal_behind():
+            wait = 0.5
+        elif self.frame_every and not urgent:
+            wait = max(0.0, self._last_render + self.frame_every - now)
+        if wait > 0:
+            self._render_timer = self.set_timer(wait, self._render_due)
+            return
+        self._last_render = now
+        self._rendered_state = self._alert_state()
+        self._render_view()
+
+    def terminal_behind(self) -> bool:
+        """Is output still waiting to reach the terminal?  Textual's writer queue holds whole frames
+        not yet written (a pty's own queue cannot be asked: TIOCOUTQ reads 0 there); a serial or
+        console tty is asked directly."""
+        writer = getattr(getattr(self, "_driver", None), "_writer_thread", None)
+        queue = getattr(writer, "_queue", None)
+        qsize = getattr(queue, "qsize", None)
+        if callable(qsize) and qsize() > QUEUED_FRAMES:
+            return True
+        return terminal_backlog() > BACKLOG_LIMIT
+
+    async def action_quit(self) -> None:
+        """Quit at once, even behind a slow link: frames not yet sent are dropped, not waited for."""
+        self.discard_pending_output()
+        self.exit()
+
+    def discard_pending_output(self) -> None:
+        driver = getattr(self, "_driver", None)
+        abandon = getattr(driver, "abandon_output", None)
+        if callable(abandon):
+            abandon()
+
+    def get_driver_class(self) -> type[Driver]:
+        base = super().get_driver_class()
+        if base is LinuxDriver:
+            from mbtop.ui.driver import MbtopDriver
+
+            return MbtopDriver
+        return base
+
+    def _render_due(self) -> None:
+        self._render_timer = None
+        self._render_soon()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "sample" or event.state != WorkerState.ERROR:
@@ -458,6 +537,22 @@ ACTIONS = {
 }
 
 
+LOW_BANDWIDTH_FRAME = 5.0  # seconds between redraws with --low-bandwidth
+BACKLOG_LIMIT = 16384  # bytes waiting in a tty's output queue before frames are dropped
+QUEUED_FRAMES = 1  # frames waiting in Textual's writer queue before frames are dropped
+
+
+def terminal_backlog() -> int:
+    """Bytes written to the terminal that it has not taken yet (TIOCOUTQ); 0 when unknown."""
+    try:
+        fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else -1  # Textual draws on stderr
+        if fd < 0 or not os.isatty(fd):
+            return 0
+        return int(struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0\0\0\0"))[0])
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
 def _parse_batch(parse: Callable[[str, int], MailEvent | WebEvent], batch: list[Line], offset: int) -> list[Any]:
     return [parse(x.text, x.line_no + offset) for x in batch]
 
@@ -477,16 +572,18 @@ def make_source(cfg: Config, args: argparse.Namespace) -> Source:
 
 def run(cfg: Config, args: argparse.Namespace) -> int:
     interval = args.interval if args.interval is not None else cfg.interval
+    low_bandwidth = bool(getattr(args, "low_bandwidth", False) or cfg.low_bandwidth)
     app = MbtopApp(
         cfg.catalog,
         make_source(cfg, args),
         interval=max(0.2, interval),
-        theme=args.theme or cfg.theme,
+        theme=args.theme or cfg.theme or ("mbtop-16" if low_bandwidth else None),
         thresholds=cfg.flood,
         health_every=None if getattr(args, "replay", None) or getattr(args, "no_health", False) else cfg.health_every,
         health_timeout=cfg.health_timeout,
         read_only=bool(args.read_only or cfg.read_only),
         audit_log=cfg.audit_log,
+        low_bandwidth=low_bandwidth,
     )
     app.run()
     return app.return_code or 0
