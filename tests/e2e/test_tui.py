@@ -24,7 +24,14 @@ def _stack() -> None:
 
 @pytest.mark.parametrize(
     ("width", "height", "term"),
-    [(80, 24, "xterm-256color"), (80, 24, "linux"), (200, 50, "xterm-256color"), (200, 50, "linux")],
+    [
+        (80, 24, "xterm-256color"),
+        (80, 24, "linux"),
+        (200, 50, "xterm-256color"),
+        (200, 50, "linux"),
+        (80, 24, "screen"),
+        (120, 40, "tmux-256color"),
+    ],
 )
 def test_overview_lists_every_documented_port(width: int, height: int, term: str) -> None:
     snap = st.wait_healthy()
@@ -203,5 +210,28 @@ def test_fix_a_socket_from_the_live_screen_with_preview_and_confirmation(tmp_pat
         assert stat.S_IMODE(s.st_mode) == 0o660
         [line] = [json.loads(x) for x in log.read_text().splitlines()]
         assert line["action"] == "fix-perms" and line["result"] == "done"
+        t.send("q")
+        t.wait_for(lambda _s: t.pane_dead(), timeout=10)
+
+
+def test_low_bandwidth_redraws_rarely_but_shows_a_new_problem_at_once(tmp_path: Path) -> None:
+    """--low-bandwidth: a frame every 5 s at most, except when something goes wrong."""
+    raw = tmp_path / "raw.out"
+    st.wait_healthy()
+    with Tmux([mbtop_bin(), "--low-bandwidth", "--interval", "1"], 80, 24, env={"COLORTERM": "truecolor"}) as t:
+        t.wait_for("redis.sock", timeout=20)
+        time.sleep(2)
+        t.pipe_to(str(raw))
+        time.sleep(10)
+        quiet = raw.stat().st_size / 10
+        with st.squatter_on(6379, "redis-server"):
+            start = time.monotonic()
+            t.wait_for(re.compile(r"CRIT\s+6379 Redis"), timeout=8)
+            took = time.monotonic() - start
+        print(f"\nlow bandwidth: {quiet / 1024:.2f} KiB/s while quiet; a squatter shown after {took:.1f} s")
+        assert quiet < 1024, quiet  # ≤ 1 KiB/s
+        assert took < 4.5, took  # an alert does not wait for the 5 s frame
+        data = raw.read_bytes()
+        assert b"38;2;" not in data  # 16 colours, even on a truecolor terminal
         t.send("q")
         t.wait_for(lambda _s: t.pane_dead(), timeout=10)
