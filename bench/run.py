@@ -179,7 +179,7 @@ def _cpu_rss(pids: list[int]) -> tuple[float, float]:
     for pid in pids:
         try:
             f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(f[11]) + int(f[12])
+            ticks += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])  # its own and its waited-for children's
             rss += int(f[21]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, ValueError, IndexError):
             continue

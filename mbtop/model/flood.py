@@ -183,7 +183,7 @@ class FloodTracker:
         self.thresholds = thresholds or Thresholds()
         self._sources = _Table(cap)
         self._prefixes = _Table(cap)
-        self._prev_keys: set[tuple[str, int, str, int]] | None = None
+        self._prev_keys: dict[int, str] | None = None  # connection id -> its remote address
         self._prev_t: float | None = None
         self._prev_kernel: Mapping[str, int] | None = None
         self._totals: deque[tuple[int, int]] = deque(maxlen=WINDOW)  # (second, new)
@@ -212,7 +212,7 @@ class FloodTracker:
     ) -> FloodState:
         """One sample: the sockets of the flood ports, and the log's connects per source since the last one."""
         ports = set(self.ports)
-        keys: set[tuple[str, int, str, int]] = set()
+        keys: dict[int, str] = {}
         concurrent: Counter[str] = Counter()
         syn_recv = 0
         for s in sockets:
@@ -221,11 +221,13 @@ class FloodTracker:
             if s.state in ("SYN_RECV", "ESTABLISHED", "CLOSE_WAIT"):
                 concurrent[s.remote_address] += 1
                 syn_recv += s.state == "SYN_RECV"
-            keys.add((s.local_address, s.local_port, s.remote_address, s.remote_port))
+            keys[hash((s.local_address, s.local_port, s.remote_address, s.remote_port))] = s.remote_address
         sampled_new: Counter[str] = Counter()
         if self._prev_keys is not None:
-            for k in keys - self._prev_keys:
-                sampled_new[k[2]] += 1
+            prev = self._prev_keys
+            for k, address in keys.items():
+                if k not in prev:
+                    sampled_new[address] += 1
         logged = Counter(log_connects or {})
         sec = int(now)
         total_new = 0

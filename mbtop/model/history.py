@@ -22,23 +22,29 @@ def conn_key(s: InetSocket) -> ConnKey:
     return (s.local_address, s.local_port, s.remote_address, s.remote_port)
 
 
+def conn_id(s: InetSocket) -> int:
+    """The connection as one int: what the trackers keep for every connection, every sample (a
+    64-bit hash of the 4-tuple; a collision would only merge two connections' ages)."""
+    return hash((s.local_address, s.local_port, s.remote_address, s.remote_port))
+
+
 @dataclass(frozen=True, slots=True)
 class Rates:
     new_per_s: dict[int, float]  # port -> new connections per second over the last interval
     history: dict[int, tuple[float, ...]]  # port -> recent rates, oldest first
-    first_seen: dict[ConnKey, float]  # connection -> monotonic time it was first seen
+    first_seen: dict[int, float]  # conn_id -> monotonic time it was first seen
 
 
 class RateTracker:
     def __init__(self, ports: Iterable[int], size: int = HISTORY) -> None:
         self._ports = tuple(ports)
-        self._prev: dict[int, set[ConnKey]] | None = None
+        self._prev: dict[int, set[int]] | None = None
         self._prev_t: float | None = None
         self._hist: dict[int, deque[float]] = {p: deque(maxlen=size) for p in self._ports}
-        self._first: dict[ConnKey, float] = {}
+        self._first: dict[int, float] = {}
 
     def update(self, sample: Sample) -> Rates:
-        cur: dict[int, set[ConnKey]] = {p: set() for p in self._ports}
+        cur: dict[int, set[int]] = {p: set() for p in self._ports}
         for s in sample.tcp.sockets:
             if s.state == "LISTEN":
                 continue
@@ -46,7 +52,7 @@ class RateTracker:
             # keeps the remote port, so one connection moving between states is counted once.
             bucket = cur.get(s.local_port)
             if bucket is not None:
-                bucket.add(conn_key(s))
+                bucket.add(hash((s.local_address, s.local_port, s.remote_address, s.remote_port)))
         now = sample.monotonic
         rates: dict[int, float] = {}
         if self._prev is not None and self._prev_t is not None and now > self._prev_t:

@@ -27,6 +27,7 @@ from mbtop.probes.services import ServiceProbe, ServiceState
 from mbtop.probes.types import InetTable, ProcessInfo, SocketFile, UnixSocket, UnixTable
 
 LISTEN_STATE = "LISTEN"
+SERVICES_EVERY = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,17 @@ class Sampler:
         self._fw: FirewallState | None = None
         self._fw_at = float("-inf")
         self._services = ServiceProbe(catalog, proc)
+        self._svc: tuple[ServiceState, ...] | None = None
+        self._svc_at = float("-inf")
+
+    def services(self) -> tuple[ServiceState, ...]:
+        """Service states, read every SERVICES_EVERY seconds (a scan of the process table): a stopped
+        daemon shows at once anyway, as a port that stopped listening."""
+        now = time.monotonic()
+        if self._svc is None or now - self._svc_at >= SERVICES_EVERY:
+            self._svc = self._services.read()
+            self._svc_at = now
+        return self._svc
 
     def firewall(self, force: bool = False) -> FirewallState | None:
         if self._fw_every is None:
@@ -178,7 +190,7 @@ class Sampler:
             uptime=read_uptime(self._proc),
             netstat=MappingProxyType(netstat.read(self._proc)),
             firewall=self.firewall(),
-            services=self._services.read(),
+            services=self.services(),
         )
 
 

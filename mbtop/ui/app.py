@@ -478,6 +478,9 @@ class MbtopApp(App[int]):
         seen: list[str] = []
         good = True
         if result.ok and plan.steps:
+            sampler = getattr(self.source, "__self__", None)
+            if plan.action in ("block", "unblock") and isinstance(sampler, Sampler):
+                sampler.firewall(force=True)  # the rules just changed: read them now
             fresh = self.source()
             seen, good = verify.lines(plan, self.catalog, build(self.catalog, fresh))
         self.call_from_thread(self.report_action, plan, result, seen, good)
@@ -566,7 +569,7 @@ def make_source(cfg: Config, args: argparse.Namespace) -> Source:
     return Sampler(
         cfg.catalog,
         use_netlink=not getattr(args, "no_netlink", False),
-        firewall_every=None if getattr(args, "no_firewall", False) else 10.0,
+        firewall_every=None if getattr(args, "no_firewall", False) else 30.0,
     ).sample
 
 

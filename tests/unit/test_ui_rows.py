@@ -7,7 +7,7 @@ import pytest
 from mbtop.catalog import load_reference
 from mbtop.model.build import build
 from mbtop.model.diff import diff_rows
-from mbtop.model.history import RateTracker, sparkline
+from mbtop.model.history import RateTracker, conn_id, sparkline
 from mbtop.ui.rows import FINDINGS, OVERVIEW, PADDING, SOCKETS, fit, short_reason
 from tests.unit.fakes import conn, listen, proc, sample, sockfile
 
@@ -76,7 +76,7 @@ def test_rate_tracker_counts_new_connections_once() -> None:
     s3 = dataclasses.replace(s2, monotonic=4.0, tcp=dataclasses.replace(s2.tcp, sockets=(*base.tcp.sockets, c1_tw, c2)))
     r3 = t.update(s3)
     assert r3.new_per_s[25] == 0.0 and r3.history[25] == (1.0, 0.0)
-    assert r3.first_seen[(c2.local_address, 25, c2.remote_address, c2.remote_port)] == 3.0
+    assert r3.first_seen[conn_id(c2)] == 3.0
 
 
 def test_sparkline() -> None:

@@ -14,7 +14,7 @@ from textual.widgets import Footer, Static
 
 from mbtop.catalog import SocketSpec
 from mbtop.logs.events import MailEvent, WebEvent
-from mbtop.model.history import conn_key, sparkline
+from mbtop.model.history import conn_id, conn_key, sparkline
 from mbtop.model.types import Finding, Listener, PortStatus, SocketStatus
 from mbtop.probes.health import Health
 from mbtop.ui.cells import MARK, Cell, duration, safe, style_for
@@ -316,11 +316,11 @@ class PortDetail(DetailScreen):
         elif self.sort == "state":
             conns.sort(key=lambda s: (s.state, s.remote_address, s.remote_port))
         else:
-            conns.sort(key=lambda s: seen.get(conn_key(s), now))
+            conns.sort(key=lambda s: seen.get(conn_id(s), now))
         out: dict[str, dict[str, Cell]] = {}
         for s in conns[:MAX_CONNECTIONS]:
             key = "|".join(map(str, conn_key(s)))
-            age = now - seen.get(conn_key(s), now)
+            age = now - seen.get(conn_id(s), now)
             out[key] = {
                 "state": (s.state, "warning" if s.state == "SYN_RECV" else ""),
                 "remote": (s.remote_address, ""),
