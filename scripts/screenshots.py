@@ -37,6 +37,9 @@ SHOTS = [
     ("findings", ["3"]),
     ("logs", ["4"]),
     ("flood", ["5"]),
+    ("firewall", ["6"]),
+    ("services", ["7"]),
+    ("action-preview", ["down", "down", "down", "down", "K"]),  # free port 465: the plan, not run
     ("help", ["question_mark"]),
 ]
 SIZES = [(80, 24), (160, 48)]
@@ -53,7 +56,7 @@ async def shoot(name: str, keys: list[str], size: tuple[int, int], out: Path, th
                 break
         for key in keys:
             await pilot.press(key)
-            await pilot.pause(0.3)
+            await pilot.pause(1.0 if key in ("K", "R", "F") else 0.3)  # an action plan is made in a worker
         svg = out / f"{name}-{size[0]}x{size[1]}.svg"
         app.save_screenshot(str(svg))
     cairosvg.svg2png(url=str(svg), write_to=str(svg.with_suffix(".png")))

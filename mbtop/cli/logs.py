@@ -66,8 +66,34 @@ def _write_events(events: Iterable[Event], as_json: bool, out: TextIO) -> None:
         out.write((json.dumps(ev.to_json()) if as_json else _text(ev)) + "\n")
 
 
+def _summary(args: argparse.Namespace, year: int) -> int:
+    """The whole file at bytes level: only its head is read here (to guess the format)."""
+    try:
+        with open(args.file, "rb") as fh:
+            head = fh.read(65536)
+    except FileNotFoundError:
+        print(f"mbtop: {args.file}: no such file", file=sys.stderr)
+        return 1
+    except IsADirectoryError:
+        print(f"mbtop: {args.file}: is a directory", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"mbtop: {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    fmt = args.format
+    if fmt == "auto":
+        lines = head.decode("utf-8", "replace").splitlines()[:20]
+        fmt = guess_format(args.file, [Line(text, i + 1) for i, text in enumerate(lines)])
+    doc = summarize(args.file, fmt, year).to_json()
+    text = json.dumps(doc, indent=2) if args.json else "\n".join(clean(x) for x in render(doc).splitlines())
+    sys.stdout.write(text + "\n")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     year = args.year or dt.date.today().year
+    if args.summary:
+        return _summary(args, year)
     follower = Follower(args.file, from_start=True)
     try:
         batches = follower.read_all()
