@@ -369,3 +369,27 @@ async def test_actions_from_a_recording_are_refused_in_the_preview() -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_block_from_the_flood_tab_plans_the_selected_source() -> None:
+    from mbtop.ui.screens.confirm import ConfirmScreen
+
+    app = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await samples(pilot, 3)
+        await pilot.press("5")
+        await pilot.pause(0.2)
+        talkers = _main(app).query_one("#talkers", LiveTable)
+        talkers.focus()
+        await pilot.pause()
+        assert talkers.selected_key == "src:127.66.0.1"
+        await pilot.press("b")
+        for _ in range(100):
+            if isinstance(app.screen, ConfirmScreen):
+                break
+            await pilot.pause(0.02)
+        screen = app.screen
+        assert isinstance(screen, ConfirmScreen)
+        assert (screen.plan.action, screen.plan.target) == ("block", "127.66.0.1")
+        assert screen.plan.refused  # a loopback address, and a recording: never run
+        await pilot.press("escape")
