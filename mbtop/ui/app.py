@@ -58,7 +58,7 @@ from mbtop.ui.widgets.logspane import LogsPane
 
 Source = Callable[[], Sample]
 ERROR_LOG_OFFSET = 1_000_000_000
-FAIL2BAN_EVERY = 10  # samples
+FAIL2BAN_EVERY = 60.0  # seconds; 10 while the Flood tab is shown (fail2ban-client is a Python program)
 FLOOD_KINDS = frozenset(
     {"connect", "postscreen", "reject", "milter_reject", "sasl_fail"}
 )  # error-log lines share the web window: keep their row keys apart
@@ -103,6 +103,8 @@ class MbtopApp(App[int]):
         self.read_only = read_only or not isinstance(getattr(source, "__self__", None), Sampler)
         self.audit_log = audit_log or DEFAULT_LOG
         self.last_action: tuple[Plan, Result, list[str], bool] | None = None
+        self._fail2ban_at = float("-inf")
+        self.flood_visible = False  # set by the main screen: fail2ban is asked more often then
         # Protocol checks run in their own worker, every ``health_every`` seconds (None: never, e.g. a
         # replay); the latest results are merged into each sample, so a hung daemon never delays one.
         self.health_every = health_every
@@ -287,7 +289,9 @@ class MbtopApp(App[int]):
             queue=sum(p.accept_queue for p in watched),
             backlog=max(backlogs) if backlogs else None,
         )
-        if self.follow_logs and self.samples_taken % FAIL2BAN_EVERY == 0:  # a subprocess: not every second
+        every = 10.0 if self.flood_visible else FAIL2BAN_EVERY
+        if self.follow_logs and sample.monotonic - self._fail2ban_at >= every:
+            self._fail2ban_at = sample.monotonic
             self.fail2ban = fail2ban.probe()
         self.post_message(SnapshotReady(sample, snapshot, rates, flood, self.fail2ban))
 

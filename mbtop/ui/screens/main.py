@@ -180,6 +180,7 @@ class MainScreen(Screen[None]):
             table.focus()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        setattr(self.app, "flood_visible", self.query_one("#tabs", TabbedContent).active == "flood")  # noqa: B010
         self._render_active()
         if self.query_one("#tabs", TabbedContent).active == "logs":
             render_logs = getattr(self.app, "render_logs", None)
