@@ -23,7 +23,10 @@ def test_concurrent_per_source_equals_the_tally() -> None:
         assert flood.tally == SKEW
         doc = st.snapshot(sample=0.5)
     top = _by_address(doc)
-    assert list(top)[:4] == ["127.77.0.1", "127.77.0.2", "127.77.0.3", "127.77.0.4"]
+    # The ranking adds each source's new connections to its open ones, and Postfix may log the
+    # "connect from" of a held connection during the sample window: the order among the heavy four
+    # can change, the four cannot.
+    assert set(list(top)[:4]) == {"127.77.0.1", "127.77.0.2", "127.77.0.3", "127.77.0.4"}
     for address in list(top)[:4]:
         assert top[address]["concurrent"] == SKEW[address]
     assert doc["flood"]["concurrent"] >= sum(SKEW.values())
