@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import grp
 import ipaddress
-import json
-import os
 import pwd
 import shutil
 import signal
@@ -401,21 +399,3 @@ def block(ctx: Context, text: str, unblock: bool = False) -> Plan:
     verify = f"new connections from {addr} are {'let in again' if unblock else 'dropped'} (firewall re-read)"
     notes = () if backend != "iptables" else ("iptables rules are lost at reboot unless saved (iptables-save)",)
     return Plan(action, addr, summary, tuple(steps), refused, notes, verify)
-
-
-def plan_json(plan: Plan) -> str:
-    return json.dumps(
-        {
-            "action": plan.action,
-            "target": plan.target,
-            "summary": plan.summary,
-            "refused": plan.refused,
-            "steps": plan.argvs(),
-            "notes": list(plan.notes),
-        },
-        indent=2,
-    )
-
-
-def euid_root() -> bool:
-    return os.geteuid() == 0

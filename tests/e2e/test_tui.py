@@ -224,6 +224,10 @@ def test_low_bandwidth_redraws_rarely_but_shows_a_new_problem_at_once(tmp_path: 
         t.pipe_to(str(raw))
         time.sleep(10)
         quiet = raw.stat().st_size / 10
+        # The header's clock is the sample's time: at most one frame per 5 s reached the terminal
+        # (the default draws it every second).
+        frames = set(re.findall(rb"\d\d:\d\d:\d\d", raw.read_bytes()))
+        assert 1 <= len(frames) <= 3, frames
         with st.squatter_on(6379, "redis-server"):
             start = time.monotonic()
             t.wait_for(re.compile(r"CRIT\s+6379 Redis"), timeout=8)
