@@ -18,6 +18,7 @@ import ctypes
 import ctypes.util
 import os
 import stat
+import struct
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -328,9 +329,11 @@ IN_MOVED_FROM = 0x040
 IN_MOVED_TO = 0x080
 IN_CREATE = 0x100
 IN_DELETE = 0x200
+IN_Q_OVERFLOW = 0x4000
 IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
 _MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
+_EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name)
 
 
 class Inotify:
@@ -351,17 +354,36 @@ class Inotify:
         except (OSError, AttributeError):
             self.fd = None
 
-    def drain(self) -> None:
+    def drain(self, name: bytes | None = None) -> bool:
+        """Read every pending event; True when one was about ``name`` (any, when None), or events were lost.
+
+        /var/log is busy (syslog, auth, the other logs): a follower wakes only for its own file.
+        """
         if self.fd is None:
-            return
+            return False
+        seen = False
         with contextlib.suppress(BlockingIOError, OSError):
-            while os.read(self.fd, 65536):
-                pass
+            while buf := os.read(self.fd, 65536):
+                if seen:
+                    continue
+                off = 0
+                while off + _EVENT.size <= len(buf):
+                    _wd, mask, _cookie, size = _EVENT.unpack_from(buf, off)
+                    off += _EVENT.size
+                    event_name = buf[off : off + size].rstrip(b"\0")
+                    off += size
+                    if name is None or mask & IN_Q_OVERFLOW or event_name == name:
+                        seen = True
+                        break
+        return seen
 
     def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+COALESCE = 0.1  # s: a burst of writes (a flood logs thousands of lines a second) becomes one batch
 
 
 async def follow(follower: Follower, safety_interval: float = 1.0) -> AsyncIterator[list[Line]]:
@@ -372,6 +394,7 @@ async def follow(follower: Follower, safety_interval: float = 1.0) -> AsyncItera
     wake = asyncio.Event()
     if watch.fd is not None:
         loop.add_reader(watch.fd, wake.set)
+    name = os.path.basename(follower.path).encode()
     last_status = None
     try:
         while True:
@@ -379,11 +402,16 @@ async def follow(follower: Follower, safety_interval: float = 1.0) -> AsyncItera
             if lines or follower.status != last_status:
                 last_status = follower.status
                 yield lines  # an empty batch tells a new status (waiting, removed, following)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=safety_interval)
-            wake.clear()
-            watch.drain()
-            await asyncio.sleep(0.02)  # coalesce a burst of writes into one batch
+            deadline = loop.time() + safety_interval
+            while (left := deadline - loop.time()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=left)
+                wake.clear()
+                if watch.drain(name):
+                    await asyncio.sleep(COALESCE)
+                    watch.drain()
+                    wake.clear()
+                    break
     finally:
         if watch.fd is not None:
             loop.remove_reader(watch.fd)

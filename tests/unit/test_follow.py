@@ -139,3 +139,29 @@ def test_backfill_is_marked_as_history(tmp_path: Path) -> None:
     late.poll()
     (tmp_path / "later.log").write_text("first\n")
     assert [x.text for x in late.poll()] == ["first"] and late.history_lines == 0  # a new file is all news
+
+
+def test_inotify_wakes_only_for_the_followed_file(tmp_path: Path) -> None:
+    # Real inotify on a temporary directory: /var/log's other files (syslog, auth.log) are busy and
+    # must not wake the mail log's follower; its own writes, renames and creations must.
+    from mbtop.logs.follow import Inotify
+
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    watch = Inotify(str(tmp_path))
+    assert watch.fd is not None
+    try:
+        append(tmp_path / "syslog", "other\n")
+        assert watch.drain(b"mail.log") is False
+        append(tmp_path / "syslog", "other\n")
+        append(log, "mine\n")
+        assert watch.drain(b"mail.log") is True
+        assert watch.drain(b"mail.log") is False  # drained: nothing left
+        os.rename(log, tmp_path / "mail.log.1")  # rotation: the name moves away...
+        assert watch.drain(b"mail.log") is True
+        log.write_text("")  # ...and comes back
+        assert watch.drain(b"mail.log") is True
+        append(tmp_path / "syslog", "other\n")
+        assert watch.drain() is True  # no name: any event counts
+    finally:
+        watch.close()

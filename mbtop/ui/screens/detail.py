@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from mbtop.catalog import SocketSpec
 from mbtop.logs.events import MailEvent, WebEvent
@@ -20,9 +20,11 @@ from mbtop.probes.health import Health
 from mbtop.ui.cells import MARK, Cell, duration, safe, style_for
 from mbtop.ui.rows import Column, firewall_who, fw_cell
 from mbtop.ui.state import View
+from mbtop.ui.widgets.footer import KeyFooter
 from mbtop.ui.widgets.header import StatusHeader
 from mbtop.ui.widgets.livetable import LiveTable
 from mbtop.ui.widgets.logspane import mail_role
+from mbtop.ui.widgets.textbox import TextBox
 
 LISTENERS = (
     Column("pid", "PID", 8, 0),
@@ -158,19 +160,19 @@ class DetailScreen(Screen[None]):
     def listener_widgets(self) -> ComposeResult:
         yield Static("Listeners", classes="label")
         yield LiveTable(LISTENERS, id="listeners")
-        yield Static(id="cmdline")
+        yield TextBox(id="cmdline")
 
     def findings_widgets(self) -> ComposeResult:
-        yield Static(id="events")
+        yield TextBox(id="events")
         with VerticalScroll(id="findings"):
-            yield Static(id="findings-text")
-        yield Footer()
+            yield TextBox(id="findings-text")
+        yield KeyFooter()
 
     def show_events(self, title: str, events: list[MailEvent] | list[WebEvent]) -> None:
         """The newest few log lines about this port or socket, one line each."""
         count = 8 if self.has_class("-tall") else 3
         t = Text(no_wrap=True, overflow="ellipsis")
-        widget = self.query_one("#events", Static)
+        widget = self.query_one("#events", TextBox)
         widget.display = bool(events)
         if not events:
             return
@@ -184,7 +186,7 @@ class DetailScreen(Screen[None]):
                 t.append(f"{(ev.timestamp or '-')[11:19]} ", style="dim")
                 t.append(f"{ev.status or ev.fields.get('level', ev.kind)!s:<6} ", style="bold")
             t.append(safe(ev.message) + "\n")
-        widget.update(t)
+        widget.put(t)
 
     def show_cmdline(self) -> None:
         """The highlighted listener's whole command line: the table column is too narrow for it."""
@@ -195,7 +197,7 @@ class DetailScreen(Screen[None]):
         if chosen is not None and chosen.cmdline:
             text.append(f"pid {chosen.pid}: ", style="bold")
             text.append(safe(shlex.join(chosen.cmdline)))
-        self.query_one("#cmdline", Static).update(text)
+        self.query_one("#cmdline", TextBox).put(text)
 
     def on_data_table_row_highlighted(self, event: LiveTable.RowHighlighted) -> None:
         if event.data_table.id == "listeners":
@@ -225,9 +227,9 @@ class PortDetail(DetailScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
-        yield Static(id="summary")
+        yield TextBox(id="summary")
         yield from self.listener_widgets()
-        yield Static(id="conn-label", classes="label")
+        yield TextBox(fixed=True, id="conn-label", classes="label")
         yield LiveTable(CONNECTIONS, id="connections")
         yield from self.findings_widgets()
 
@@ -290,19 +292,19 @@ class PortDetail(DetailScreen):
         t.append("\n" + expect, style="dim")
         if p.top_remotes:
             t.append("\ntop remotes: " + ", ".join(f"{safe(a)} ×{n}" for a, n in p.top_remotes))
-        self.query_one("#summary", Static).update(t)
+        self.query_one("#summary", TextBox).put(t)
         # Ages are relative to the sample, not the wall clock: replays and screenshots stay exact.
         self.query_one("#listeners", LiveTable).set_rows(listener_rows(p.listeners, view.snapshot.taken_at))
         self.show_cmdline()
         rows, total = self._connection_rows(view, spec.port)
         label = f"Connections: {len(rows)}" + (f" of {total}" if total > len(rows) else "")
         label += f"  ·  state: {self.state_filter or 'all'} (f)  ·  sort: {self.sort} (s)"
-        self.query_one("#conn-label", Static).update(Text(label, no_wrap=True))
+        self.query_one("#conn-label", TextBox).put(Text(label, no_wrap=True))
         self.query_one("#connections", LiveTable).set_rows(rows)
         port_events = getattr(self.app, "port_events", None)
         self.show_events("log", port_events(spec.port) if port_events else [])
         commands = [f"ss -tnp 'sport = :{spec.port}'", f"lsof -i :{spec.port}"]
-        self.query_one("#findings-text", Static).update(_findings_text(p.findings, commands, styles))
+        self.query_one("#findings-text", TextBox).put(_findings_text(p.findings, commands, styles))
 
     def _connection_rows(self, view: View, port: int) -> tuple[dict[str, dict[str, Cell]], int]:
         now = view.sample.monotonic
@@ -341,7 +343,7 @@ class SocketDetail(DetailScreen):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
-        yield Static(id="summary")
+        yield TextBox(id="summary")
         yield from self.listener_widgets()
         yield from self.findings_widgets()
 
@@ -376,14 +378,14 @@ class SocketDetail(DetailScreen):
             t.append(f"\nset for good in: {safe(spec.persist)}", style="dim")
         if f.parents:
             t.append("\ndirectories: " + "  ".join(f"{safe(d.path)} {d.mode:04o}" for d in f.parents), style="dim")
-        self.query_one("#summary", Static).update(t)
+        self.query_one("#summary", TextBox).put(t)
         self.query_one("#listeners", LiveTable).set_rows(listener_rows(s.listeners, view.snapshot.taken_at))
         self.show_cmdline()
         errors = getattr(self.app, "socket_error_events", None)
         self.show_events("nginx errors naming this socket", errors().get(spec.path, []) if errors else [])
         path = shlex.quote(spec.path)
         commands = [f"ls -l {path}", f"ss -xlp src {path}", f"lsof {path}"]
-        self.query_one("#findings-text", Static).update(_findings_text(s.findings, commands, styles))
+        self.query_one("#findings-text", TextBox).put(_findings_text(s.findings, commands, styles))
 
 
 def _health_line(t: Text, h: Health | None, view: View, service: str, styles: dict[str, str]) -> None:

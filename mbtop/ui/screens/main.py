@@ -8,15 +8,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, TabbedContent, TabPane
 
 from mbtop.ui import rows
 from mbtop.ui.cells import findings_text, firewall_summary
 from mbtop.ui.state import View
 from mbtop.ui.widgets.floodpane import FloodPane
+from mbtop.ui.widgets.footer import KeyFooter
 from mbtop.ui.widgets.header import StatusHeader
 from mbtop.ui.widgets.livetable import LiveTable
 from mbtop.ui.widgets.logspane import LogsPane
+from mbtop.ui.widgets.textbox import TextBox
 
 TABS = ("overview", "sockets", "findings", "logs")
 
@@ -55,6 +57,7 @@ class MainScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.view: View | None = None
+        self._findings_label = "3 Findings"
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
@@ -62,7 +65,7 @@ class MainScreen(Screen[None]):
             with TabPane("1 Overview", id="overview"), Vertical():
                 yield LiveTable(rows.OVERVIEW, id="overview-table")
                 with VerticalScroll(id="overview-findings"):
-                    yield Static(id="overview-findings-text")
+                    yield TextBox(id="overview-findings-text")
             with TabPane("2 Sockets", id="sockets"):
                 yield LiveTable(rows.SOCKETS, min_flex=rows.SOCKET_PATH_WIDTH, id="sockets-table")
             with TabPane("3 Findings", id="findings"):
@@ -72,12 +75,12 @@ class MainScreen(Screen[None]):
             with TabPane("5 Flood", id="flood"):
                 yield FloodPane(id="flood-pane")
             with TabPane("6 Firewall", id="firewall"), Vertical():
-                yield Static(id="firewall-summary")
+                yield TextBox(id="firewall-summary")
                 yield LiveTable(rows.FIREWALL, id="firewall-table")
             with TabPane("7 Services", id="services"):
                 yield LiveTable(rows.SERVICES, id="services-table")
         yield Input(placeholder="filter: type to narrow the table, enter to keep, esc to clear", id="filter")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#header", StatusHeader).show(None, self.app_interval)
@@ -97,8 +100,10 @@ class MainScreen(Screen[None]):
         self.view = view
         self.query_one("#header", StatusHeader).show(view, self.app_interval)
         n = len(view.snapshot.findings)
-        tabs = self.query_one("#tabs", TabbedContent)
-        tabs.get_tab("findings").label = f"3 Findings ({n})" if n else "3 Findings"
+        label = f"3 Findings ({n})" if n else "3 Findings"
+        if label != self._findings_label:  # a new label is a layout of the tab bar: only when it changes
+            self._findings_label = label
+            self.query_one("#tabs", TabbedContent).get_tab("findings").label = label
         self._render_active()
 
     def _render_active(self) -> None:
@@ -109,7 +114,7 @@ class MainScreen(Screen[None]):
         ascii_only = bool(getattr(self.app, "ascii_only", False))
         if active == "overview":
             self.query_one("#overview-table", LiveTable).set_rows(rows.overview_rows(view, ascii_only))
-            self.query_one("#overview-findings-text", Static).update(findings_text(view, self.app.current_theme))
+            self.query_one("#overview-findings-text", TextBox).put(findings_text(view, self.app.current_theme))
         elif active == "sockets":
             source = getattr(self.app, "socket_error_events", None)
             counts = {path: len(evs) for path, evs in source().items()} if source is not None else {}
@@ -119,7 +124,7 @@ class MainScreen(Screen[None]):
         elif active == "services":
             self.query_one("#services-table", LiveTable).set_rows(rows.service_rows(view))
         elif active == "firewall":
-            self.query_one("#firewall-summary", Static).update(firewall_summary(view, self.app.current_theme))
+            self.query_one("#firewall-summary", TextBox).put(firewall_summary(view, self.app.current_theme))
             self.query_one("#firewall-table", LiveTable).set_rows(rows.firewall_rows(view))
         elif active == "flood":
             limit = view.flood.thresholds.source_per_30s if view.flood is not None else 6.0

@@ -9,10 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from mbtop.logs.events import MailEvent
 from mbtop.ui.cells import safe, style_for
+from mbtop.ui.widgets.footer import KeyFooter
 from mbtop.ui.widgets.logspane import mail_role
 
 
@@ -32,7 +33,7 @@ class TraceScreen(Screen[None]):
         yield Static(Text(self.title_text, style="bold", no_wrap=True), id="trace-title")
         with VerticalScroll(id="trace"):
             yield Static(self._body())
-        yield Footer()
+        yield KeyFooter()
 
     def _body(self) -> Text:
         theme = self.app.current_theme

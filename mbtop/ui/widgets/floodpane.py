@@ -13,6 +13,7 @@ from mbtop.probes.fail2ban import Fail2ban
 from mbtop.ui.cells import Cell, duration, safe, style_for
 from mbtop.ui.rows import Column
 from mbtop.ui.widgets.livetable import LiveTable
+from mbtop.ui.widgets.textbox import TextBox
 
 TALKERS = (
     Column("address", "Source", 24, 0),
@@ -66,7 +67,7 @@ class FloodPane(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        yield Static(id="flood-summary")
+        yield TextBox(id="flood-summary")
         yield Static("Top talkers (enter: their log lines)", classes="label")
         yield LiveTable(TALKERS, id="talkers")
         yield Static("Top networks (/24, /64)", classes="label")
@@ -79,7 +80,7 @@ class FloodPane(Vertical):
         t = Text(no_wrap=True, overflow="ellipsis")
         if state is None:
             t.append("sampling…", style="dim")
-            self.query_one("#flood-summary", Static).update(t)
+            self.query_one("#flood-summary", TextBox).put(t)
             return
         t.append(f"ports {'/'.join(str(p) for p in state.ports)}  ", style="bold")
         t.append(f"new/s {state.new_per_s:.1f}  ")
@@ -108,7 +109,7 @@ class FloodPane(Vertical):
             f"{th.source_per_30s:g} per source in 30 s, {th.concurrent} open",
             style="dim",
         )
-        self.query_one("#flood-summary", Static).update(t)
+        self.query_one("#flood-summary", TextBox).put(t)
         self.query_one("#talkers", LiveTable).set_rows(talker_rows(state.top_sources, now, limit_30s, "src:"))
         self.query_one("#prefixes", LiveTable).set_rows(talker_rows(state.top_prefixes, now, limit_30s * 4, "net:"))
 

@@ -13,6 +13,14 @@ class StatusHeader(Static):
     DEFAULT_CSS = """
     StatusHeader { height: 1; background: $panel; color: $foreground; padding: 0 1; }
     """
+    _last: Text | None = None
+
+    def _put(self, t: Text) -> None:
+        # One line of fixed size: a new text never needs a layout of the screen, and the same text
+        # (paused, or a second within the same clock second) needs nothing at all.
+        if t != self._last:
+            self._last = t
+            self.update(t, layout=False)
 
     def show(self, view: View | None, interval: float) -> None:
         c = roles(self.app.current_theme)
@@ -20,7 +28,7 @@ class StatusHeader(Static):
         t.append("mbtop ", style=f"bold {c['primary']}")
         if view is None:
             t.append("sampling…", style="dim")
-            self.update(t)
+            self._put(t)
             return
         snap = view.snapshot
         t.append(safe(snap.host), style="bold")
@@ -42,4 +50,4 @@ class StatusHeader(Static):
             t.append(f" {safe(view.flood.reasons[0])}", style=f"bold {c['error']}")
         if view.error:
             t.append(f"  sampling failed: {safe(view.error)}", style=f"bold {c['error']}")
-        self.update(t)
+        self._put(t)

@@ -7,13 +7,13 @@ from collections import Counter
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
 
 from mbtop.logs.events import MailEvent, WebEvent
 from mbtop.logs.window import Window
 from mbtop.ui.cells import Cell, safe, style_for
 from mbtop.ui.rows import Column
 from mbtop.ui.widgets.livetable import LiveTable
+from mbtop.ui.widgets.textbox import TextBox
 
 SHOWN = 300  # rows per table; the counters cover everything
 MAIL_COLUMNS = (
@@ -109,11 +109,11 @@ class LogsPane(Vertical):
         self.kind_filter: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(id="mail-counters", classes="counters")
+        yield TextBox(fixed=True, id="mail-counters", classes="counters")
         yield LiveTable(MAIL_COLUMNS, id="mail-table")
-        yield Static(id="web-counters", classes="counters")
+        yield TextBox(fixed=True, id="web-counters", classes="counters")
         yield LiveTable(WEB_COLUMNS, id="web-table")
-        yield Static(id="log-status")
+        yield TextBox(id="log-status")
 
     def cycle_kind(self) -> str | None:
         i = KIND_FILTERS.index(self.kind_filter) if self.kind_filter in KIND_FILTERS else 0
@@ -137,7 +137,7 @@ class LogsPane(Vertical):
             t.append(f"{label} ", style="dim")
             t.append(f"{n}  ", style=style_for(role, theme) if n and role else "")
         t.append(f"filter: {self.kind_filter or 'all'} (k)", style="dim")
-        self.query_one("#mail-counters", Static).update(t)
+        self.query_one("#mail-counters", TextBox).put(t)
         w = web.last_minute(now)
         req = sum(w.get(k, 0) for k in ("2xx", "3xx", "4xx", "5xx", "1xx"))
         t = Text(no_wrap=True, overflow="ellipsis")
@@ -157,11 +157,11 @@ class LogsPane(Vertical):
         if paths:
             path, n = paths.most_common(1)[0]
             t.append(f"top path {safe(path)} ×{n}", style="dim")
-        self.query_one("#web-counters", Static).update(t)
+        self.query_one("#web-counters", TextBox).put(t)
         mail_events = list(mail.events)[-SHOWN:]
         _tail(self.query_one("#mail-table", LiveTable), mail_rows(mail_events, self.kind_filter))
         _tail(self.query_one("#web-table", LiveTable), web_rows(list(web.events)[-SHOWN:]))
-        self.query_one("#log-status", Static).update(Text("  ·  ".join(safe(s) for s in status), no_wrap=True))
+        self.query_one("#log-status", TextBox).put(Text("  ·  ".join(safe(s) for s in status), no_wrap=True))
 
     def restyle(self) -> None:
         for table in self.query(LiveTable):
