@@ -42,8 +42,13 @@ class RateTracker:
         self._prev_t: float | None = None
         self._hist: dict[int, deque[float]] = {p: deque(maxlen=size) for p in self._ports}
         self._first: dict[int, float] = {}
+        self._last: Rates | None = None
+        self._read_at: float | None = None
 
     def update(self, sample: Sample) -> Rates:
+        if self._last is not None and sample.connections_at is not None and sample.connections_at == self._read_at:
+            return self._last  # the same connections as last time (a big table is read less often)
+        self._read_at = sample.connections_at
         cur: dict[int, set[int]] = {p: set() for p in self._ports}
         for s in sample.tcp.sockets:
             if s.state == "LISTEN":
@@ -64,11 +69,12 @@ class RateTracker:
         first = {k: self._first.get(k, now) for keys in cur.values() for k in keys}
         self._first = first
         self._prev, self._prev_t = cur, now
-        return Rates(
+        self._last = Rates(
             new_per_s=rates,
             history={p: tuple(h) for p, h in self._hist.items()},
             first_seen=first,  # a new dict each sample, never changed after: no copy needed
         )
+        return self._last
 
 
 BLOCKS = "▁▂▃▄▅▆▇█"

@@ -24,10 +24,14 @@ from mbtop.probes.health import Health, Target, connect_address
 from mbtop.probes.own import OWN
 from mbtop.probes.owners import OwnerMap
 from mbtop.probes.services import ServiceProbe, ServiceState
-from mbtop.probes.types import InetTable, ProcessInfo, SocketFile, UnixSocket, UnixTable
+from mbtop.probes.types import InetSocket, InetTable, ProcessInfo, SocketFile, UnixSocket, UnixTable
 
 LISTEN_STATE = "LISTEN"
 SERVICES_EVERY = 5.0
+# The share of one core that reading the connection table may take. Listeners (and their accept
+# queues) are read every sample; with tens of thousands of connections the table itself costs tens
+# of milliseconds to dump and decode, so it is then read every few samples instead.
+CONNECTIONS_BUDGET = 0.03
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,14 @@ class Sample:
     firewall: FirewallState | None = None  # None: not read (--no-firewall, or a replay without it)
     health: Mapping[str, Health] = field(default_factory=dict)  # "port:25" / "socket:redis" -> result
     services: tuple[ServiceState, ...] = ()
+    # When the connections (every socket but the listeners) were read, monotonic; None: with this
+    # sample. A sampler on a budget reuses them between reads: then this is an earlier sample's time.
+    connections_at: float | None = None
+    connections_every: float = 0.0  # s between reads of the connection table; 0: every sample
+
+    @property
+    def fresh_connections(self) -> bool:
+        return self.connections_at is None or self.connections_at == self.monotonic
 
 
 def _read_tcp(ports: tuple[int, ...], proc: Path, use_netlink: bool) -> InetTable:
@@ -120,8 +132,16 @@ class Sampler:
         proc: Path = Path("/proc"),
         use_netlink: bool = True,
         firewall_every: float | None = 10.0,
+        connections_budget: float | None = None,
     ) -> None:
+        """``connections_budget``: read the connection table at most that share of one core (the
+        live screen); None reads it with every sample (a one-shot snapshot)."""
         self.catalog = catalog
+        self._budget = connections_budget
+        self._conns: tuple[InetSocket, ...] | None = None
+        self._conns_at = 0.0
+        self._conns_due = float("-inf")
+        self._conns_every = 0.0
         self._proc = proc
         self._netlink = use_netlink
         self._owners = OwnerMap(proc)
@@ -158,9 +178,35 @@ class Sampler:
     def owner_map(self) -> OwnerMap:
         return self._owners
 
+    def _tcp(self, now: float) -> tuple[InetTable, float]:
+        """The TCP table and when its connections were read: all of it when due, else fresh
+        listeners with the connections of the last full read."""
+        ports = self.catalog.tcp_ports
+        if self._budget and self._conns is not None and now < self._conns_due:
+            try:
+                listeners = sockdiag.tcp_sockets(ports, state_mask=sockdiag.LISTEN_ONLY)
+            except OSError:
+                pass  # the full read below says why
+            else:
+                return InetTable((*listeners, *self._conns), "netlink"), self._conns_at
+        start = time.thread_time()
+        table = _read_tcp(ports, self._proc, self._netlink)
+        cost = time.thread_time() - start
+        if self._budget and table.source == "netlink":
+            self._conns = tuple(s for s in table.sockets if s.state != LISTEN_STATE)
+            self._conns_at = now
+            self._conns_every = cost / self._budget
+            self._conns_due = now + self._conns_every - 0.05  # a tick's jitter must not skip a read
+        else:
+            self._conns = None
+            self._conns_every = 0.0
+        return table, now
+
     def sample(self) -> Sample:
         catalog = self.catalog
-        tcp = without_own(_read_tcp(catalog.tcp_ports, self._proc, self._netlink), OWN.current())
+        now = time.monotonic()
+        raw, conns_at = self._tcp(now)
+        tcp = without_own(raw, OWN.current())
         files = {s.path: sockfiles.probe(s.path) for s in catalog.sockets}
         aliases = {s.path: path_aliases(s.path) for s in catalog.sockets}
         unix = relevant_unix(_read_unix(self._proc, self._netlink), files, aliases)
@@ -177,7 +223,7 @@ class Sampler:
             notes.append("not root: owners of other users' sockets are unknown (run with sudo)")
         return Sample(
             taken_at=time.time(),
-            monotonic=time.monotonic(),
+            monotonic=now,
             host=self._host,
             root=root,
             tcp=tcp,
@@ -191,6 +237,8 @@ class Sampler:
             netstat=MappingProxyType(netstat.read(self._proc)),
             firewall=self.firewall(),
             services=self.services(),
+            connections_at=conns_at,
+            connections_every=self._conns_every if self._conns_every > 1.0 else 0.0,
         )
 
 

@@ -147,33 +147,44 @@ def _dump(request: bytes, fast: Callable[[memoryview], int] | None = None) -> It
         sock.close()
 
 
-_addr_cache: dict[bytes, str] = {}
+LISTEN_ONLY = 1 << 10  # the kernel's state mask for TCP_LISTEN
+
+_text4: dict[bytes, str] = {}
+_text6: dict[bytes, str] = {}
 
 
-def _addr(family: int, raw: bytes) -> str:
-    """Address text, memoised: the same remote addresses recur across samples."""
-    key = raw[:4] if family == socket.AF_INET else raw  # 4 and 16 bytes never collide
-    text = _addr_cache.get(key)
-    if text is None:
-        text = socket.inet_ntop(family, key)
-        if len(_addr_cache) > 65536:
-            _addr_cache.clear()
-        _addr_cache[key] = text
+def _text(cache: dict[bytes, str], family: int, raw: bytes) -> str:
+    """Address text for a raw 16-byte sock_diag address field, memoised (bounded)."""
+    text = socket.inet_ntop(family, raw[:4] if family == socket.AF_INET else raw)
+    if len(cache) > 65536:
+        cache.clear()
+    cache[raw] = text
     return text
 
 
+def _address(family: int, raw: bytes) -> str:
+    cache = _text4 if family == socket.AF_INET else _text6
+    return cache.get(raw) or _text(cache, family, raw)
+
+
 def tcp_sockets(
-    ports: Iterable[int] | None = None, families: tuple[int, ...] = (socket.AF_INET, socket.AF_INET6)
+    ports: Iterable[int] | None = None,
+    families: tuple[int, ...] = (socket.AF_INET, socket.AF_INET6),
+    state_mask: int = ALL_STATES,
 ) -> list[InetSocket]:
-    """Every TCP socket (all states) whose local port is in ``ports`` (all when None)."""
+    """Every TCP socket in ``state_mask`` (a kernel bit mask; all by default) whose local port is in
+    ``ports`` (all when None)."""
     bytecode = _port_filter(ports) if ports is not None else b""
     if ports is not None and not bytecode:
         return []
     out: list[InetSocket] = []
     states = TCP_STATES
     swap = _SWAP
-    cache = _addr_cache
     append = out.append
+    make = tuple.__new__  # InetSocket without its keyword-handling constructor: once per socket
+    # Address text by the raw 16-byte field (the kernel zeroes the unused 12 bytes of an IPv4
+    # address): no slicing per socket, one dict per family so the two can never be confused.
+    caches = {socket.AF_INET: _text4, socket.AF_INET6: _text6}
 
     def fast(view: memoryview) -> int:
         """Decode the leading run of plain inet records of a buffer; returns the bytes consumed."""
@@ -191,20 +202,21 @@ def tcp_sockets(
             if length != size or mtype != SOCK_DIAG_BY_FAMILY:
                 break
             used += size
-            lkey = src[:4] if fam == socket.AF_INET else src
-            rkey = dst[:4] if fam == socket.AF_INET else dst
-            local = cache.get(lkey) or _addr(fam, src)
-            remote = cache.get(rkey) or _addr(fam, dst)
+            cache = caches.get(fam)
+            if cache is None:
+                break  # not an inet record: the slow path below deals with it
+            local = cache.get(src) or _text(cache, fam, src)
+            remote = cache.get(dst) or _text(cache, fam, dst)
             append(
-                InetSocket(
+                make(InetSocket, (
                     fam, states.get(state) or f"UNKNOWN_{state}", local, swap[sport], remote, swap[dport], inode, uid,
                     rq, wq, ifindex,
-                )
+                ))
             )  # fmt: skip
         return used
 
     for seq, family in enumerate(families, start=1):
-        payload = _INET_REQ.pack(family, socket.IPPROTO_TCP, 0, ALL_STATES)
+        payload = _INET_REQ.pack(family, socket.IPPROTO_TCP, 0, state_mask)
         if bytecode:
             attr_len = _RTATTR.size + len(bytecode)
             payload += _RTATTR.pack(attr_len, INET_DIAG_REQ_BYTECODE) + bytecode
@@ -221,9 +233,9 @@ def tcp_sockets(
                 InetSocket(
                     fam,
                     states.get(state, f"UNKNOWN_{state}"),
-                    _addr(fam, src),
+                    _address(fam, src),
                     sport,
-                    _addr(fam, dst),
+                    _address(fam, dst),
                     dport,
                     inode,
                     uid,

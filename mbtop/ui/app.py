@@ -40,12 +40,13 @@ from mbtop.logs.ports import mail_event_port, socket_errors, web_event_ports
 from mbtop.logs.postfix import PostfixParser
 from mbtop.logs.window import Window, mail_tally, web_tally
 from mbtop.model.build import build
-from mbtop.model.flood import FloodTracker, Thresholds, firewall_rate, from_firewall, mail_ports
+from mbtop.model.flood import FloodState, FloodTracker, Thresholds, firewall_rate, from_firewall, mail_ports
 from mbtop.model.history import RateTracker
+from mbtop.model.types import Snapshot
 from mbtop.probes import fail2ban
 from mbtop.probes.fail2ban import Fail2ban
 from mbtop.probes.health import Health, check_all
-from mbtop.probes.sample import Sample, Sampler, health_targets
+from mbtop.probes.sample import CONNECTIONS_BUDGET, Sample, Sampler, health_targets
 from mbtop.ui.messages import LogBatch, SnapshotReady
 from mbtop.ui.screens.confirm import ConfirmScreen
 from mbtop.ui.screens.detail import DetailScreen, PortDetail, SocketDetail
@@ -113,6 +114,7 @@ class MbtopApp(App[int]):
         self.health: Mapping[str, Health] = {}
         self.thresholds = thresholds or Thresholds()
         self.flood = FloodTracker(mail_ports((p.port, p.service) for p in catalog.ports), self.thresholds)
+        self._flood_state: FloodState | None = None
         # Mail log events for the flood tracker: appended on the event loop, drained by the sampling
         # thread (deque append/popleft are thread-safe); bounded so a flood cannot grow it without end.
         self.fail2ban: Fail2ban | None = None
@@ -270,6 +272,18 @@ class MbtopApp(App[int]):
             sample = dataclasses.replace(sample, health=self.health)
         snapshot = build(self.catalog, sample)
         rates = self.tracker.update(sample)
+        flood = self._flood_update(sample, snapshot)
+        every = 10.0 if self.flood_visible else FAIL2BAN_EVERY
+        if self.follow_logs and sample.monotonic - self._fail2ban_at >= every:
+            self._fail2ban_at = sample.monotonic
+            self.fail2ban = fail2ban.probe()
+        self.post_message(SnapshotReady(sample, snapshot, rates, flood, self.fail2ban))
+
+    def _flood_update(self, sample: Sample, snapshot: Snapshot) -> FloodState | None:
+        """The flood watch, from a sample with newly read connections (and the log's events since
+        the last one); between reads of a big connection table, the last state stands."""
+        if not sample.fresh_connections and self._flood_state is not None:
+            return self._flood_state
         connects: Counter[str] = Counter()
         inbox = self.flood_inbox
         while inbox:
@@ -290,11 +304,8 @@ class MbtopApp(App[int]):
             queue=sum(p.accept_queue for p in watched),
             backlog=max(backlogs) if backlogs else None,
         )
-        every = 10.0 if self.flood_visible else FAIL2BAN_EVERY
-        if self.follow_logs and sample.monotonic - self._fail2ban_at >= every:
-            self._fail2ban_at = sample.monotonic
-            self.fail2ban = fail2ban.probe()
-        self.post_message(SnapshotReady(sample, snapshot, rates, flood, self.fail2ban))
+        self._flood_state = flood
+        return flood
 
     def _schedule(self) -> None:
         if not self.paused:
@@ -578,6 +589,7 @@ def make_source(cfg: Config, args: argparse.Namespace) -> Source:
         cfg.catalog,
         use_netlink=not getattr(args, "no_netlink", False),
         firewall_every=None if getattr(args, "no_firewall", False) else 30.0,
+        connections_budget=CONNECTIONS_BUDGET,
     ).sample
 
 

@@ -43,6 +43,11 @@ class StatusHeader(Static):
         t.append(f"{warn} warning", style=f"bold {c['warning']}" if warn else "dim")
         t.append(f"   {clock(snap.taken_at)}", style="dim")
         t.append(f" /{interval:g}s", style="dim")
+        every = view.sample.connections_every
+        if every > interval * 1.5:
+            # Tens of thousands of connections: the table is read less often than the rest (a
+            # budget of CPU); say so, the counts are that old at most.
+            t.append(f", connections /{every:.0f}s", style=f"bold {c['warning']}")
         if view.paused:
             t.append("  PAUSED", style=f"bold reverse {c['warning']}")
         if view.flood is not None and view.flood.alert:
