@@ -43,7 +43,8 @@ SCRIPT = textwrap.dedent(
     second = tiny.sample()
     r2 = rates.update(second)
     out["first"] = [first.fresh_connections, conns(first, 25), listeners(first)]
-    out["second"] = [second.fresh_connections, conns(second, 25), listeners(second), second.connections_at == first.monotonic]
+    same_read = second.connections_at == first.monotonic
+    out["second"] = [second.fresh_connections, conns(second, 25), listeners(second), same_read]
     out["rates_held"] = r2 is r1
     out["ss"] = ss(25)
     every = Sampler(catalog, firewall_every=None)  # no budget: every sample reads everything
