@@ -5,6 +5,11 @@ A full scan reads every fd link of every process; that is what makes
 processes it has not seen, re-checks the few (pid, fd) pairs that hold the
 inodes asked for, and falls back to a full rescan only when an asked-for inode
 is unknown (rate-limited) or the periodic full rescan is due.
+
+Only the inodes asked for (the listeners, a few dozen) are kept: a gateway under load has tens of
+thousands of connected sockets, and an index of them all cost more memory than the rest of the
+program.  An inode asked for later that a known process already held is found by the rescan for
+unknown inodes.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class OwnerMap:
         self._last_missing_scan = float("-inf")
         self._boot: float | None = None
         self._users: dict[int, str | None] = {}
+        self._keep: frozenset[int] = frozenset()  # the inodes asked for by the current refresh
         self.full_scans = 0  # for tests and benchmarks
 
     def _pids(self) -> set[int]:
@@ -82,6 +88,7 @@ class OwnerMap:
         found: dict[int, int] = {}
         base = str(fd_dir)
         readlink = os.readlink
+        keep = self._keep
         for name in names:
             try:
                 target = readlink(f"{base}/{name}")
@@ -89,7 +96,8 @@ class OwnerMap:
                 continue
             if target.startswith("socket:["):
                 inode = int(target[8:-1])
-                found[inode] = int(name)
+                if inode in keep:
+                    found[inode] = int(name)
         self._fds[pid] = found
         self._start[pid] = start
         index = self._index
@@ -120,6 +128,8 @@ class OwnerMap:
     def refresh(self, wanted: Iterable[int]) -> Owners:
         """Bring the map up to date for ``wanted`` inodes and return their owners."""
         now = time.monotonic()
+        wanted_set = frozenset(i for i in wanted if i)
+        self._keep = wanted_set
         pids = self._pids()
         for gone in set(self._fds) - pids:
             self._forget(gone)
@@ -128,7 +138,6 @@ class OwnerMap:
         else:
             for pid in pids - set(self._fds):
                 self._scan_pid(pid)
-        wanted_set = {i for i in wanted if i}
         # Verify the holders of what was asked for: a pid may have closed the fd or been reused.
         for inode in wanted_set:
             for pid in list(self._index.get(inode, ())):
@@ -151,7 +160,7 @@ class OwnerMap:
             self._scan_pid(pid)
 
     def snapshot_index(self) -> dict[int, frozenset[int]]:
-        """inode -> pids for every socket seen; used to compare with a full rescan in tests."""
+        """inode -> pids for every socket asked for and seen; to compare with a full rescan in tests."""
         return {i: frozenset(p) for i, p in self._index.items() if p}
 
     def info(self, pid: int) -> ProcessInfo | None:
