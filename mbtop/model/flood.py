@@ -125,13 +125,27 @@ class FloodState:
     thresholds: Thresholds = field(default_factory=lambda: Thresholds())
 
 
+_prefixes: dict[str, str] = {}
+
+
+_OPEN = frozenset({"SYN_RECV", "ESTABLISHED", "CLOSE_WAIT"})  # states that hold a connection open
+
+
 def prefix_of(address: str) -> str:
-    """The /24 of an IPv4 address, the /64 of an IPv6 one."""
+    """The /24 of an IPv4 address, the /64 of an IPv6 one (memoised: sources recur every sample)."""
+    found = _prefixes.get(address)
+    if found is not None:
+        return found
     # The common case without the ipaddress module: a flood means tens of thousands of these a second.
     head, dot, last = address.rpartition(".")
     if dot and last.isdigit() and head.count(".") == 2 and ":" not in head and len(last) <= 3 and int(last) < 256:
-        return f"{head}.0/24"
-    return _prefix_slow(address)
+        found = f"{head}.0/24"
+    else:
+        found = _prefix_slow(address)
+    if len(_prefixes) > 65536:
+        _prefixes.clear()
+    _prefixes[address] = found
+    return found
 
 
 @lru_cache(maxsize=16384)
@@ -211,17 +225,21 @@ class FloodTracker:
         backlog: int | None = None,
     ) -> FloodState:
         """One sample: the sockets of the flood ports, and the log's connects per source since the last one."""
-        ports = set(self.ports)
+        ports = frozenset(self.ports)
         keys: dict[int, str] = {}
-        concurrent: Counter[str] = Counter()
+        counts: dict[str, int] = {}
+        count = counts.get
         syn_recv = 0
-        for s in sockets:
-            if s.local_port not in ports or s.state == "LISTEN":
+        # Once per connection per sample: fields unpacked in the loop header, no attribute lookups.
+        for _fam, state, local, lport, remote, rport, _inode, _uid, _rq, _wq, _if in sockets:
+            if lport not in ports or state == "LISTEN":
                 continue
-            if s.state in ("SYN_RECV", "ESTABLISHED", "CLOSE_WAIT"):
-                concurrent[s.remote_address] += 1
-                syn_recv += s.state == "SYN_RECV"
-            keys[hash((s.local_address, s.local_port, s.remote_address, s.remote_port))] = s.remote_address
+            if state in _OPEN:
+                counts[remote] = count(remote, 0) + 1
+                if state == "SYN_RECV":
+                    syn_recv += 1
+            keys[hash((local, lport, remote, rport))] = remote
+        concurrent = Counter(counts)
         sampled_new: Counter[str] = Counter()
         if self._prev_keys is not None:
             prev = self._prev_keys

@@ -50,14 +50,14 @@ class RateTracker:
             return self._last  # the same connections as last time (a big table is read less often)
         self._read_at = sample.connections_at
         cur: dict[int, set[int]] = {p: set() for p in self._ports}
-        for s in sample.tcp.sockets:
-            if s.state == "LISTEN":
+        for _fam, state, local, lport, remote, rport, _inode, _uid, _rq, _wq, _if in sample.tcp.sockets:
+            if state == "LISTEN":
                 continue
             # Every state counts (a short connection may only ever be seen in TIME_WAIT); the key
             # keeps the remote port, so one connection moving between states is counted once.
-            bucket = cur.get(s.local_port)
+            bucket = cur.get(lport)
             if bucket is not None:
-                bucket.add(hash((s.local_address, s.local_port, s.remote_address, s.remote_port)))
+                bucket.add(hash((local, lport, remote, rport)))
         now = sample.monotonic
         rates: dict[int, float] = {}
         if self._prev is not None and self._prev_t is not None and now > self._prev_t:
