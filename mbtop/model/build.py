@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import ipaddress
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from mbtop.catalog import Catalog, PortSpec, SocketSpec
@@ -87,9 +87,40 @@ def _describe_holder(listeners: Iterable[Listener]) -> str:
     return ", ".join(parts[:3]) + (f" and {len(parts) - 3} more" if len(parts) > 3 else "")
 
 
+@dataclass
+class _PortSockets:
+    """One port's sockets as the model needs them: listeners whole, connections counted."""
+
+    listen: list[InetSocket] = field(default_factory=list)
+    by_state: dict[str, int] = field(default_factory=dict)
+    remotes: dict[str, int] = field(default_factory=dict)
+    total: int = 0
+
+
+def _group(sockets: Iterable[InetSocket], ports: Iterable[int]) -> dict[int, _PortSockets]:
+    """One pass over every socket (tens of thousands on a busy gateway), fields unpacked in the
+    loop header: listeners kept, connections counted by state and by remote address."""
+    out = {p: _PortSockets() for p in ports}
+    get = out.get
+    for s in sockets:
+        _fam, state, _local, lport, remote, _rport, _inode, _uid, _rq, _wq, _if = s
+        group = get(lport)
+        if group is None:
+            continue
+        if state == "LISTEN":
+            group.listen.append(s)
+            continue
+        group.total += 1
+        by_state = group.by_state
+        by_state[state] = by_state.get(state, 0) + 1
+        remotes = group.remotes
+        remotes[remote] = remotes.get(remote, 0) + 1
+    return out
+
+
 def port_status(
     spec: PortSpec,
-    sockets: list[InetSocket],
+    sockets: _PortSockets,
     owners: Mapping[int, tuple[ProcessInfo, ...]],
     catalog: Catalog,
     alternative_ok: bool,
@@ -97,13 +128,12 @@ def port_status(
     probe_error: str | None,
 ) -> PortStatus:
     allowed = catalog.processes_for(spec.service)
-    listen = [s for s in sockets if s.state == "LISTEN"]
-    conns = [s for s in sockets if s.state != "LISTEN"]
+    listen = sockets.listen
     listeners = _listeners(
         ((s.local_address, s.local_port, s.inode, s.recv_q, s.send_q or None) for s in listen), owners, allowed
     )
-    by_state = Counter(s.state for s in conns)
-    remotes = Counter(s.remote_address for s in conns)
+    by_state = sockets.by_state
+    remotes = sockets.remotes
     queue = sum(s.recv_q for s in listen)
     backlogs = [s.send_q for s in listen if s.send_q]
     backlog = max(backlogs) if backlogs else None
@@ -194,7 +224,7 @@ def port_status(
         spec=spec,
         listening=bool(listen),
         listeners=listeners,
-        connections_total=len(conns),
+        connections_total=sockets.total,
         by_state=tuple(sorted(by_state.items(), key=lambda kv: (-kv[1], kv[0]))),
         top_remotes=tuple(heapq.nsmallest(TOP_REMOTES, remotes.items(), key=lambda kv: (-kv[1], kv[0]))),
         accept_queue=queue,
@@ -339,13 +369,9 @@ def _alternative_socket_ok(catalog: Catalog, spec: PortSpec, accepting: Callable
 
 def build(catalog: Catalog, sample: Sample) -> Snapshot:
     """The whole snapshot: every catalog port and socket, their findings, worst first."""
-    by_port: dict[int, list[InetSocket]] = {p.port: [] for p in catalog.ports}
-    for s in sample.tcp.sockets:
-        bucket = by_port.get(s.local_port)
-        if bucket is not None:
-            bucket.append(s)
+    by_port = _group(sample.tcp.sockets, (p.port for p in catalog.ports))
     owners_known = not sample.owners_denied
-    listening_ports = {p for p, socks in by_port.items() if any(s.state == "LISTEN" for s in socks)}
+    listening_ports = {p for p, group in by_port.items() if group.listen}
 
     def socket_accepting(spec: SocketSpec) -> bool:
         f = sample.files.get(spec.path)

@@ -190,7 +190,9 @@ class Sampler:
             else:
                 return InetTable((*listeners, *self._conns), "netlink"), self._conns_at
         start = time.thread_time()
-        table = _read_tcp(ports, self._proc, self._netlink)
+        # mbtop's own protocol-check connections left out once, here: those made later are not in
+        # the reused connections, and listeners are never ours.
+        table = without_own(_read_tcp(ports, self._proc, self._netlink), OWN.current())
         cost = time.thread_time() - start
         if self._budget and table.source == "netlink":
             self._conns = tuple(s for s in table.sockets if s.state != LISTEN_STATE)
@@ -205,8 +207,7 @@ class Sampler:
     def sample(self) -> Sample:
         catalog = self.catalog
         now = time.monotonic()
-        raw, conns_at = self._tcp(now)
-        tcp = without_own(raw, OWN.current())
+        tcp, conns_at = self._tcp(now)
         files = {s.path: sockfiles.probe(s.path) for s in catalog.sockets}
         aliases = {s.path: path_aliases(s.path) for s in catalog.sockets}
         unix = relevant_unix(_read_unix(self._proc, self._netlink), files, aliases)
