@@ -178,6 +178,10 @@ class Sampler:
     def owner_map(self) -> OwnerMap:
         return self._owners
 
+    def read_connections_next(self) -> None:
+        """The next sample reads the whole connection table, whatever the budget says."""
+        self._conns_due = float("-inf")
+
     def _tcp(self, now: float) -> tuple[InetTable, float]:
         """The TCP table and when its connections were read: all of it when due, else fresh
         listeners with the connections of the last full read."""

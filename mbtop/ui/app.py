@@ -421,6 +421,9 @@ class MbtopApp(App[int]):
 
     def action_refresh(self) -> None:
         if not self.paused:
+            sampler = getattr(self.source, "__self__", None)
+            if isinstance(sampler, Sampler):
+                sampler.read_connections_next()  # "sample now" means all of it, budget or not
             self.kick()
 
     def action_help(self) -> None:

@@ -47,6 +47,9 @@ SCRIPT = textwrap.dedent(
     out["second"] = [second.fresh_connections, conns(second, 25), listeners(second), same_read]
     out["rates_held"] = r2 is r1
     out["ss"] = ss(25)
+    tiny.read_connections_next()  # what `r` (sample now) asks for in the live screen
+    forced = tiny.sample()
+    out["forced"] = [forced.fresh_connections, conns(forced, 25)]
     every = Sampler(catalog, firewall_every=None)  # no budget: every sample reads everything
     third = every.sample()
     out["third"] = [third.fresh_connections, conns(third, 25)]
@@ -63,4 +66,5 @@ def test_listeners_fresh_every_sample_connections_when_due(ns: Netns) -> None:
     assert out["second"] == [False, 3, [25, 587], True]
     assert out["rates_held"] is True  # ...and the rate tracker does not count the same table twice
     assert out["ss"] == 5  # while the kernel holds five
+    assert out["forced"] == [True, 5]  # asked for: the whole table at once, budget or not
     assert out["third"] == [True, 5]  # a sampler without a budget reads them at once
