@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 from textual.screen import Screen
@@ -213,11 +214,13 @@ class MbtopApp(App[int]):
         self._log_timer = None
         for screen in self.screen_stack:
             if isinstance(screen, MainScreen):
-                if not force and screen.query_one("#tabs", TabbedContent).active != "logs":
-                    continue
-                screen.query_one("#logs-pane", LogsPane).show(
-                    self.mail_window, self.web_window, time.monotonic(), list(self.log_status.values())
-                )
+                try:
+                    if not force and screen.query_one("#tabs", TabbedContent).active != "logs":
+                        continue
+                    pane = screen.query_one("#logs-pane", LogsPane)
+                except NoMatches:
+                    continue  # the screen is being built or torn down (see _render_view)
+                pane.show(self.mail_window, self.web_window, time.monotonic(), list(self.log_status.values()))
 
     def socket_error_events(self) -> dict[str, list[WebEvent]]:
         """nginx error lines naming a documented socket, by its catalog path (for the sockets views)."""
@@ -404,7 +407,12 @@ class MbtopApp(App[int]):
         if self.view is None:
             return
         for screen in self._screens():
-            screen.show(self.view)
+            try:
+                screen.show(self.view)
+            except NoMatches:
+                # A sample that lands while a screen is being built or torn down (start, quit):
+                # its widgets are not there to draw into; the next sample draws the screen.
+                continue
 
     def open_detail(self, key: str) -> None:
         if key.startswith("port:"):

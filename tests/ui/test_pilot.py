@@ -393,3 +393,15 @@ async def test_block_from_the_flood_tab_plans_the_selected_source() -> None:
         assert (screen.plan.action, screen.plan.target) == ("block", "127.66.0.1")
         assert screen.plan.refused  # a loopback address, and a recording: never run
         await pilot.press("escape")
+
+
+async def test_a_sample_landing_while_the_screen_is_torn_down_is_skipped() -> None:
+    # Quitting while the sampling thread finishes: the sample arrives after the screen's widgets
+    # are gone (seen once when regenerating screenshots: a NoMatches traceback on exit).
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await samples(pilot, 1)
+        main = _main(app)
+        await main.query_one("#header").remove()
+        app._render_view()  # must not raise
+        assert app.view is not None and not main.query("#header")
