@@ -28,9 +28,10 @@ from mbtop.probes.types import InetSocket, InetTable, ProcessInfo, SocketFile, U
 
 LISTEN_STATE = "LISTEN"
 SERVICES_EVERY = 5.0
-# The share of one core that reading the connection table may take. Listeners (and their accept
-# queues) are read every sample; with tens of thousands of connections the table itself costs tens
-# of milliseconds to dump and decode, so it is then read every few samples instead.
+# The share of one core that the connection table may take: its read (dump and decode) and what the
+# live screen then does with it (rates, flood tracking). Listeners (and their accept queues) are
+# read every sample; with tens of thousands of connections the table costs tens of milliseconds, so
+# it is then read every few samples instead.
 CONNECTIONS_BUDGET = 0.03
 
 
@@ -142,6 +143,7 @@ class Sampler:
         self._conns_at = 0.0
         self._conns_due = float("-inf")
         self._conns_every = 0.0
+        self._conns_period = 0.0
         self._proc = proc
         self._netlink = use_netlink
         self._owners = OwnerMap(proc)
@@ -178,6 +180,14 @@ class Sampler:
     def owner_map(self) -> OwnerMap:
         return self._owners
 
+    def charge_connections(self, seconds: float) -> None:
+        """CPU the caller spent on the last connection table (rates, flood tracking): counted in
+        the budget like the read itself, so the next read waits for both."""
+        if self._budget and self._conns is not None:
+            extra = seconds / self._budget
+            self._conns_every += extra
+            self._conns_due += extra
+
     def read_connections_next(self) -> None:
         """The next sample reads the whole connection table, whatever the budget says."""
         self._conns_due = float("-inf")
@@ -199,6 +209,8 @@ class Sampler:
         table = without_own(_read_tcp(ports, self._proc, self._netlink), OWN.current())
         cost = time.thread_time() - start
         if self._budget and table.source == "netlink":
+            if self._conns is not None:
+                self._conns_period = now - self._conns_at  # what the header shows: the real cadence
             self._conns = tuple(s for s in table.sockets if s.state != LISTEN_STATE)
             self._conns_at = now
             self._conns_every = cost / self._budget
@@ -243,7 +255,7 @@ class Sampler:
             firewall=self.firewall(),
             services=self.services(),
             connections_at=conns_at,
-            connections_every=self._conns_every if self._conns_every > 1.0 else 0.0,
+            connections_every=max(self._conns_every, self._conns_period) if self._conns_every > 1.0 else 0.0,
         )
 
 

@@ -274,8 +274,13 @@ class MbtopApp(App[int]):
         if self.health:
             sample = dataclasses.replace(sample, health=self.health)
         snapshot = build(self.catalog, sample)
+        start = time.thread_time()
         rates = self.tracker.update(sample)
         flood = self._flood_update(sample, snapshot)
+        sampler = getattr(self.source, "__self__", None)
+        if sample.fresh_connections and isinstance(sampler, Sampler):
+            # What a read of the connection table costs includes counting its rates and sources.
+            sampler.charge_connections(time.thread_time() - start)
         every = 10.0 if self.flood_visible else FAIL2BAN_EVERY
         if self.follow_logs and sample.monotonic - self._fail2ban_at >= every:
             self._fail2ban_at = sample.monotonic

@@ -47,6 +47,9 @@ SCRIPT = textwrap.dedent(
     out["second"] = [second.fresh_connections, conns(second, 25), listeners(second), same_read]
     out["rates_held"] = r2 is r1
     out["ss"] = ss(25)
+    every = tiny.sample().connections_every
+    tiny.charge_connections(0.001)  # the caller's counting of that read: the next one waits longer
+    out["charged"] = round(tiny.sample().connections_every - every, 3)
     tiny.read_connections_next()  # what `r` (sample now) asks for in the live screen
     forced = tiny.sample()
     out["forced"] = [forced.fresh_connections, conns(forced, 25)]
@@ -66,5 +69,6 @@ def test_listeners_fresh_every_sample_connections_when_due(ns: Netns) -> None:
     assert out["second"] == [False, 3, [25, 587], True]
     assert out["rates_held"] is True  # ...and the rate tracker does not count the same table twice
     assert out["ss"] == 5  # while the kernel holds five
+    assert out["charged"] == round(0.001 / 1e-9, 3)
     assert out["forced"] == [True, 5]  # asked for: the whole table at once, budget or not
     assert out["third"] == [True, 5]  # a sampler without a budget reads them at once
