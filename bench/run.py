@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from bench.snapshot_vs_ss import CHUNK, HOLDER  # noqa: E402
+from bench.snapshot_vs_ss import CHUNK, HOLDER, timed  # noqa: E402
 from tests.support.tmux import Tmux  # noqa: E402
 
 PY = sys.executable
@@ -62,15 +62,6 @@ def add(what: str, mine: float, theirs: float | None, unit: str, target: str, ok
 
 def med(xs: list[float]) -> tuple[float, float]:
     return statistics.median(xs), (max(xs) - min(xs)) if xs else 0.0
-
-
-def timed(argv: list[str], runs: int) -> list[float]:
-    out = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        out.append(time.perf_counter() - t)
-    return out
 
 
 @contextmanager

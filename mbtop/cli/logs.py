@@ -66,20 +66,27 @@ def _write_events(events: Iterable[Event], as_json: bool, out: TextIO) -> None:
         out.write((json.dumps(ev.to_json()) if as_json else _text(ev)) + "\n")
 
 
+def _cannot_read(path: str, exc: Exception) -> int:
+    """One line on stderr saying why the log cannot be read; the exit code for it."""
+    if isinstance(exc, FileNotFoundError):
+        why = "no such file"
+    elif isinstance(exc, IsADirectoryError):
+        why = "is a directory"
+    elif isinstance(exc, OSError):
+        why = str(exc.strerror or exc)
+    else:
+        why = str(exc)
+    print(f"mbtop: {path}: {why}", file=sys.stderr)
+    return 1
+
+
 def _summary(args: argparse.Namespace, year: int) -> int:
     """The whole file at bytes level: only its head is read here (to guess the format)."""
     try:
         with open(args.file, "rb") as fh:
             head = fh.read(65536)
-    except FileNotFoundError:
-        print(f"mbtop: {args.file}: no such file", file=sys.stderr)
-        return 1
-    except IsADirectoryError:
-        print(f"mbtop: {args.file}: is a directory", file=sys.stderr)
-        return 1
     except OSError as exc:
-        print(f"mbtop: {args.file}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return _cannot_read(args.file, exc)
     fmt = args.format
     if fmt == "auto":
         lines = head.decode("utf-8", "replace").splitlines()[:20]
@@ -98,15 +105,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         batches = follower.read_all()
         first = next(batches, [])
-    except FileNotFoundError:
-        print(f"mbtop: {args.file}: no such file", file=sys.stderr)
-        return 1
-    except LogUnavailable as exc:
-        print(f"mbtop: {args.file}: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"mbtop: {args.file}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+    except (LogUnavailable, OSError) as exc:
+        return _cannot_read(args.file, exc)
     if follower.error:
         print(f"mbtop: {args.file}: {follower.error}", file=sys.stderr)
         return 1
@@ -118,11 +118,6 @@ def run(args: argparse.Namespace) -> int:
         yield first
         yield from batches
 
-    if args.summary:
-        doc = summarize(args.file, fmt, year).to_json()
-        text = json.dumps(doc, indent=2) if args.json else "\n".join(clean(x) for x in render(doc).splitlines())
-        out.write(text + "\n")
-        return 0
     for batch in all_batches():
         _write_events((parse(line.text, line.line_no) for line in batch), args.json, out)
     if args.follow:

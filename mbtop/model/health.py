@@ -42,16 +42,7 @@ def port_findings(p: PortStatus, h: Health) -> list[Finding]:
     if h.ok is None or not p.listening:
         return []  # not listening is its own finding
     if h.ok is False:
-        return [
-            Finding(
-                "critical" if spec.required else "warning",
-                "health-failed",
-                f"{where} accepts connections but does not answer {h.protocol}: {clean(h.detail)}",
-                f"{spec.service} is hung or overloaded: check its log, then restart {spec.service}",
-                port=spec.port,
-                action=f"restart {spec.service}",
-            )
-        ]
+        return [_failed(where, h, spec.service, spec.required, port=spec.port)]
     return _cert(h, where, spec.service, port=spec.port)
 
 
@@ -59,16 +50,22 @@ def socket_findings(s: SocketStatus, h: Health) -> list[Finding]:
     spec = s.spec
     if h.ok is not False or not s.accepting:
         return []
-    return [
-        Finding(
-            "critical" if spec.required else "warning",
-            "health-failed",
-            f"socket {spec.path} ({spec.name}) accepts connections but does not answer {h.protocol}: {clean(h.detail)}",
-            f"{spec.service} is hung or overloaded: check its log, then restart {spec.service}",
-            path=spec.path,
-            action=f"restart {spec.service}",
-        )
-    ]
+    return [_failed(f"socket {spec.path} ({spec.name})", h, spec.service, spec.required, path=spec.path)]
+
+
+def _failed(
+    where: str, h: Health, service: str, required: bool, port: int | None = None, path: str | None = None
+) -> Finding:
+    """A listener that accepts but does not speak its protocol: the daemon is hung or overloaded."""
+    return Finding(
+        "critical" if required else "warning",
+        "health-failed",
+        f"{where} accepts connections but does not answer {h.protocol}: {clean(h.detail)}",
+        f"{service} is hung or overloaded: check its log, then restart {service}",
+        port=port,
+        path=path,
+        action=f"restart {service}",
+    )
 
 
 def service_findings(

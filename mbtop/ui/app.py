@@ -102,8 +102,12 @@ class MbtopApp(App[int]):
         # No animations, ever: a sliding tab underline is twenty frames of CPU and bytes over SSH
         # per tab switch, and it competed with the next key press for the event loop.
         self.animation_level = "none"
+        # The live system's sampler behind ``source`` (None for a recording): asked for a full read
+        # on demand, told what each read cost, made to re-read the rules after an action.
+        owner = getattr(source, "__self__", None)
+        self.sampler: Sampler | None = owner if isinstance(owner, Sampler) else None
         # Actions change the system: never from a recording, never with --read-only.
-        self.read_only = read_only or not isinstance(getattr(source, "__self__", None), Sampler)
+        self.read_only = read_only or self.sampler is None
         self.audit_log = audit_log or DEFAULT_LOG
         self.last_action: tuple[Plan, Result, list[str], bool] | None = None
         self._fail2ban_at = float("-inf")
@@ -277,10 +281,9 @@ class MbtopApp(App[int]):
         start = time.thread_time()
         rates = self.tracker.update(sample)
         flood = self._flood_update(sample, snapshot)
-        sampler = getattr(self.source, "__self__", None)
-        if sample.fresh_connections and isinstance(sampler, Sampler):
+        if sample.fresh_connections and self.sampler is not None:
             # What a read of the connection table costs includes counting its rates and sources.
-            sampler.charge_connections(time.thread_time() - start)
+            self.sampler.charge_connections(time.thread_time() - start)
         every = 10.0 if self.flood_visible else FAIL2BAN_EVERY
         if self.follow_logs and sample.monotonic - self._fail2ban_at >= every:
             self._fail2ban_at = sample.monotonic
@@ -434,9 +437,8 @@ class MbtopApp(App[int]):
 
     def action_refresh(self) -> None:
         if not self.paused:
-            sampler = getattr(self.source, "__self__", None)
-            if isinstance(sampler, Sampler):
-                sampler.read_connections_next()  # "sample now" means all of it, budget or not
+            if self.sampler is not None:
+                self.sampler.read_connections_next()  # "sample now" means all of it, budget or not
             self.kick()
 
     def action_help(self) -> None:
@@ -510,9 +512,10 @@ class MbtopApp(App[int]):
         seen: list[str] = []
         good = True
         if result.ok and plan.steps:
-            sampler = getattr(self.source, "__self__", None)
-            if plan.action in ("block", "unblock") and isinstance(sampler, Sampler):
-                sampler.firewall(force=True)  # the rules just changed: read them now
+            if self.sampler is not None:
+                self.sampler.read_connections_next()  # the re-check sees everything as it is now
+                if plan.action in ("block", "unblock"):
+                    self.sampler.firewall(force=True)  # the rules just changed: read them now
             fresh = self.source()
             seen, good = verify.lines(plan, self.catalog, build(self.catalog, fresh))
         self.call_from_thread(self.report_action, plan, result, seen, good)

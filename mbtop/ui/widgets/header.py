@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from mbtop.ui.cells import clock, duration, roles, safe
 from mbtop.ui.state import View
+from mbtop.ui.widgets.textbox import TextBox
 
 
-class StatusHeader(Static):
+class StatusHeader(TextBox):
+    """One line of fixed size: a new text never needs a layout of the screen."""
+
     DEFAULT_CSS = """
     StatusHeader { height: 1; background: $panel; color: $foreground; padding: 0 1; }
     """
-    _last: Text | None = None
 
-    def _put(self, t: Text) -> None:
-        # One line of fixed size: a new text never needs a layout of the screen, and the same text
-        # (paused, or a second within the same clock second) needs nothing at all.
-        if t != self._last:
-            self._last = t
-            self.update(t, layout=False)
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(fixed=True, id=id)
 
     def show(self, view: View | None, interval: float) -> None:
         c = roles(self.app.current_theme)
@@ -28,7 +25,7 @@ class StatusHeader(Static):
         t.append("mbtop ", style=f"bold {c['primary']}")
         if view is None:
             t.append("sampling…", style="dim")
-            self._put(t)
+            self.put(t)
             return
         snap = view.snapshot
         t.append(safe(snap.host), style="bold")
@@ -55,4 +52,4 @@ class StatusHeader(Static):
             t.append(f" {safe(view.flood.reasons[0])}", style=f"bold {c['error']}")
         if view.error:
             t.append(f"  sampling failed: {safe(view.error)}", style=f"bold {c['error']}")
-        self._put(t)
+        self.put(t)
