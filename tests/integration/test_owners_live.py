@@ -82,3 +82,29 @@ def test_incremental_equals_full_rescan_through_start_fork_and_exit() -> None:
             p.kill()
             p.wait()
     assert inc.full_scans == 1  # the first refresh; everything after was incremental
+
+
+HOLDER = """
+import os, socket, sys
+listener = socket.socket(); listener.bind(("127.0.0.1", 0)); listener.listen(5)
+pairs = [socket.socketpair() for _ in range(1000)]  # a busy daemon's connected sockets
+print(os.fstat(listener.fileno()).st_ino, os.fstat(pairs[0][0].fileno()).st_ino, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_only_the_inodes_asked_for_are_kept() -> None:
+    # A real process holding one listener and 2,000 connected sockets: the map keeps the listener,
+    # not the connections (at 100k sockets that index was ~36 MB); an inode asked for later
+    # (a socket that became a listener) is still found.
+    p = subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None
+        listener, paired = (int(x) for x in p.stdout.readline().split())
+        om = OwnerMap()
+        assert [x.pid for x in om.refresh([listener]).by_inode[listener]] == [p.pid]
+        assert set(om.snapshot_index()) == {listener}
+        assert [x.pid for x in om.refresh([listener, paired]).by_inode[paired]] == [p.pid]
+    finally:
+        p.kill()
+        p.wait()

@@ -405,3 +405,19 @@ async def test_a_sample_landing_while_the_screen_is_torn_down_is_skipped() -> No
         await main.query_one("#header").remove()
         app._render_view()  # must not raise
         assert app.view is not None and not main.query("#header")
+
+
+async def test_header_says_when_connections_are_read_less_often() -> None:
+    import dataclasses
+
+    from mbtop.ui.widgets.header import StatusHeader
+
+    app = make_app()
+    async with app.run_test(size=(140, 30)) as pilot:
+        await samples(pilot, 1)
+        header = _main(app).query_one("#header", StatusHeader)
+        assert app.view is not None and "connections /" not in str(header.render())
+        slow = dataclasses.replace(app.view.sample, connections_every=4.0)  # the budget at 50k connections
+        header.show(dataclasses.replace(app.view, sample=slow), 1.0)
+        await pilot.pause()
+        assert "/1s, connections /4s" in str(header.render())

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+
 from mbtop.catalog import load_reference
 from mbtop.model.build import build, is_loopback
 from mbtop.model.serialize import snapshot as to_json
+from mbtop.probes.types import InetSocket
 from tests.unit.fakes import conn, listen, proc, sample, sockfile, uclient, ulisten
 
 CAT = load_reference()
@@ -220,3 +223,23 @@ def test_is_loopback() -> None:
     assert is_loopback("::ffff:127.0.0.1")
     assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("10.0.0.1")
     assert not is_loopback("garbage")
+
+
+def test_rate_tracker_keys_are_conn_ids_the_detail_screen_looks_up() -> None:
+    # The tracker hashes the 4-tuple inline (a hot loop); the port detail looks connection ages up
+    # with conn_id(): both must name a connection the same way.
+    import dataclasses
+
+    from mbtop.model.history import RateTracker, conn_id
+
+    a = InetSocket(socket.AF_INET, "ESTABLISHED", "127.0.0.1", 25, "198.51.100.7", 40001, 0, 0, 0, 0)
+    b = InetSocket(socket.AF_INET, "TIME_WAIT", "127.0.0.1", 25, "198.51.100.8", 40002, 0, 0, 0, 0)
+    tracker = RateTracker([25])
+    first = sample(tcp=[listen("0.0.0.0", 25, 7), a])
+    r1 = tracker.update(first)
+    assert set(r1.first_seen) == {conn_id(a)}
+    second = dataclasses.replace(sample(tcp=[listen("0.0.0.0", 25, 7), a, b]), monotonic=3.0)
+    r2 = tracker.update(second)
+    assert set(r2.first_seen) == {conn_id(a), conn_id(b)}
+    assert r2.first_seen[conn_id(a)] == 1.0 and r2.first_seen[conn_id(b)] == 3.0
+    assert r2.new_per_s[25] == 0.5  # one new connection over 2 s
