@@ -7,13 +7,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mbtop import syscmd
 from mbtop.actions import audit
 from mbtop.actions.plan import Plan, Result, Step
 from mbtop.actions.safety import Refused, fix_socket, signal_process, wait_exit
 from mbtop.probes import sockdiag
 
 EXEC_TIMEOUT = 120.0
-ENV = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_PAGER": ""}
 
 
 def _listeners(port: int) -> set[int]:
@@ -40,9 +40,7 @@ def _wait_port(step: Step) -> tuple[bool, str]:
 
 def _exec(step: Step) -> tuple[bool, str]:
     try:
-        done = subprocess.run(
-            list(step.argv), capture_output=True, timeout=EXEC_TIMEOUT, env=ENV, check=False, stdin=subprocess.DEVNULL
-        )
+        done = syscmd.run(step.argv, timeout=EXEC_TIMEOUT)
     except FileNotFoundError:
         return False, f"{step.argv[0]}: not installed"
     except subprocess.TimeoutExpired:
