@@ -79,14 +79,17 @@ def execute(
     log: Path = audit.DEFAULT_LOG,
     on_step: Callable[[str], None] | None = None,
 ) -> Result:
-    """Run ``plan`` (already confirmed); the audit line is written whatever happens."""
+    """Run ``plan`` (already confirmed); audited when it starts and when it ends, whatever happens."""
     if plan.refused:
         result = Result(False, f"refused: {plan.refused}")
         problem = audit.write(plan, "refused", plan.refused, log)
         if problem:
             result.details.append(problem)
         return result
+    action_id = audit.new_id()
     details: list[str] = []
+    # The start line is written before anything runs: a killed mbtop still leaves it.
+    start_problem = audit.write(plan, "started", plan.preview()[:2000], log, action_id)
     ok = True
     for step in plan.steps:
         if step.kind == "signal" and step.optional and _exited_before(details, step.pid):
@@ -102,9 +105,8 @@ def execute(
     if not plan.steps:
         message = plan.summary
     result = Result(ok, message, details)
-    problem = audit.write(plan, result.outcome, "; ".join(details)[:2000], log)
-    if problem:
-        result.details.append(problem)
+    problem = audit.write(plan, result.outcome, "; ".join(details)[:2000], log, action_id)
+    result.details += [p for p in dict.fromkeys((start_problem, problem)) if p]
     return result
 
 
