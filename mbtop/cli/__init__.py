@@ -16,6 +16,7 @@ from mbtop import __version__
 from mbtop.config import Config, ConfigError, load
 from mbtop.model.flood import FloodState
 from mbtop.model.types import Snapshot, worst
+from mbtop.text import clean
 
 EXIT_USAGE = 2
 
@@ -236,7 +237,7 @@ def cmd_record(cfg: Config, args: argparse.Namespace) -> int:
     try:
         check_target(args.file, force=args.force)  # said before sampling for --count × --every seconds
     except OSError as exc:
-        print(f"mbtop: {exc}", file=sys.stderr)
+        print(f"mbtop: {clean(str(exc))}", file=sys.stderr)
         return 1
 
     sampler = Sampler(cfg.catalog, use_netlink=not args.no_netlink, firewall_every=None if args.no_firewall else 10.0)
@@ -294,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = _config(args)
     except ConfigError as exc:
-        print(f"mbtop: {exc}", file=sys.stderr)
+        print(f"mbtop: {clean(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     handlers = {
         "snapshot": cmd_snapshot,

@@ -89,7 +89,7 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         ctx = _context(cfg, args)
         todo = plans(cfg, args, ctx)
     except builders.UsageError as exc:
-        print(f"mbtop: {exc}", file=sys.stderr)
+        print(f"mbtop: {clean(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     if not todo:
         print("every documented socket already has its documented owner, group and mode")

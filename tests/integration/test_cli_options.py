@@ -73,8 +73,11 @@ def test_a_disabled_port_in_the_config_is_gone_from_snapshot_and_check(ns: Netns
     ports = {p["port"] for p in json.loads(snap.stdout)["ports"]}
     assert 25 not in ports and 587 in ports
     check = ns.mbtop(*where("check", ["--json", *QUIET], cfg))
-    findings = json.loads(check.stdout)["findings"]
+    doc = json.loads(check.stdout)
+    findings = doc["findings"]
     assert findings and all(f["port"] != 25 for f in findings)  # nothing listens here: 587 etc. are findings
+    assert set(doc) == {"status", "exit_code", "summary", "findings", "notes"}  # check --json: exact keys
+    assert all(set(f) == {"severity", "code", "message", "fix", "action", "port", "path"} for f in findings)
 
 
 @SIDES
