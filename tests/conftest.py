@@ -13,7 +13,7 @@ from tests.support.netns import Netns, can_netns, netns
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         path = str(item.fspath)
-        for layer in ("unit", "integration", "e2e"):
+        for layer in ("unit", "integration", "e2e", "systemd"):
             if f"/tests/{layer}/" in path:
                 item.add_marker(getattr(pytest.mark, layer))
 

@@ -102,6 +102,8 @@ def service(s: ServiceState) -> dict[str, Any]:
         "manager": s.manager,
         "detail": s.detail,
         "processes": s.processes,
+        "result": s.result,
+        "log": list(s.log),
     }
 
 

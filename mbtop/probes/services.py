@@ -10,6 +10,7 @@ exists" = failed), asked at most every ``INIT_STATUS_EVERY`` seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import time
@@ -37,6 +38,8 @@ class ServiceState:
     manager: Literal["systemd", "init", "processes"]
     detail: str = ""  # systemd's sub-state, the init script's answer, why unknown
     processes: int = 0
+    result: str = ""  # systemd's Result of a failed unit: exit-code, signal, timeout, start-limit-hit …
+    log: tuple[str, ...] = ()  # a failed unit's last journal lines (mbtop.probes.systemd)
 
 
 def has_systemd() -> bool:
@@ -86,48 +89,9 @@ def _from_processes(svc: ServiceSpec, table: list[_Proc], boot: float) -> Servic
 
 
 def _systemd(catalog: Catalog) -> dict[str, ServiceState]:
-    units = [s.unit for s in catalog.services]
-    props = "Id,ActiveState,SubState,MainPID,ActiveEnterTimestampMonotonic,LoadState"
-    try:
-        done = syscmd.run(["systemctl", "show", f"--property={props}", "--", *units], timeout=TIMEOUT)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {
-            s.name: ServiceState(s.name, "unknown", None, None, "systemd", f"systemctl: {exc}")
-            for s in catalog.services
-        }
-    blocks: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    for line in done.stdout.decode("utf-8", "replace").splitlines():
-        if not line.strip():
-            if current:
-                blocks.append(current)
-                current = {}
-            continue
-        key, _, value = line.partition("=")
-        current[key] = value
-    if current:
-        blocks.append(current)
-    by_unit = {b.get("Id", ""): b for b in blocks}
-    uptime_base = time.time() - time.monotonic()
-    out: dict[str, ServiceState] = {}
-    for svc in catalog.services:
-        b = by_unit.get(svc.unit, {})
-        active = b.get("ActiveState", "")
-        state: State = (
-            "running"
-            if active in ("active", "reloading", "activating")
-            else "failed"
-            if active == "failed"
-            else "stopped"
-            if active in ("inactive", "deactivating")
-            else "unknown"
-        )
-        pid = int(b.get("MainPID", "0") or 0) or None
-        mono = int(b.get("ActiveEnterTimestampMonotonic", "0") or 0)
-        since = uptime_base + mono / 1e6 if mono and state == "running" else None
-        detail = b.get("SubState", "") if b.get("LoadState", "loaded") == "loaded" else b.get("LoadState", "")
-        out[svc.name] = ServiceState(svc.name, state, pid, since, "systemd", detail)
-    return out
+    from mbtop.probes import systemd  # it builds on this module's ServiceState
+
+    return systemd.read(catalog)
 
 
 class ServiceProbe:
@@ -143,7 +107,7 @@ class ServiceProbe:
     def read(self) -> tuple[ServiceState, ...]:
         if has_systemd():
             states = _systemd(self.catalog)
-            return tuple(states[s.name] for s in self.catalog.services)
+            return tuple(self._main_pid(svc, states[svc.name]) for svc in self.catalog.services)
         table = process_table(self._proc)
         out: list[ServiceState] = []
         for svc in self.catalog.services:
@@ -155,6 +119,14 @@ class ServiceProbe:
             state, detail = self._init_status(svc)
             out.append(ServiceState(svc.name, state, None, None, "init", detail))
         return tuple(out)
+
+    def _main_pid(self, svc: ServiceSpec, st: ServiceState) -> ServiceState:
+        """A running unit systemd knows no main pid of (postfix.service, a oneshot wrapper; postfix@-
+        with GuessMainPID=no): the main process and the count from the process table."""
+        if st.state != "running" or st.pid is not None:
+            return st
+        found = _from_processes(svc, process_table(self._proc), self._boot)
+        return st if found is None else dataclasses.replace(st, pid=found.pid, processes=found.processes)
 
     def _init_status(self, svc: ServiceSpec) -> tuple[State, str]:
         script = self._init_dir / svc.init
