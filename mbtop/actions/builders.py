@@ -16,6 +16,7 @@ from mbtop.actions.context import Context, UsageError, gate
 from mbtop.actions.plan import Plan, Step
 from mbtop.actions.safety import Refused, check_directories, trusted_ids
 from mbtop.catalog import ServiceSpec, SocketSpec
+from mbtop.model import culprits
 from mbtop.probes.services import has_systemd
 
 GRACE = 5.0  # seconds between SIGTERM and SIGKILL
@@ -182,6 +183,12 @@ def free_port(ctx: Context, port: int, start: bool = False, grace: float = GRACE
             f"the start time of pid {', '.join(map(str, unknown))} is unknown: mbtop cannot confirm the process it "
             "would signal is the one it saw (its pid may have been reused); look again"
         )
+    notes: tuple[str, ...] = ()
+    known = culprits.explain(spec, names.values(), ctx.catalog)
+    if known is not None:  # exim4 on 25, apache2 on 80 …: say what is stopped, and that it comes back
+        summary = f"{summary}: stop {known.what} ({known.process})"
+        notes = (f"{known.why} Stopping it lasts until its next start; to keep it away: {known.keep_away}",)
+        notes += (f"the fix: {known.fix}",)
     steps: list[Step] = []
     for pid, ticks in sorted(foreign.items()):
         who = f"{names[pid]} (pid {pid})"
@@ -221,7 +228,7 @@ def free_port(ctx: Context, port: int, start: bool = False, grace: float = GRACE
         else:
             refused = refused or f"no way to start {svc.name} here (no systemd, no init script)"
     verify = f"port {port} is held by {spec.service}" if start and svc is not None else f"port {port} is free"
-    return Plan("free-port", str(port), summary, tuple(steps), refused, verify=verify)
+    return Plan("free-port", str(port), summary, tuple(steps), refused, notes, verify=verify)
 
 
 __all__ = ["Context", "UsageError", "block", "fix_perms", "free_port", "parse_address", "restart"]
