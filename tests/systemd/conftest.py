@@ -36,9 +36,11 @@ class Gateway:
         return ["nsenter", "-t", str(self.pid), "-m", "-p", "-n", "-u", "-i", "--", "env", "-i",
                 f"PATH={PATH}", "LC_ALL=C", *cmd]  # fmt: skip
 
-    def run(self, *cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *cmd: str, check: bool = True, timeout: float = 60, input: str = ""
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            self.argv(*cmd), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
+            self.argv(*cmd), capture_output=True, text=True, timeout=timeout, input=input, check=False
         )
         if check and done.returncode != 0:
             raise AssertionError(f"{' '.join(cmd)} in the systemd gateway: rc {done.returncode}\n{done.stderr}")
@@ -79,8 +81,7 @@ class Gateway:
 
     def install_unit(self, name: str, text: str) -> None:
         """A unit file of our own (the agent's, later), then daemon-reload."""
-        subprocess.run(self.argv("tee", f"/etc/systemd/system/{name}"), input=text, text=True,
-                       capture_output=True, check=True)  # fmt: skip
+        self.run("tee", f"/etc/systemd/system/{name}", input=text)
         self.run("systemctl", "daemon-reload")
 
 

@@ -30,12 +30,12 @@ def _squatted(port: int, name: str, user: str = "root") -> tuple[dict, int]:
         (
             25,
             "exim4",
-            "exim4, Debian's default mail server",
+            "Debian's default mail server",
             "systemctl disable --now exim4 && systemctl start postfix",
         ),
-        (587, "sendmail-mta", "sendmail", "systemctl disable --now sendmail && systemctl start postfix"),
-        (80, "apache2", "apache2", "systemctl disable --now apache2 && systemctl start nginx"),
-        (443, "apache2", "apache2", "systemctl disable --now apache2 && systemctl start nginx"),
+        (587, "sendmail-mta", "the sendmail MTA", "systemctl disable --now sendmail && systemctl start postfix"),
+        (80, "apache2", "the Apache web server", "systemctl disable --now apache2 && systemctl start nginx"),
+        (443, "apache2", "the Apache web server", "systemctl disable --now apache2 && systemctl start nginx"),
         (
             10050,
             "zabbix_agentd",
@@ -101,7 +101,7 @@ def test_free_port_preview_says_what_it_stops() -> None:
     ctx = builders.Context(CAT, smp, build(CAT, smp))
     plan = builders.free_port(ctx, 25, start=True)
     text = plan.preview()
-    assert plan.summary == "free port 25 (SMTP): stop exim4, Debian's default mail server (exim4)"
+    assert plan.summary == "free port 25 (SMTP): stop Debian's default mail server (exim4)"
     assert "send SIGTERM to exim4 (pid 4242)" in text
     assert "to keep it away: systemctl disable exim4" in text
     assert "the fix: systemctl disable --now exim4 && systemctl start postfix" in text
