@@ -112,6 +112,8 @@ def gateway() -> Iterator[Gateway]:
     if not Path("/lib/systemd/systemd").exists():
         pytest.fail("/lib/systemd/systemd is missing (apt-get install systemd; scripts/stack install)")
     try:
+        # A fresh gateway every run: whatever an earlier run or a person left in one is gone.
+        subprocess.run([str(GW), "down"], capture_output=True, timeout=120, check=False)
         up = subprocess.run([str(GW), "up"], capture_output=True, text=True, timeout=300, check=False)
         if up.returncode != 0:
             pytest.fail(f"scripts/systemd/gw up failed:\n{up.stderr[-4000:]}")
