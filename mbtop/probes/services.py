@@ -107,7 +107,7 @@ class ServiceProbe:
     def read(self) -> tuple[ServiceState, ...]:
         if has_systemd():
             states = _systemd(self.catalog)
-            return tuple(self._main_pid(svc, states[svc.name]) for svc in self.catalog.services)
+            return self._main_pids(tuple(states[svc.name] for svc in self.catalog.services))
         table = process_table(self._proc)
         out: list[ServiceState] = []
         for svc in self.catalog.services:
@@ -120,13 +120,18 @@ class ServiceProbe:
             out.append(ServiceState(svc.name, state, None, None, "init", detail))
         return tuple(out)
 
-    def _main_pid(self, svc: ServiceSpec, st: ServiceState) -> ServiceState:
-        """A running unit systemd knows no main pid of (postfix.service, a oneshot wrapper; postfix@-
-        with GuessMainPID=no): the main process and the count from the process table."""
-        if st.state != "running" or st.pid is not None:
-            return st
-        found = _from_processes(svc, process_table(self._proc), self._boot)
-        return st if found is None else dataclasses.replace(st, pid=found.pid, processes=found.processes)
+    def _main_pids(self, states: tuple[ServiceState, ...]) -> tuple[ServiceState, ...]:
+        """Running units systemd knows no main pid of (postfix.service, a oneshot wrapper; postfix@-
+        with GuessMainPID=no): their main process and count from the process table, read once."""
+        if all(st.state != "running" or st.pid is not None for st in states):
+            return states
+        table = process_table(self._proc)
+        out: list[ServiceState] = []
+        for st in states:
+            svc = self.catalog.service(st.name)
+            found = _from_processes(svc, table, self._boot) if svc and st.state == "running" and not st.pid else None
+            out.append(st if found is None else dataclasses.replace(st, pid=found.pid, processes=found.processes))
+        return tuple(out)
 
     def _init_status(self, svc: ServiceSpec) -> tuple[State, str]:
         script = self._init_dir / svc.init
