@@ -420,6 +420,7 @@ def build(catalog: Catalog, sample: Sample) -> Snapshot:
     if sample.firewall is not None:
         ports, extra = _with_firewall(ports, sample)
     extra += healthmodel.service_findings(catalog, sample.services, ports, sockets)
+    extra += culprits.second_instances(catalog, sample.services, ports)
     findings = [f for p in ports for f in p.findings] + [f for s in sockets for f in s.findings] + extra
     findings.sort(key=lambda f: -SEVERITY_RANK[f.severity])
     notes = list(sample.notes)

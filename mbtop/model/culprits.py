@@ -1,5 +1,7 @@
 """The usual culprits of "port already in use" (exim4 on 25, apache2 on 80, a Zabbix agent on
-10050 …), from the data in ``mbtop/catalog/culprits.toml``: who it is, why it is there, the fix.
+10050 …), from the data in ``mbtop/catalog/culprits.toml``: who it is, why it is there, the fix;
+and a second instance of the documented program itself (a second MySQL or Redis), which only
+systemd's view of the unit tells apart.
 
 Pure apart from reading that shipped file once.  Only the holder's process name is matched, and
 only against the names the file lists, so nothing a process says about itself reaches the text
@@ -16,6 +18,8 @@ from importlib import resources
 from typing import Any
 
 from mbtop.catalog import Catalog, CatalogError, PortSpec
+from mbtop.model.types import Finding, PortStatus
+from mbtop.probes.services import ServiceState
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +132,37 @@ def explain(
         command=command,
         keep_away=fill(c.keep_away),
     )
+
+
+def second_instances(catalog: Catalog, services: Iterable[ServiceState], ports: Iterable[PortStatus]) -> list[Finding]:
+    """A documented port held by the documented program while systemd says its unit is not running:
+    a second instance (a second MySQL or Redis started by hand or by another unit) took the port,
+    and the documented unit could not bind it.  Only under systemd, which knows the unit's state."""
+    # Failed, or inactive and dead: not a unit that is deactivating while its old process still listens.
+    down = {
+        s.name: s
+        for s in services
+        if s.manager == "systemd" and (s.state == "failed" or (s.state == "stopped" and s.detail == "dead"))
+    }
+    out: list[Finding] = []
+    for p in ports:
+        st = down.get(p.spec.service)
+        svc = catalog.service(p.spec.service)
+        mine = [lst for lst in p.listeners if lst.expected and lst.pid is not None]
+        if st is None or svc is None or not mine:
+            continue
+        main = next((lst for lst in mine if lst.main), mine[0])
+        how = f"failed ({st.result})" if st.state == "failed" and st.result else st.state
+        unit = svc.unit.removesuffix(".service")
+        out.append(
+            Finding(
+                "critical",
+                "second-instance",
+                f"port {p.spec.port} ({p.spec.name}) is held by {main.process} (pid {main.pid}), a second instance: "
+                f"{svc.unit} is {how}, so another {main.process} has the port.",
+                f"systemctl status {main.pid} names the unit that started it: systemctl disable --now THAT-UNIT "
+                f"&& systemctl restart {unit} (started by hand: stop pid {main.pid})",
+                port=p.spec.port,
+            )
+        )
+    return out

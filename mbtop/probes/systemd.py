@@ -115,14 +115,18 @@ def unit_state(name: str, block: Mapping[str, str], uptime_base: float) -> Servi
         state: State = "stopped" if load in ("not-found", "masked") else "unknown"
         return ServiceState(name, state, None, None, "systemd", load)
     state = _state(block.get("ActiveState", ""))
+    sub = block.get("SubState", "")
+    if sub == "auto-restart":  # Restart= crash loop: "activating", yet nothing runs between attempts
+        state = "failed"
     pid = _int(block.get("MainPID")) or None
     mono = _int(block.get("ActiveEnterTimestampMonotonic"))
     since = uptime_base + mono / 1e6 if mono and state == "running" else None
-    detail = block.get("SubState", "")
+    detail = sub
     result = ""
     log: tuple[str, ...] = ()
     if state == "failed":
-        result = block.get("Result", "") or "failed"
+        result = block.get("Result", "")
+        result = result if result not in ("", "success") else sub or "failed"
         log = _failure_log(unit, block.get("StateChangeTimestampMonotonic", ""))
     return ServiceState(name, state, pid, since, "systemd", detail, result=result, log=log)
 

@@ -119,3 +119,36 @@ def test_apache2_on_80(gateway: Gateway, restore: list[tuple[str, str]]) -> None
 def test_zabbix_agent_on_10050(gateway: Gateway, restore: list[tuple[str, str]]) -> None:
     restore.append(("zabbix-agent.service", "mb-cluster.service"))
     _check(gateway, "zabbix-agent.service", "zabbix_agentd", 10050, "mb-cluster.service", "a Zabbix agent")
+
+
+def test_a_second_redis_instance_on_6379(gateway: Gateway) -> None:
+    """Debian's redis-server@.service template started as a second instance on the documented
+    port: redis-server.service cannot bind and fails; mbtop says a second instance holds the port
+    and how to find the unit that started it."""
+    conf = 'bind 127.0.0.1\nport 6379\ndir /var/lib/redis\ndbfilename dump-second.rdb\nlogfile ""\n'
+    gateway.run("tee", "/etc/redis/redis-second.conf", input=conf)
+    gateway.run("chown", "redis:redis", "/etc/redis/redis-second.conf")
+    try:
+        gateway.run("systemctl", "stop", "redis-server.service")
+        gateway.run("systemctl", "start", "redis-server@second.service")
+        second = int(gateway.show("redis-server@second.service", "MainPID")["MainPID"])
+        assert gateway.run("systemctl", "start", "redis-server.service", check=False).returncode != 0
+        gateway.wait("redis-server.service failed or crash-looping", lambda: gateway.show(
+            "redis-server.service", "SubState")["SubState"] in ("failed", "auto-restart"))  # fmt: skip
+        snap = gateway.snapshot()
+        found = [f for f in snap["findings"] if f["code"] == "second-instance"]
+        assert len(found) == 1 and found[0]["port"] == 6379, snap["findings"]
+        assert (
+            f"is held by redis-server (pid {second}), a second instance: redis-server.service is "
+            in found[0]["message"]
+        )
+        assert found[0]["fix"].startswith(f"systemctl status {second} names the unit that started it")
+        # ... and it does.
+        assert "redis-server@second.service" in gateway.run("systemctl", "status", str(second), check=False).stdout
+        redis = next(s for s in snap["services"] if s["name"] == "redis")
+        assert redis["state"] == "failed" and redis["result"], redis
+    finally:
+        gateway.run("systemctl", "stop", "redis-server@second.service", check=False)
+        gateway.run("systemctl", "reset-failed", "redis-server.service", check=False)
+        gateway.run("systemctl", "start", "redis-server.service")
+    gateway.wait("redis-server.service on 6379 again", lambda: gateway.listening(6379))

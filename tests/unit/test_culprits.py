@@ -4,6 +4,8 @@ tests/systemd/test_culprits.py."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from mbtop.actions import builders
@@ -144,3 +146,35 @@ def test_a_stray_brace_in_the_table_is_shown_as_written() -> None:
     assert spec is not None
     got = culprits.explain(spec, ["a"], CAT, table)
     assert got is not None and got.why == "y {nope}." and got.command == "z postfix"
+
+
+def _with_redis(state: str, detail: str, manager: str = "systemd", result: str = ""):  # type: ignore[no-untyped-def]
+    """The healthy sample (redis-server on 6379, by name the documented program) with redis's unit state."""
+    from mbtop.probes.services import ServiceState
+
+    st = ServiceState("redis", state, None, None, manager, detail, result=result)  # type: ignore[arg-type]
+    return dataclasses.replace(sample(**_healthy()), services=(st,))
+
+
+def test_a_second_instance_holds_the_port_of_a_failed_unit() -> None:
+    snap = build(CAT, _with_redis("failed", "failed", result="exit-code"))
+    (f,) = [f for f in snap.findings if f.code == "second-instance"]
+    assert f.port == 6379 and f.severity == "critical"
+    assert (
+        "is held by redis-server (pid " in f.message
+        and "redis-server.service is failed (exit-code), so another" in f.message
+    )
+    assert "systemctl status " in f.fix and "&& systemctl restart redis-server" in f.fix
+
+
+@pytest.mark.parametrize(
+    ("state", "detail", "manager"),
+    [
+        ("running", "running", "systemd"),  # the unit's own process
+        ("stopped", "stop-sigterm", "systemd"),  # deactivating: its old process still listens for a moment
+        ("failed", "failed", "init"),  # no systemd: no unit to compare with
+    ],
+)
+def test_no_second_instance_otherwise(state: str, detail: str, manager: str) -> None:
+    snap = build(CAT, _with_redis(state, detail, manager))
+    assert not [f for f in snap.findings if f.code == "second-instance"]

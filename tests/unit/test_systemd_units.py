@@ -68,3 +68,12 @@ def test_the_failed_finding_quotes_result_and_the_last_two_journal_lines() -> No
         f.message == 'service nginx has failed (exit-code): nginx: [emerg] unknown directive "x" | nginx: test failed'
     )
     assert "journalctl -u nginx.service" in f.fix
+
+
+def test_a_crash_looping_unit_is_failed_not_running(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Restart=always between two attempts: ActiveState=activating, SubState=auto-restart."""
+    monkeypatch.setattr(systemd, "journal_tail", lambda unit, lines=5: ())
+    block = {"Id": "r.service", "LoadState": "loaded", "ActiveState": "activating", "SubState": "auto-restart",
+             "Result": "exit-code", "MainPID": "0", "StateChangeTimestampMonotonic": "9"}  # fmt: skip
+    st = systemd.unit_state("r", block, 0.0)
+    assert (st.state, st.result, st.detail, st.since) == ("failed", "exit-code", "auto-restart", None)
