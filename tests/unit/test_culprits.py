@@ -103,7 +103,7 @@ def test_free_port_preview_says_what_it_stops() -> None:
     ctx = builders.Context(CAT, smp, build(CAT, smp))
     plan = builders.free_port(ctx, 25, start=True)
     text = plan.preview()
-    assert plan.summary == "free port 25 (SMTP): stop Debian's default mail server (exim4)"
+    assert plan.summary == "free port 25 (SMTP): stop Debian's default mail server (exim4), then restart postfix"
     assert "send SIGTERM to exim4 (pid 4242)" in text
     assert "to keep it away: systemctl disable exim4" in text
     assert "the fix: systemctl disable --now exim4 && systemctl start postfix" in text
