@@ -40,9 +40,20 @@ def _wait_port(step: Step) -> tuple[bool, str]:
 
 def _exec(step: Step) -> tuple[bool, str]:
     try:
-        done = subprocess.run(
-            list(step.argv), capture_output=True, timeout=EXEC_TIMEOUT, env=ENV, check=False, stdin=subprocess.DEVNULL
-        )
+        if step.stdin:
+            feed = "".join(f"{line}\n" for line in step.stdin).encode()
+            done = subprocess.run(
+                list(step.argv), capture_output=True, timeout=EXEC_TIMEOUT, env=ENV, check=False, input=feed
+            )
+        else:
+            done = subprocess.run(
+                list(step.argv),
+                capture_output=True,
+                timeout=EXEC_TIMEOUT,
+                env=ENV,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
     except FileNotFoundError:
         return False, f"{step.argv[0]}: not installed"
     except subprocess.TimeoutExpired:
