@@ -1,0 +1,209 @@
+"""The real mail queue of the lab stack's Postfix: mail to domains routed to a closed loopback port
+is deferred for real; mbtop's counts, its qshape table and its actions are checked against Postfix's
+own tools (postqueue -p, qshape, the queue after each action) and the audit log.
+
+Runs under the stack lock (it changes Postfix's transport_maps for the time of the module and puts
+mail in the queue); the queue is left empty and main.cf as it was found.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import smtplib
+import subprocess
+import sys
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.support import stack as st
+from tests.support.netns import REPO
+
+DEAD_PORT = 2  # nothing listens there (checked): every delivery is "Connection refused"
+# Distinct counts per domain: qshape sorts ties in Perl's hash order, which is random.
+PLAN = {"dead-a.test": 7, "dead-bb.test": 4, "dead-ccc.test": 2}
+SENDERS = ("alice@example.org", "spammer@example.net")
+TRANSPORT = "inline:{ " + ", ".join(f"{d}=smtp:[127.0.0.1]:{DEAD_PORT}" for d in PLAN) + " }"
+
+
+def mbtop(*args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "mbtop", *args] + (["--config", str(config)] if config else [])
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=REPO, stdin=subprocess.DEVNULL)
+
+
+def postqueue_j() -> list[dict]:
+    out = subprocess.run(["postqueue", "-j"], capture_output=True, text=True, check=True, timeout=60)
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def postqueue_p() -> tuple[int, dict[str, str]]:
+    """(requests, {queue id: status mark}) from `postqueue -p`: '*' active, '!' hold, '' otherwise."""
+    out = subprocess.run(["postqueue", "-p"], capture_output=True, text=True, check=True, timeout=60).stdout
+    ids = dict((m.group(1), m.group(2)) for m in re.finditer(r"^([0-9A-F]{6,})([*!]?)\s", out, re.MULTILINE))
+    last = out.strip().splitlines()[-1]
+    total = 0 if "empty" in last else int(re.search(r"in (\d+) Requests?", last).group(1))  # type: ignore[union-attr]
+    return total, ids
+
+
+def ours() -> list[dict]:
+    return [m for m in postqueue_j() if any(r["address"].split("@")[-1] in PLAN for r in m["recipients"])]
+
+
+def delete_ours() -> None:
+    ids = [m["queue_id"] for m in ours()]
+    if ids:
+        subprocess.run(
+            ["postsuper", "-d", "-"], input="\n".join(ids) + "\n", text=True, capture_output=True, check=True
+        )
+
+
+@pytest.fixture(scope="module")
+def deferred() -> Iterator[None]:
+    """13 messages to the dead domains, from two senders, deferred for real."""
+    st.require_stack()
+    assert st.port_free(DEAD_PORT)
+    had = subprocess.run(["postconf", "-n", "transport_maps"], capture_output=True, text=True).stdout.strip()
+    before = {m["queue_id"] for m in postqueue_j()}
+    subprocess.run(["postconf", "-e", f"transport_maps = {TRANSPORT}"], check=True)
+    subprocess.run(["postfix", "reload"], capture_output=True, check=True)
+    try:
+        with smtplib.SMTP("127.0.0.1", 25, timeout=30) as smtp:
+            n = 0
+            for domain, count in PLAN.items():
+                for i in range(count):
+                    msg = EmailMessage()
+                    sender = SENDERS[n % 2] if domain != "dead-a.test" else SENDERS[1]
+                    msg["From"], msg["To"], msg["Subject"] = sender, f"user{i}@{domain}", f"mbtop queue test {n}"
+                    msg.set_content("queued by tests/integration/test_queue.py\n")
+                    smtp.send_message(msg)
+                    n += 1
+        st.wait_until(
+            lambda: len([m for m in ours() if m["queue_name"] == "deferred"]) == sum(PLAN.values()),
+            60,
+            what="13 messages deferred",
+        )
+        assert not (before & {m["queue_id"] for m in ours()})
+        yield
+    finally:
+        delete_ours()
+        if had:
+            subprocess.run(["postconf", "-e", had], check=True)
+        else:
+            subprocess.run(["postconf", "-X", "transport_maps"], check=True)
+        subprocess.run(["postfix", "reload"], capture_output=True, check=True)
+
+
+@pytest.fixture
+def audit(tmp_path: Path) -> tuple[Path, Path]:
+    log = tmp_path / "audit" / "actions.log"
+    cfg = tmp_path / "mbtop.toml"
+    cfg.write_text(f'audit_log = "{log}"\n')
+    os.chmod(cfg, 0o644)
+    return cfg, log
+
+
+def audit_lines(log: Path) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_counts_equal_postqueue(deferred: None) -> None:
+    doc = json.loads(mbtop("queue", "--json").stdout)
+    total, marks = postqueue_p()
+    assert doc["available"] is True
+    assert sum(n for q, n in doc["counts"].items() if q != "corrupt") == total == len(marks)
+    assert doc["counts"]["hold"] == sum(1 for m in marks.values() if m == "!")
+    assert doc["counts"]["deferred"] >= sum(PLAN.values())
+    domains = {d["domain"]: d["count"] for d in doc["top_domains"]}
+    assert {d: domains.get(d) for d in PLAN} == PLAN
+    senders = {s["sender"]: s["count"] for s in doc["top_senders"]}
+    assert senders.get("spammer@example.net", 0) >= 7 + 3
+    reasons = {r["reason"]: r["count"] for r in doc["deferred_reasons"]}
+    # 13 messages, 13 queue ids, three domains: one remote reply, grouped once.
+    assert reasons.get(f"connect to IP[IP]:{DEAD_PORT}: Connection refused") == sum(PLAN.values())
+    snap = st.snapshot()
+    assert snap["queue"]["counts"] == doc["counts"]
+
+
+def test_shape_equals_qshape(deferred: None) -> None:
+    ours_ = mbtop("queue", "--shape")
+    theirs = subprocess.run(["qshape", "deferred"], capture_output=True, text=True, check=True)
+    assert ours_.returncode == 0, ours_.stderr
+    assert ours_.stdout == theirs.stdout
+    assert "dead-a.test" in ours_.stdout
+    both = subprocess.run(["qshape", "hold", "deferred"], capture_output=True, text=True, check=True)
+    assert mbtop("queue", "--shape", "hold", "deferred").stdout == both.stdout
+
+
+def test_hold_release_delete_as_previewed_and_audited(deferred: None, audit: tuple[Path, Path]) -> None:
+    cfg, log = audit
+    want = sorted(m["queue_id"] for m in ours() if m["recipients"][0]["address"].endswith("@dead-ccc.test"))
+    assert len(want) == 2
+    preview = mbtop("queue", "hold", "--domain", "dead-ccc.test", "--dry-run", config=cfg)
+    assert preview.returncode == 0 and "put on hold 2 message(s)" in preview.stdout
+    assert all(qid in preview.stdout for qid in want)
+    assert [m["queue_name"] for m in ours() if m["queue_id"] in want] == ["deferred", "deferred"]
+
+    held = mbtop("queue", "hold", "--domain", "dead-ccc.test", "--yes", config=cfg)
+    assert held.returncode == 0, held.stderr
+    assert sorted(m["queue_id"] for m in ours() if m["queue_name"] == "hold") == want
+    _total, marks = postqueue_p()
+    assert sorted(q for q, mark in marks.items() if mark == "!") == want
+    doc = json.loads(mbtop("queue", "--json").stdout)
+    assert doc["counts"]["hold"] == 2
+    assert any(f["code"] == "queue-hold" for f in doc["findings"])
+
+    released = mbtop("queue", "release", *want, "--yes", config=cfg)
+    assert released.returncode == 0, released.stderr
+    assert not [m for m in ours() if m["queue_name"] == "hold"]
+
+    victims = sorted(m["queue_id"] for m in ours() if m["sender"] == "alice@example.org")
+    gone = mbtop("queue", "delete", "--sender", "alice@example.org", "--yes", config=cfg)
+    assert gone.returncode == 0, gone.stderr
+    assert f"delete {len(victims)} message(s)" in gone.stdout
+    left = {m["queue_id"] for m in ours()}
+    assert victims and not (left & set(victims)) and len(left) == sum(PLAN.values()) - len(victims)
+
+    lines = audit_lines(log)
+    assert [(a["action"], a["result"]) for a in lines] == [
+        ("queue-hold", "done"),
+        ("queue-release", "done"),
+        ("queue-delete", "done"),
+    ]
+    assert lines[0]["argv"] == [["/usr/sbin/postsuper", "-h", "-", "<stdin>", *want]]
+    assert lines[2]["argv"][0][-len(victims) :] == victims
+    assert "Deleted: " in lines[2]["detail"]
+
+
+def test_flush_retries_now_and_read_only_refuses(deferred: None, audit: tuple[Path, Path]) -> None:
+    cfg, log = audit
+    ids = {m["queue_id"] for m in ours()}
+    refused = mbtop("--read-only", "queue", "flush", "--yes", config=cfg)
+    assert refused.returncode == 1 and "read-only" in refused.stdout + refused.stderr
+    mark = Path("/var/log/mail.log").stat().st_size
+    flushed = mbtop("queue", "flush", "--yes", config=cfg)
+    assert flushed.returncode == 0, flushed.stderr
+
+    def retried() -> set[str]:
+        with open("/var/log/mail.log", "rb") as fh:
+            fh.seek(mark)
+            text = fh.read().decode("utf-8", "replace")
+        return {q for q in ids if re.search(rf"{q}: to=<[^>]*>.*status=deferred", text)}
+
+    st.wait_until(lambda: retried() == ids, 60, what="every deferred message retried after the flush")
+    assert [(a["action"], a["result"]) for a in audit_lines(log)] == [
+        ("queue-flush", "refused"),
+        ("queue-flush", "done"),
+    ]
+    assert audit_lines(log)[1]["argv"] == [["/usr/sbin/postqueue", "-f"]]
+
+
+def test_nothing_matches_is_refused_and_audited(deferred: None, audit: tuple[Path, Path]) -> None:
+    cfg, log = audit
+    out = mbtop("queue", "delete", "--sender", "nobody@nowhere.test", "--yes", config=cfg)
+    assert out.returncode == 1
+    assert [(a["action"], a["result"]) for a in audit_lines(log)] == [("queue-delete", "refused")]
+    assert len(ours()) >= 1  # nothing else was touched
