@@ -92,6 +92,8 @@ def plan(
             raise QueueUsage(f"not a Postfix queue id: {bad[0]!r}")
     option, queues = POSTSUPER[action]
     reader = None
+    if messages is None and refused is not None:
+        messages = ()  # refused anyway (read-only, a recording, not root): the queue is not read
     if messages is None:
         reader = probe.Reader(config_dir)
         messages = reader
@@ -176,3 +178,13 @@ def verify_lines(plan_: Plan, state: queuemodel.QueueState) -> list[str]:
         return [f"queue: {state.reason}"]
     parts = [f"{q} {n}" for q, n in state.counts if n or q in ("deferred", "hold")]
     return ["queue now: " + ", ".join(parts)]
+
+
+def plan_for(kind: str, target: str, read_only: bool, root: bool) -> Plan:
+    """The live screen's request: ``queue-hold`` on ``domain:example.com`` (``id:…``, ``all`` for flush)."""
+    action = kind.removeprefix("queue-")
+    if action == "flush":
+        return plan("flush", None, read_only=read_only, root=root)
+    by, _, value = target.partition(":")
+    sel = Selection("id", (value,)) if by == "id" else selection(**{by: value})
+    return plan(action, sel, read_only=read_only, root=root)

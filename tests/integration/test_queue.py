@@ -11,33 +11,30 @@ from __future__ import annotations
 import json
 import os
 import re
-import smtplib
 import subprocess
 import sys
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
+from tests.support import mailqueue as mq
 from tests.support import stack as st
 from tests.support.netns import REPO
 
-DEAD_PORT = 2  # nothing listens there (checked): every delivery is "Connection refused"
 # Distinct counts per domain: qshape sorts ties in Perl's hash order, which is random.
 PLAN = {"dead-a.test": 7, "dead-bb.test": 4, "dead-ccc.test": 2}
-SENDERS = ("alice@example.org", "spammer@example.net")
-TRANSPORT = "inline:{ " + ", ".join(f"{d}=smtp:[127.0.0.1]:{DEAD_PORT}" for d in PLAN) + " }"
+ALICE, SPAMMER = "alice@example.org", "spammer@example.net"
+SENDERS = {
+    "dead-a.test": [SPAMMER] * 7,
+    "dead-bb.test": [ALICE, SPAMMER, ALICE, SPAMMER],
+    "dead-ccc.test": [SPAMMER, ALICE],
+}
 
 
 def mbtop(*args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "mbtop", *args] + (["--config", str(config)] if config else [])
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=REPO, stdin=subprocess.DEVNULL)
-
-
-def postqueue_j() -> list[dict]:
-    out = subprocess.run(["postqueue", "-j"], capture_output=True, text=True, check=True, timeout=60)
-    return [json.loads(line) for line in out.stdout.splitlines()]
 
 
 def postqueue_p() -> tuple[int, dict[str, str]]:
@@ -50,51 +47,14 @@ def postqueue_p() -> tuple[int, dict[str, str]]:
 
 
 def ours() -> list[dict]:
-    return [m for m in postqueue_j() if any(r["address"].split("@")[-1] in PLAN for r in m["recipients"])]
-
-
-def delete_ours() -> None:
-    ids = [m["queue_id"] for m in ours()]
-    if ids:
-        subprocess.run(
-            ["postsuper", "-d", "-"], input="\n".join(ids) + "\n", text=True, capture_output=True, check=True
-        )
+    return mq.of(PLAN)
 
 
 @pytest.fixture(scope="module")
 def deferred() -> Iterator[None]:
     """13 messages to the dead domains, from two senders, deferred for real."""
-    st.require_stack()
-    assert st.port_free(DEAD_PORT)
-    had = subprocess.run(["postconf", "-n", "transport_maps"], capture_output=True, text=True).stdout.strip()
-    before = {m["queue_id"] for m in postqueue_j()}
-    subprocess.run(["postconf", "-e", f"transport_maps = {TRANSPORT}"], check=True)
-    subprocess.run(["postfix", "reload"], capture_output=True, check=True)
-    try:
-        with smtplib.SMTP("127.0.0.1", 25, timeout=30) as smtp:
-            n = 0
-            for domain, count in PLAN.items():
-                for i in range(count):
-                    msg = EmailMessage()
-                    sender = SENDERS[n % 2] if domain != "dead-a.test" else SENDERS[1]
-                    msg["From"], msg["To"], msg["Subject"] = sender, f"user{i}@{domain}", f"mbtop queue test {n}"
-                    msg.set_content("queued by tests/integration/test_queue.py\n")
-                    smtp.send_message(msg)
-                    n += 1
-        st.wait_until(
-            lambda: len([m for m in ours() if m["queue_name"] == "deferred"]) == sum(PLAN.values()),
-            60,
-            what="13 messages deferred",
-        )
-        assert not (before & {m["queue_id"] for m in ours()})
+    with mq.deferred_mail(SENDERS):
         yield
-    finally:
-        delete_ours()
-        if had:
-            subprocess.run(["postconf", "-e", had], check=True)
-        else:
-            subprocess.run(["postconf", "-X", "transport_maps"], check=True)
-        subprocess.run(["postfix", "reload"], capture_output=True, check=True)
 
 
 @pytest.fixture
@@ -120,10 +80,10 @@ def test_counts_equal_postqueue(deferred: None) -> None:
     domains = {d["domain"]: d["count"] for d in doc["top_domains"]}
     assert {d: domains.get(d) for d in PLAN} == PLAN
     senders = {s["sender"]: s["count"] for s in doc["top_senders"]}
-    assert senders.get("spammer@example.net", 0) >= 7 + 3
+    assert senders.get(SPAMMER, 0) >= 7 + 3
     reasons = {r["reason"]: r["count"] for r in doc["deferred_reasons"]}
     # 13 messages, 13 queue ids, three domains: one remote reply, grouped once.
-    assert reasons.get(f"connect to IP[IP]:{DEAD_PORT}: Connection refused") == sum(PLAN.values())
+    assert reasons.get(f"connect to IP[IP]:{mq.DEAD_PORT}: Connection refused") == sum(PLAN.values())
     snap = st.snapshot()
     assert snap["queue"]["counts"] == doc["counts"]
 
@@ -160,8 +120,8 @@ def test_hold_release_delete_as_previewed_and_audited(deferred: None, audit: tup
     assert released.returncode == 0, released.stderr
     assert not [m for m in ours() if m["queue_name"] == "hold"]
 
-    victims = sorted(m["queue_id"] for m in ours() if m["sender"] == "alice@example.org")
-    gone = mbtop("queue", "delete", "--sender", "alice@example.org", "--yes", config=cfg)
+    victims = sorted(m["queue_id"] for m in ours() if m["sender"] == ALICE)
+    gone = mbtop("queue", "delete", "--sender", ALICE, "--yes", config=cfg)
     assert gone.returncode == 0, gone.stderr
     assert f"delete {len(victims)} message(s)" in gone.stdout
     left = {m["queue_id"] for m in ours()}
