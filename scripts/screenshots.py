@@ -17,6 +17,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import cairosvg
@@ -27,6 +28,7 @@ sys.path.insert(0, str(REPO))
 from mbtop.config import load  # noqa: E402
 from mbtop.probes.sample import Sampler  # noqa: E402
 from mbtop.ui.app import MbtopApp  # noqa: E402
+from tests.support import mailqueue  # noqa: E402
 from tests.support.netns import Holder  # noqa: E402
 
 SHOTS = [
@@ -41,14 +43,27 @@ SHOTS = [
     ("services", ["7"]),
     ("action-preview", ["down", "down", "down", "down", "K"]),  # free port 465: the plan, not run
     ("help", ["question_mark"]),
+    ("queue", ["8"]),  # a real queue: mail to domains routed to a closed port (tests/support/mailqueue.py)
+    ("queue-messages", ["8", "down", "enter"]),  # the deferred messages of the first domain
 ]
+# Real deferred mail for the queue shots: {domain: [sender per message]}; two of them then held.
+QUEUE_MAIL = {
+    "mx-down.example": ["newsletter@shop.example"] * 9 + ["billing@shop.example"] * 3,
+    "greylist.example": ["alice@mailborder.test", "bob@mailborder.test"] * 3,
+    "old-partner.example": ["compromised@mailborder.test"] * 4,
+    "typo.example": ["bob@mailborder.test"] * 2,
+}
 SIZES = [(80, 24), (160, 48)]
 
 
 async def shoot(name: str, keys: list[str], size: tuple[int, int], out: Path, theme: str) -> Path:
     cfg = load(None)
-    app = MbtopApp(cfg.catalog, Sampler(cfg.catalog).sample, interval=0.5, theme=theme)
+    app = MbtopApp(cfg.catalog, Sampler(cfg.catalog).sample, interval=0.5, theme=theme, gateway=True)
     async with app.run_test(size=size) as pilot:
+        for _ in range(100):  # the queue and the vitals are read in their own worker after the first sample
+            if app.gateway_state is not None and app.gateway_state.vitals is not None:
+                break
+            await pilot.pause(0.1)
         # Three samples: rates and sparklines need history.
         for _ in range(30):
             await pilot.pause(0.1)
@@ -67,6 +82,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=REPO / "screenshots")
     ap.add_argument("--theme", default="mbtop-dark")
+    ap.add_argument("--only", help="comma-separated shot names (default: all)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("run as root (sudo): the screenshots show the real stack", file=sys.stderr)
@@ -79,8 +95,13 @@ def main() -> int:
     squat = {"name": "nc", "listen": [["0.0.0.0", 465]]}
     os.chmod(rpcd, 0o666)
     try:
-        with Holder([], spec), Holder([], squat):
-            for name, keys in SHOTS:
+        shots = [(n, k) for n, k in SHOTS if not args.only or n in args.only.split(",")]
+        queue = mailqueue.deferred_mail(QUEUE_MAIL) if any(n.startswith("queue") for n, _ in shots) else nullcontext()
+        with Holder([], spec), Holder([], squat), queue as mail:
+            if mail:
+                held = [m["queue_id"] for m in mail if m["sender"] == "compromised@mailborder.test"][:2]
+                subprocess.run(["postsuper", "-h", "-"], input="\n".join(held) + "\n", text=True, check=True)
+            for name, keys in shots:
                 for size in SIZES:
                     svg = asyncio.run(shoot(name, keys, size, args.out, args.theme))
                     print(svg.relative_to(REPO))
