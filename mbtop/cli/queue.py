@@ -43,12 +43,20 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--reason", help="every deferred message with this reason, as `mbtop queue` shows it")
     p.add_argument("--queue", dest="in_queue", metavar="NAME", help="every message of this queue")
     p.add_argument("--site", help="flush: only the mail for this domain (postqueue -s)")
+    p.add_argument(
+        "--postfix-config",
+        metavar="DIR",
+        help="another Postfix instance's configuration directory (postqueue -c DIR; default /etc/postfix)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan and stop")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS, help="refuse every action")
 
 
 def run(cfg: Config, args: argparse.Namespace) -> int:
+    if args.postfix_config is not None and not os.path.isabs(args.postfix_config):
+        print("mbtop: --postfix-config must be an absolute path", file=sys.stderr)
+        return EXIT_USAGE
     if args.action != "show":
         return _act(cfg, args)
     from mbtop.model import queue as queuemodel
@@ -59,14 +67,14 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         if unknown:
             print(f"mbtop: unknown queue {unknown[0]!r} (one of {', '.join(queuemodel.QUEUES)})", file=sys.stderr)
             return EXIT_USAGE
-        state = queuemodel.read(shape_limit=None)
+        state = queuemodel.read(args.postfix_config, shape_limit=None)
         if not state.available:
             print(f"mbtop: {clean(state.reason or 'the queue cannot be read')}", file=sys.stderr)
             return EXIT_UNKNOWN
         table = queuemodel.shape_text(state.shape(queues))
         sys.stdout.write("".join(clean(line) + "\n" for line in table.splitlines()))
         return EXIT_DONE
-    state = queuemodel.read()
+    state = queuemodel.read(args.postfix_config)
     if args.json:
         from mbtop.model.gateway_json import queue as queue_json
         from mbtop.model.serialize import finding
@@ -142,6 +150,7 @@ def _act(cfg: Config, args: argparse.Namespace) -> int:
             site=args.site,
             read_only=bool(getattr(args, "read_only", False) or cfg.read_only),
             root=os.geteuid() == 0,
+            config_dir=args.postfix_config,
         )
     except qactions.QueueUsage as exc:
         print(f"mbtop: {clean(str(exc))}", file=sys.stderr)
@@ -166,6 +175,6 @@ def _act(cfg: Config, args: argparse.Namespace) -> int:
     for extra in result.details[len(plan.steps) :]:
         print(f"note: {clean(extra)}", file=sys.stderr)
     if result.ok and plan.steps:
-        for line in qactions.verify_lines(plan, queuemodel.read()):
+        for line in qactions.verify_lines(plan, queuemodel.read(args.postfix_config)):
             print(f"now: {clean(line)}")
     return EXIT_DONE if result.ok else EXIT_FAILED

@@ -101,7 +101,8 @@ def normalise_reason(reason: str) -> str:
     cached = _REASON_CACHE.get(reason)
     if cached is not None:
         return cached
-    text = reason
+    # qmgr's "delivery temporarily suspended: X" for the messages behind the one that met X: one cause.
+    text = reason.removeprefix("delivery temporarily suspended: ")
     for pattern, repl in _NORMALISE:
         text = pattern.sub(repl, text)
     text = text.strip()[:300] or "(no reason given)"

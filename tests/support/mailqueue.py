@@ -1,72 +1,157 @@
-"""Real deferred mail in the lab stack's Postfix: domains routed to a closed loopback port.
+"""Real deferred mail in a real Postfix: domains routed to a closed loopback port.
 
-Changes Postfix's transport_maps for the time of the context (run it under the stack lock) and
-leaves the queue without the mail it made and main.cf as it found it.
+Two Postfix instances can hold it: the lab stack's own (``stack_instance``: its transport_maps is
+changed for the time of the context — run under the stack lock — and restored), or a private
+second instance (``private_instance``: its own configuration directory and spool under a
+temporary directory, its own master with only unix-domain services, so it takes no port and
+leaves the stack alone: no lock needed). Either way the mail it made is deleted afterwards.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import smtplib
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 
 from tests.support import stack as st
 
 DEAD_PORT = 2  # nothing listens there (checked): every delivery is "Connection refused"
 
 
-def postqueue_j() -> list[dict]:
-    out = subprocess.run(["postqueue", "-j"], capture_output=True, text=True, check=True, timeout=60)
+@dataclass(frozen=True)
+class Instance:
+    config_dir: str | None  # None: the default instance (/etc/postfix), the stack's
+    log: Path
+
+    def argv(self, prog: str, *args: str) -> list[str]:
+        """``prog`` for this instance (sendmail takes -C, the others -c)."""
+        flag = "-C" if prog == "sendmail" else "-c"
+        return [prog, *([flag, self.config_dir] if self.config_dir else []), *args]
+
+    def mbtop_args(self) -> list[str]:
+        return ["--postfix-config", self.config_dir] if self.config_dir else []
+
+
+def _run(*argv: str, stdin: str | None = None) -> None:
+    subprocess.run(argv, input=stdin, text=True, check=True, capture_output=True, timeout=120)
+
+
+def postqueue_j(pf: Instance) -> list[dict]:
+    out = subprocess.run(pf.argv("postqueue", "-j"), capture_output=True, text=True, check=True, timeout=120)
     return [json.loads(line) for line in out.stdout.splitlines()]
 
 
-def of(domains: dict[str, int] | list[str]) -> list[dict]:
+def of(pf: Instance, domains: dict[str, object] | list[str]) -> list[dict]:
     """The queued messages with a recipient in one of ``domains``."""
-    return [m for m in postqueue_j() if any(r["address"].rsplit("@", 1)[-1] in domains for r in m["recipients"])]
+    return [m for m in postqueue_j(pf) if any(r["address"].rsplit("@", 1)[-1] in domains for r in m["recipients"])]
 
 
-def delete(messages: list[dict]) -> None:
+def delete(pf: Instance, messages: list[dict]) -> None:
     ids = [m["queue_id"] for m in messages]
     if ids:
-        subprocess.run(
-            ["postsuper", "-d", "-"], input="\n".join(ids) + "\n", text=True, capture_output=True, check=True
-        )
+        _run(*pf.argv("postsuper", "-d", "-"), stdin="\n".join(ids) + "\n")
+
+
+def routes(domains: list[str]) -> str:
+    return "inline:{ " + ", ".join(f"{d}=smtp:[127.0.0.1]:{DEAD_PORT}" for d in domains) + " }"
 
 
 @contextmanager
-def deferred_mail(plan: dict[str, list[str]]) -> Iterator[list[dict]]:
-    """Send one message per sender listed under each domain ({domain: [sender, …]}) and wait until
-    every one is deferred; yields the messages (postqueue -j)."""
+def private_instance(extra: dict[str, str] | None = None) -> Iterator[Instance]:
+    """A second Postfix: config in TMP/etc, queue in TMP/spool, only unix services, its own log."""
+    with tempfile.TemporaryDirectory(prefix="mbtop-postfix-") as tmp:
+        root = Path(tmp)
+        etc, spool = root / "etc", root / "spool"
+        for d in (etc, spool, root / "data"):
+            d.mkdir()
+        for name in ("main.cf", "master.cf", "dynamicmaps.cf"):
+            shutil.copy(f"/etc/postfix/{name}", etc / name)
+        c = str(etc)
+        _run("postconf", "-c", c, "-M#", "smtp/inet", "submission/inet")
+        _run("postconf", "-c", c, "-F", "*/*/chroot = n")
+        _run("postconf", "-c", c, "-X", "smtpd_milters", "non_smtpd_milters", "transport_maps")
+        settings = {
+            "queue_directory": str(spool),
+            "data_directory": str(root / "data"),
+            "maillog_file_prefixes": str(root),
+            "maillog_file": str(root / "mail.log"),
+            **(extra or {}),
+        }
+        _run("postconf", "-c", c, "-e", *(f"{k} = {v}" for k, v in settings.items()))
+        os.chmod(root, 0o755)  # postfix and postdrop reach the spool under it
+        _run("postfix", "-c", c, "set-permissions")
+        _run("postfix", "-c", c, "start")
+        try:
+            yield Instance(c, root / "mail.log")
+        finally:
+            subprocess.run(["postfix", "-c", c, "stop"], capture_output=True, check=False, timeout=60)
+
+
+@contextmanager
+def stack_instance(domains: list[str]) -> Iterator[Instance]:
+    """The lab stack's Postfix with ``domains`` routed to the dead port (under the stack lock)."""
     st.require_stack()
-    assert st.port_free(DEAD_PORT)
     had = subprocess.run(["postconf", "-n", "transport_maps"], capture_output=True, text=True).stdout.strip()
-    routes = ", ".join(f"{d}=smtp:[127.0.0.1]:{DEAD_PORT}" for d in plan)
-    subprocess.run(["postconf", "-e", f"transport_maps = inline:{{ {routes} }}"], check=True)
+    subprocess.run(["postconf", "-e", f"transport_maps = {routes(domains)}"], check=True)
     subprocess.run(["postfix", "reload"], capture_output=True, check=True)
-    total = sum(len(s) for s in plan.values())
     try:
-        with smtplib.SMTP("127.0.0.1", 25, timeout=30) as smtp:
-            n = 0
-            for domain, senders in plan.items():
-                for sender in senders:
-                    msg = EmailMessage()
-                    msg["From"], msg["To"], msg["Subject"] = sender, f"user{n}@{domain}", f"mbtop queue test {n}"
-                    msg.set_content("queued by mbtop's tests: a domain routed to a closed port\n")
-                    smtp.send_message(msg)
-                    n += 1
-        st.wait_until(
-            lambda: len([m for m in of(list(plan)) if m["queue_name"] == "deferred"]) == total,
-            90,
-            what=f"{total} messages deferred",
-        )
-        yield of(list(plan))
+        yield Instance(None, Path("/var/log/mail.log"))
     finally:
-        delete(of(list(plan)))
         if had:
             subprocess.run(["postconf", "-e", had], check=True)
         else:
             subprocess.run(["postconf", "-X", "transport_maps"], check=True)
         subprocess.run(["postfix", "reload"], capture_output=True, check=True)
+
+
+def _message(sender: str, rcpt: str, n: int) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, rcpt, f"mbtop queue test {n}"
+    msg.set_content("queued by mbtop's tests: a domain routed to a closed port\n")
+    return msg
+
+
+@contextmanager
+def deferred_mail(plan: dict[str, list[str]], pf: Instance | None = None) -> Iterator[list[dict]]:
+    """One message per sender listed under each domain ({domain: [sender, …]}), deferred for real;
+    yields them (postqueue -j). ``pf`` None: the stack's Postfix (SMTP on 127.0.0.1:25, under the
+    lock); else that instance (sendmail -C)."""
+    assert st.port_free(DEAD_PORT)
+    total = sum(len(s) for s in plan.values())
+    with stack_instance(list(plan)) if pf is None else _same(pf) as inst:
+        try:
+            if inst.config_dir is None:
+                with smtplib.SMTP("127.0.0.1", 25, timeout=30) as smtp:
+                    n = 0
+                    for domain, senders in plan.items():
+                        for sender in senders:
+                            smtp.send_message(_message(sender, f"user{n}@{domain}", n))
+                            n += 1
+            else:
+                n = 0
+                for domain, senders in plan.items():
+                    for sender in senders:
+                        rcpt = f"user{n}@{domain}"
+                        _run(*inst.argv("sendmail", "-f", sender, rcpt), stdin=_message(sender, rcpt, n).as_string())
+                        n += 1
+            st.wait_until(
+                lambda: len([m for m in of(inst, list(plan)) if m["queue_name"] == "deferred"]) == total,
+                90,
+                what=f"{total} messages deferred",
+            )
+            yield of(inst, list(plan))
+        finally:
+            delete(inst, of(inst, list(plan)))
+
+
+@contextmanager
+def _same(pf: Instance) -> Iterator[Instance]:
+    yield pf

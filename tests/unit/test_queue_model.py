@@ -63,6 +63,10 @@ def test_reason_normalisation_keeps_the_reply_and_drops_what_differs() -> None:
         "connect to [IP]:25: Network is unreachable"
     )
     assert qm.normalise_reason("   ") == "(no reason given)"
+    # The messages queued behind a dead destination carry qmgr's prefix: the same cause.
+    assert qm.normalise_reason("delivery temporarily suspended: connect to 10.1.1.1[10.1.1.1]:25: refused") == (
+        "connect to IP[IP]:25: refused"
+    )
 
 
 def test_domain_as_qshape_computes_it() -> None:
