@@ -24,7 +24,7 @@ class VitalsThresholds:
 def days_left(cert: Certificate, now: float) -> int | None:
     if cert.not_after is None:
         return None
-    return math.floor((cert.not_after - now) / 86400)
+    return math.trunc((cert.not_after - now) / 86400)  # whole days, toward zero: -3 is "expired 3 days ago"
 
 
 def _pct(ratio: float) -> str:
