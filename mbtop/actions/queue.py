@@ -180,11 +180,11 @@ def verify_lines(plan_: Plan, state: queuemodel.QueueState) -> list[str]:
     return ["queue now: " + ", ".join(parts)]
 
 
-def plan_for(kind: str, target: str, read_only: bool, root: bool) -> Plan:
+def plan_for(kind: str, target: str, read_only: bool, root: bool, config_dir: str | None = None) -> Plan:
     """The live screen's request: ``queue-hold`` on ``domain:example.com`` (``id:…``, ``all`` for flush)."""
     action = kind.removeprefix("queue-")
     if action == "flush":
-        return plan("flush", None, read_only=read_only, root=root)
+        return plan("flush", None, read_only=read_only, root=root, config_dir=config_dir)
     by, _, value = target.partition(":")
     sel = Selection("id", (value,)) if by == "id" else selection(**{by: value})
-    return plan(action, sel, read_only=read_only, root=root)
+    return plan(action, sel, read_only=read_only, root=root, config_dir=config_dir)

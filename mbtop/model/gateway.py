@@ -25,7 +25,10 @@ class GatewayState:
 class GatewayReader:
     """Call ``read()`` from one worker at a time: it reads what is due and returns the new state."""
 
-    def __init__(self, queue_every: float = QUEUE_EVERY, vitals_every: float = VITALS_EVERY) -> None:
+    def __init__(
+        self, queue_every: float = QUEUE_EVERY, vitals_every: float = VITALS_EVERY, config_dir: str | None = None
+    ) -> None:
+        self.config_dir = config_dir  # Postfix's configuration directory (None: the default instance)
         self.queue_every = queue_every
         self.vitals_every = vitals_every
         self._queue_at = float("-inf")
@@ -38,7 +41,7 @@ class GatewayReader:
         queue, vitals = self.state.queue, self.state.vitals
         if force_queue or now - self._queue_at >= self.queue_every:
             self._queue_at = now
-            queue = queuemodel.read()
+            queue = queuemodel.read(self.config_dir)
             if queue.available:
                 self._trend.append(queue.total)
         if now - self._vitals_at >= self.vitals_every:

@@ -523,7 +523,8 @@ class MbtopApp(App[int]):
             elif kind == "free-port":
                 plan = builders.free_port(ctx, int(target), start=True)
             elif kind.startswith("queue-"):
-                plan = queue_actions.plan_for(kind, target, self.read_only, os.geteuid() == 0)
+                config_dir = self.gateway.config_dir if self.gateway else None
+                plan = queue_actions.plan_for(kind, target, self.read_only, os.geteuid() == 0, config_dir)
             else:
                 plan = builders.block(ctx, target, unblock=kind == "unblock")
         except (builders.UsageError, ValueError) as exc:
@@ -545,7 +546,7 @@ class MbtopApp(App[int]):
         seen: list[str] = []
         good = True
         if result.ok and plan.steps and plan.action.startswith("queue-"):
-            seen = queue_actions.verify_lines(plan, queuemodel.read())
+            seen = queue_actions.verify_lines(plan, queuemodel.read(self.gateway.config_dir if self.gateway else None))
             if self.gateway is not None:
                 self.gateway_state = self.gateway.read(force_queue=True)
         elif result.ok and plan.steps:

@@ -23,11 +23,11 @@ from mbtop.ui.widgets.livetable import LiveTable
 LIMIT = 2000  # messages listed (the count says how many there are)
 MESSAGES = (
     Column("id", "Queue id", 12, 0),
-    Column("queue", "Queue", 8, 1),
+    Column("queue", "Queue", 8, 3),
     Column("age", "Age", 6, 0),
-    Column("size", "Size", 7, 3),
-    Column("sender", "Sender", 26, 2),
-    Column("rcpt", "Recipients", 26, 1),
+    Column("size", "Size", 7, 4),
+    Column("sender", "Sender", 26, 1),
+    Column("rcpt", "Recipients", 26, 2),
     Column("reason", "Deferred reason", None, 0),
 )
 
@@ -80,7 +80,8 @@ class QueueListScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="queue-list")
     def read_worker(self) -> None:
-        reader = probe.Reader()
+        gateway = getattr(self.app, "gateway", None)
+        reader = probe.Reader(getattr(gateway, "config_dir", None))
         found = queuemodel.select(reader, self.by, self.value)
         self.app.call_from_thread(self.fill, found, reader.error)
 

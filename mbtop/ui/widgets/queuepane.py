@@ -25,7 +25,7 @@ SHAPE_ROWS = 30
 
 
 def shape_columns(heads: tuple[str, ...]) -> tuple[Column, ...]:
-    cols = [Column("domain", "Deferred to", None, 0)]
+    cols = [Column("domain", "Deferred to", None, 0)]  # takes what the buckets leave
     for i, h in enumerate(heads):
         cols.append(Column(f"b{i}", h, max(4, len(h) + 1), 0 if i < 4 else i))
     return tuple(cols)
@@ -73,7 +73,7 @@ def summary(state: GatewayState | None, threshold: int, ascii_only: bool, theme:
         over = q.total > threshold
         role = "critical" if over else "ok"
         t.append(f"Queue {q.total}", style=style_for(role, theme) + " bold")  # type: ignore[arg-type]
-        t.append(f" (threshold {threshold}) ", style="dim")
+        t.append(f"  (threshold {threshold})  ", style="dim")
         if state is not None and state.trend:
             t.append(sparkline(state.trend, 24, ascii_only), style=style_for("accent", theme))  # type: ignore[arg-type]
         ages, sizes = dict(q.oldest_seconds), dict(q.bytes)
@@ -85,7 +85,7 @@ def summary(state: GatewayState | None, threshold: int, ascii_only: bool, theme:
             t.append(f"{name} ", style="dim")
             t.append(str(n), style=style_for("warning", theme) if bad else "bold")  # type: ignore[arg-type]
             if n:
-                t.append(f" {_size(sizes.get(name, 0))} oldest {duration(ages.get(name))}", style="dim")
+                t.append(f" ({_size(sizes.get(name, 0))}, oldest {duration(ages.get(name))})", style="dim")
             t.append("  ")
     t.append("\n")
     t.append_text(vitals_text(state.vitals if state else None, theme))
@@ -131,7 +131,7 @@ class QueuePane(Vertical):
         Binding("f", "queue('flush')", "Flush", show=False),
     ]
     DEFAULT_CSS = """
-    QueuePane #queue-summary { height: auto; max-height: 5; padding: 0 1; }
+    QueuePane #queue-summary { height: auto; max-height: 5; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     QueuePane .label { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
     QueuePane #queue-shape { height: 2fr; }
     QueuePane #queue-lists { height: 1fr; }
