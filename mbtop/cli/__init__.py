@@ -155,11 +155,10 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
 
 def _gateway_reads() -> tuple[concurrent.futures.Future[Any], concurrent.futures.Future[Any]]:
     """The mail queue and the vitals, read beside the sample (each bounded in time)."""
-    from mbtop.model import queue
-    from mbtop.probes import vitals
+    from mbtop.model.gateway import read_queue, read_vitals
 
     pool = concurrent.futures.ThreadPoolExecutor(2)
-    reads = (pool.submit(queue.read), pool.submit(vitals.probe))
+    reads = (pool.submit(read_queue), pool.submit(read_vitals))
     pool.shutdown(wait=False)
     return reads
 

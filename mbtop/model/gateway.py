@@ -15,6 +15,21 @@ VITALS_EVERY = 60.0  # disks, certificates and the clock change slowly
 TREND = 120  # queue totals kept for the trend (20 minutes at QUEUE_EVERY)
 
 
+def read_queue(config_dir: str | None = None) -> queuemodel.QueueState:
+    """The queue, or why not: whatever goes wrong reading it degrades to ``available: false``."""
+    try:
+        return queuemodel.read(config_dir)
+    except Exception as exc:  # noqa: BLE001 - a probe that fails says why; it never stops a snapshot or the screen
+        return queuemodel.unavailable(f"reading the queue failed: {type(exc).__name__}: {exc}")
+
+
+def read_vitals() -> vitalsprobe.Vitals | None:
+    try:
+        return vitalsprobe.probe()
+    except Exception:  # noqa: BLE001 - as above: no vitals rather than no snapshot
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayState:
     queue: queuemodel.QueueState | None
@@ -41,11 +56,11 @@ class GatewayReader:
         queue, vitals = self.state.queue, self.state.vitals
         if force_queue or now - self._queue_at >= self.queue_every:
             self._queue_at = now
-            queue = queuemodel.read(self.config_dir)
+            queue = read_queue(self.config_dir)
             if queue.available:
                 self._trend.append(queue.total)
         if now - self._vitals_at >= self.vitals_every:
             self._vitals_at = now
-            vitals = vitalsprobe.probe()
+            vitals = read_vitals()
         self.state = GatewayState(queue, vitals, tuple(self._trend))
         return self.state

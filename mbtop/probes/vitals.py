@@ -12,8 +12,7 @@ import re
 import stat
 import subprocess
 from dataclasses import dataclass
-
-import psutil
+from typing import Any
 
 from mbtop.probes.queue import ENV, SHORT_TIMEOUT, postconf, queue_directory, which
 from mbtop.probes.services import has_systemd
@@ -126,11 +125,14 @@ def filesystems(roles: dict[str, str]) -> tuple[tuple[Filesystem, ...], list[str
     out: list[Filesystem] = []
     for mount, (names, paths) in by_mount.items():
         try:
-            usage = psutil.disk_usage(paths[0])
             vfs = os.statvfs(paths[0])
         except OSError as exc:
             notes.append(f"{mount}: {exc.strerror or exc}")
             continue
+        # As df and psutil.disk_usage count: free is what users may still write; Use% = used / (used + free).
+        total = vfs.f_blocks * vfs.f_frsize
+        free = vfs.f_bavail * vfs.f_frsize
+        used = (vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize
         files = vfs.f_files or None
         favail = vfs.f_favail if files else None
         out.append(
@@ -138,9 +140,9 @@ def filesystems(roles: dict[str, str]) -> tuple[tuple[Filesystem, ...], list[str
                 mount=mount,
                 roles=tuple(names),
                 paths=tuple(paths),
-                total_bytes=usage.total,
-                free_bytes=usage.free,
-                free_ratio=round(1 - usage.percent / 100, 4),
+                total_bytes=total,
+                free_bytes=free,
+                free_ratio=round(1 - used / (used + free), 4) if used + free else 0.0,
                 total_inodes=files,
                 free_inodes=favail,
                 free_inodes_ratio=round(favail / files, 4) if files and favail is not None else None,
@@ -232,7 +234,10 @@ def nginx_certificates() -> tuple[list[tuple[str, str]], str | None]:
 
 
 def read_certificate(path: str, used_by: tuple[str, ...]) -> Certificate:
-    from cryptography import x509
+    try:
+        from cryptography import x509
+    except ImportError:
+        return Certificate(path, used_by, None, None, "cannot read certificates: cryptography is not installed")
 
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
@@ -255,10 +260,21 @@ def read_certificate(path: str, used_by: tuple[str, ...]) -> Certificate:
             certs.append(x509.load_der_x509_certificate(data))
     if not certs:
         return Certificate(path, used_by, None, None, "no certificate in the file")
-    first = min(certs, key=lambda c: c.not_valid_after_utc)
-    names = first.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
-    subject = str(names[0].value) if names else first.subject.rfc4514_string()
-    return Certificate(path, used_by, first.not_valid_after_utc.timestamp(), subject[:200])
+    first = min(certs, key=_not_after)
+    try:
+        names = first.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+        subject = str(names[0].value) if names else first.subject.rfc4514_string()
+    except ValueError:
+        subject = "?"
+    return Certificate(path, used_by, _not_after(first), subject[:200])
+
+
+def _not_after(cert: Any) -> float:
+    """The expiry as a timestamp (``not_valid_after_utc`` from cryptography 42; naive UTC before)."""
+    when = getattr(cert, "not_valid_after_utc", None)
+    if when is None:
+        when = cert.not_valid_after.replace(tzinfo=dt.UTC)
+    return float(when.timestamp())
 
 
 def certificates() -> tuple[tuple[Certificate, ...], list[str]]:
@@ -315,16 +331,24 @@ def probe(now: float | None = None) -> Vitals:
     taken = now if now is not None else dt.datetime.now(dt.UTC).timestamp()
     roles = {"spool": queue_directory(), "log": "/var/log", "mariadb": mariadb_datadir(), "root": "/"}
     fss, notes = filesystems(roles)
-    vm = psutil.virtual_memory()
-    sw = psutil.swap_memory()
-    memory = (
-        ("total", float(vm.total)),
-        ("available", float(vm.available)),
-        ("used_ratio", round(vm.percent / 100, 4)),
-        ("swap_total", float(sw.total)),
-        ("swap_used", float(sw.used)),
-        ("swap_used_ratio", round(sw.percent / 100, 4)),
-    )
+    memory: tuple[tuple[str, float], ...] = ()
+    cpus = os.cpu_count() or 1
+    try:
+        import psutil
+
+        vm = psutil.virtual_memory()
+        sw = psutil.swap_memory()
+        memory = (
+            ("total", float(vm.total)),
+            ("available", float(vm.available)),
+            ("used_ratio", round(vm.percent / 100, 4)),
+            ("swap_total", float(sw.total)),
+            ("swap_used", float(sw.used)),
+            ("swap_used_ratio", round(sw.percent / 100, 4)),
+        )
+        cpus = psutil.cpu_count() or cpus
+    except ImportError:
+        notes.append("memory: psutil is not installed")
     synced, source = clock()
     certs, cert_notes = certificates()
     return Vitals(
@@ -332,7 +356,7 @@ def probe(now: float | None = None) -> Vitals:
         filesystems=fss,
         memory=memory,
         load=tuple(round(x, 2) for x in os.getloadavg()),
-        cpus=psutil.cpu_count() or 1,
+        cpus=cpus,
         clock_synchronized=synced,
         clock_source=source,
         certificates=certs,
