@@ -75,3 +75,27 @@ async def test_queue_tab_rows_hostile_text_drill_down_and_refused_actions() -> N
         assert confirm.plan.action == "queue-hold" and confirm.plan.target == f"sender:{HOSTILE.lower()}"
         assert confirm.plan.refused and "read-only" in confirm.plan.refused  # a recording: never run
         await pilot.press("escape")
+
+
+async def test_a_queue_finding_opens_the_queue_tab() -> None:
+    from mbtop.model.vitals import VitalsThresholds, extend
+
+    app = make_app()
+    gs = state()
+    app.gateway_state = gs
+    async with app.run_test(size=(120, 40)) as pilot:
+        await samples(pilot, 1)
+        assert app.view is not None
+        snap = extend(app.view.snapshot, gs.queue, None, qm.QueueThresholds(), VitalsThresholds())
+        assert "queue-hold" in {f.code for f in snap.findings}
+        await pilot.press("3")
+        await pilot.pause(0.3)
+        main = app.screen
+        assert isinstance(main, MainScreen)
+        table = main.query_one("#findings-table", LiveTable)
+        keys = [k for k in table._rows if k.startswith("finding:queue-hold")]
+        assert keys == ["finding:queue-hold:host"]  # the app added the queue's findings to its snapshot
+        table.move_cursor(row=list(table._rows).index(keys[0]))
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert main.query_one("#tabs").active == "queue"  # type: ignore[attr-defined]

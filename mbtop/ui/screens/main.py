@@ -18,7 +18,7 @@ from mbtop.ui.widgets.footer import KeyFooter
 from mbtop.ui.widgets.header import StatusHeader
 from mbtop.ui.widgets.livetable import LiveTable
 from mbtop.ui.widgets.logspane import LogsPane
-from mbtop.ui.widgets.queuepane import QueuePane
+from mbtop.ui.widgets.queuepane import QUEUE_TAB_CODES, QueuePane
 from mbtop.ui.widgets.textbox import TextBox
 
 TABS = ("overview", "sockets", "findings", "logs")
@@ -231,6 +231,9 @@ class MainScreen(Screen[None]):
             tracer = getattr(self.app, "open_trace", None)
             if tracer is not None:
                 tracer(int(key[1:]))
+            return
+        if key.startswith("finding:") and key.split(":")[1] in QUEUE_TAB_CODES:
+            self.action_tab("queue")  # the queue's and the vitals' findings: their tab has the detail
             return
         if key.startswith("finding:"):
             where = key.rsplit(":", 1)[1]

@@ -22,6 +22,19 @@ from mbtop.ui.widgets.livetable import LiveTable
 from mbtop.ui.widgets.textbox import TextBox
 
 SHAPE_ROWS = 30
+QUEUE_TAB_CODES = frozenset(
+    {
+        "queue-over-threshold",
+        "queue-deferred-old",
+        "queue-hold",
+        "queue-corrupt",
+        "disk-low",
+        "inodes-low",
+        "certificate-file-expiring",
+        "certificate-file-expired",
+        "clock-unsynchronized",
+    }
+)
 
 
 def shape_columns(heads: tuple[str, ...]) -> tuple[Column, ...]:
