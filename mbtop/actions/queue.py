@@ -61,11 +61,13 @@ def _ids_text(ids: list[str]) -> str:
     return shown + (f" and {len(ids) - SHOWN_IDS} more" if len(ids) > SHOWN_IDS else "")
 
 
-def pick(messages: Iterable[probe.Message], sel: Selection, queues: tuple[str, ...]) -> list[probe.Message]:
+def pick(messages: Iterable[probe.Message], sel: Selection, queues: tuple[str, ...]) -> list[str]:
+    """The queue ids ``sel`` names in ``queues`` (only the ids are kept: the queue may be huge)."""
     if sel.by == "id":
         wanted = set(sel.values)
-        return [m for m in messages if m.queue in queues and m.queue_id in wanted]
-    return queuemodel.select(messages, sel.by, sel.values[0], queues)
+        return [m.queue_id for m in messages if m.queue in queues and m.queue_id in wanted]
+    by, value = sel.by, sel.values[0]
+    return [m.queue_id for m in messages if m.queue in queues and queuemodel.matches(m, by, value)]
 
 
 def plan(
@@ -97,8 +99,7 @@ def plan(
     if messages is None:
         reader = probe.Reader(config_dir)
         messages = reader
-    chosen = pick(messages, sel, queues)
-    ids = sorted({m.queue_id for m in chosen if QUEUE_ID.match(m.queue_id)})
+    ids = sorted({qid for qid in pick(messages, sel, queues) if QUEUE_ID.match(qid)})
     summary = f"{VERB[action]} {len(ids)} message(s): {sel.text}"
     if reader is not None and reader.error:
         refused = refused or f"the queue cannot be read: {reader.error}"

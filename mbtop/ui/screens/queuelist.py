@@ -82,12 +82,18 @@ class QueueListScreen(Screen[None]):
     def read_worker(self) -> None:
         gateway = getattr(self.app, "gateway", None)
         reader = probe.Reader(getattr(gateway, "config_dir", None))
-        found = queuemodel.select(reader, self.by, self.value)
-        self.app.call_from_thread(self.fill, found, reader.error)
+        found: list[probe.Message] = []
+        count = 0
+        for m in reader:
+            if queuemodel.matches(m, self.by, self.value):
+                count += 1
+                if len(found) < LIMIT:  # the count is exact; the list is bounded
+                    found.append(m)
+        self.app.call_from_thread(self.fill, found, count, reader.error)
 
-    def fill(self, found: list[probe.Message], error: str | None) -> None:
-        what = f"Messages of {self.by} {safe(self.value)}: {len(found)}"
-        if len(found) > LIMIT:
+    def fill(self, found: list[probe.Message], count: int, error: str | None) -> None:
+        what = f"Messages of {self.by} {safe(self.value)}: {count}"
+        if count > LIMIT:
             what += f" (the first {LIMIT} shown)"
         if error:
             what += f" — {safe(error)}"
