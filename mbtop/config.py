@@ -15,6 +15,7 @@ from mbtop.model.queue import QueueThresholds
 from mbtop.model.vitals import VitalsThresholds
 
 DEFAULT_PATH = Path("/etc/mbtop/config.toml")
+MAX_BYTES = 1 << 20  # a config or theme file larger than this is refused, never cut
 KNOWN_KEYS = frozenset(
     {
         "read_only",
@@ -70,25 +71,46 @@ def check_trusted(path: Path, st: os.stat_result, euid: int) -> None:
         )
 
 
+def read_trusted(path: Path, *, euid: int | None = None, limit: int = MAX_BYTES) -> bytes:
+    """The bytes of a file mbtop trusts to change what it does (the config, a theme).
+
+    Opened without following a link at its name; as root, refused unless it is a regular file
+    owned by root and writable by nobody else; refused, never cut, when over ``limit`` bytes.
+    Raises ConfigError (and FileNotFoundError when it does not exist).
+    """
+    euid = os.geteuid() if euid is None else euid
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot open: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        check_trusted(path, st, euid)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{path}: not a regular file")
+        if st.st_size > limit:
+            raise ConfigError(f"{path}: {st.st_size:,} bytes, more than the {limit:,} bytes mbtop reads; refusing it")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            raw = fh.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(raw) > limit:  # grew since fstat
+        raise ConfigError(f"{path}: more than the {limit:,} bytes mbtop reads; refusing it")
+    return raw
+
+
 def load(path: Path | None = None, *, euid: int | None = None) -> Config:
     """Load the config. ``path=None`` means the default file, which may be absent."""
     explicit = path is not None
     target = path if path is not None else DEFAULT_PATH
-    euid = os.geteuid() if euid is None else euid
     try:
-        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        raw = read_trusted(target, euid=euid)
     except FileNotFoundError:
         if explicit:
             raise ConfigError(f"{target}: no such file") from None
         return Config(catalog=load_reference(), source=None)
-    except OSError as exc:
-        raise ConfigError(f"{target}: cannot open: {exc.strerror}") from None
-    try:
-        check_trusted(target, os.fstat(fd), euid)
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            raw = fh.read(1 << 20)
-    finally:
-        os.close(fd)
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

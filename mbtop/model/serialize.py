@@ -26,9 +26,14 @@ def iso(ts: float | None) -> str | None:
 
 
 def finding(f: Finding, *, where: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {"severity": f.severity, "code": f.code, "message": f.message, "fix": f.fix}
-    if f.action:
-        out["action"] = f.action
+    # "action" is always there (null: no action fixes it): a key of the schema is never left out.
+    out: dict[str, Any] = {
+        "severity": f.severity,
+        "code": f.code,
+        "message": f.message,
+        "fix": f.fix,
+        "action": f.action or None,
+    }
     if where:
         out["port"] = f.port
         out["path"] = f.path

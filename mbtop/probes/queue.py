@@ -16,20 +16,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-ENV = {"LC_ALL": "C", "PATH": SYSTEM_PATH}
+from mbtop import syscmd
+from mbtop.syscmd import which
+
+__all__ = ["Corrupt", "Message", "Reader", "corrupt", "postconf", "queue_directory", "which"]
+
 QUEUE_TIMEOUT = 30.0  # seconds postqueue -j may take (100,000 messages take a few)
 SHORT_TIMEOUT = 5.0  # seconds for postconf
 MAX_LINE = 1 << 20  # a longer line (a message with thousands of recipients) is cut and skipped
-
-
-def which(name: str) -> str | None:
-    """``name`` found on the fixed system PATH only (never the caller's)."""
-    for d in SYSTEM_PATH.split(":"):
-        path = os.path.join(d, name)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +46,10 @@ class Corrupt:
 
 def postconf(*names: str, config_dir: str | None = None) -> dict[str, str]:
     """``postconf NAME…`` as {name: value}; names Postfix does not know are left out."""
-    exe = which("postconf")
-    if exe is None:
-        return {}
     out: dict[str, str] = {}
-    argv = [exe, *(["-c", config_dir] if config_dir else []), *names]
+    argv = ["postconf", *(["-c", config_dir] if config_dir else []), *names]
     try:
-        done = subprocess.run(
-            argv, capture_output=True, timeout=SHORT_TIMEOUT, env=ENV, check=False, stdin=subprocess.DEVNULL
-        )
+        done = syscmd.run(argv, timeout=SHORT_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired):
         return {}
     for line in done.stdout.decode("utf-8", "replace").splitlines():
@@ -114,16 +103,13 @@ class Reader:
         self.seconds = 0.0
 
     def __iter__(self) -> Iterator[Message]:
-        exe = which("postqueue")
-        if exe is None:
-            self.error = "Postfix is not installed (no postqueue on /usr/sbin:/usr/bin:/sbin:/bin)"
-            return
-        argv = [exe, *(["-c", self.config_dir] if self.config_dir else []), "-j"]
+        argv = ["postqueue", *(["-c", self.config_dir] if self.config_dir else []), "-j"]
         start = time.monotonic()
         try:
-            proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=ENV
-            )
+            proc = syscmd.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except FileNotFoundError:
+            self.error = f"Postfix is not installed (no postqueue on {syscmd.SYSTEM_PATH})"
+            return
         except OSError as exc:
             self.error = f"postqueue -j: {exc.strerror or exc}"
             return

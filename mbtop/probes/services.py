@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mbtop import syscmd
 from mbtop.catalog import Catalog, ServiceSpec
 from mbtop.probes.owners import boot_time
 
 State = Literal["running", "stopped", "failed", "unknown"]
 INIT_STATUS_EVERY = 30.0
 TIMEOUT = 5.0
-ENV = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_PAGER": ""}
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -89,13 +89,7 @@ def _systemd(catalog: Catalog) -> dict[str, ServiceState]:
     units = [s.unit for s in catalog.services]
     props = "Id,ActiveState,SubState,MainPID,ActiveEnterTimestampMonotonic,LoadState"
     try:
-        done = subprocess.run(
-            ["systemctl", "show", f"--property={props}", "--", *units],
-            capture_output=True,
-            timeout=TIMEOUT,
-            env=ENV,
-            check=False,
-        )
+        done = syscmd.run(["systemctl", "show", f"--property={props}", "--", *units], timeout=TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return {
             s.name: ServiceState(s.name, "unknown", None, None, "systemd", f"systemctl: {exc}")
@@ -171,7 +165,7 @@ class ServiceProbe:
         if cached is not None and now - cached[0] < INIT_STATUS_EVERY:
             return cached[1], cached[2]
         try:
-            done = subprocess.run([str(script), "status"], capture_output=True, timeout=TIMEOUT, env=ENV, check=False)
+            done = syscmd.run([str(script), "status"], timeout=TIMEOUT)
             code = done.returncode
             text = (done.stdout or done.stderr).decode("utf-8", "replace").strip().splitlines()
             said = text[-1][:120] if text else f"status {code}"

@@ -14,7 +14,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from mbtop.probes.queue import ENV, SHORT_TIMEOUT, postconf, queue_directory, which
+from mbtop import syscmd
+from mbtop.probes.queue import SHORT_TIMEOUT, postconf, queue_directory, which
 from mbtop.probes.services import has_systemd
 
 MAX_CERT = 1 << 20
@@ -76,13 +77,10 @@ class Vitals:
 
 
 def _run(argv: list[str], limit: int = 1 << 20) -> tuple[int, str]:
-    exe = which(argv[0])
-    if exe is None:
-        return 127, ""
     try:
-        done = subprocess.run(
-            [exe, *argv[1:]], capture_output=True, timeout=SHORT_TIMEOUT, env=ENV, check=False, stdin=subprocess.DEVNULL
-        )
+        done = syscmd.run(argv, timeout=SHORT_TIMEOUT)
+    except FileNotFoundError:
+        return 127, ""
     except (OSError, subprocess.TimeoutExpired):
         return 124, ""
     return done.returncode, (done.stdout[:limit] + b"\n" + done.stderr[:4096]).decode("utf-8", "replace")

@@ -23,6 +23,7 @@ from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import TabbedContent
@@ -52,6 +53,7 @@ from mbtop.probes import fail2ban
 from mbtop.probes.fail2ban import Fail2ban
 from mbtop.probes.health import Health, check_all
 from mbtop.probes.sample import CONNECTIONS_BUDGET, Sample, Sampler, health_targets
+from mbtop.text import clean
 from mbtop.ui.messages import LogBatch, SnapshotReady
 from mbtop.ui.screens.confirm import ConfirmScreen
 from mbtop.ui.screens.detail import DetailScreen, PortDetail, SocketDetail
@@ -123,7 +125,7 @@ class MbtopApp(App[int]):
         # Actions change the system: never from a recording, never with --read-only.
         self.read_only = read_only or self.sampler is None
         self.audit_log = audit_log or DEFAULT_LOG
-        self.last_action: tuple[Plan, Result, list[str], bool] | None = None
+        self.last_action: tuple[Plan, Result, list[str], bool | None] | None = None
         self._fail2ban_at = float("-inf")
         self.flood_visible = False  # set by the main screen: fail2ban is asked more often then
         # Protocol checks run in their own worker, every ``health_every`` seconds (None: never, e.g. a
@@ -544,7 +546,7 @@ class MbtopApp(App[int]):
     def run_worker_for(self, plan: Plan) -> None:
         result = execute(plan, self.audit_log)
         seen: list[str] = []
-        good = True
+        good: bool | None = True
         if result.ok and plan.steps and plan.action.startswith("queue-"):
             seen = queue_actions.verify_lines(plan, queuemodel.read(self.gateway.config_dir if self.gateway else None))
             if self.gateway is not None:
@@ -558,14 +560,28 @@ class MbtopApp(App[int]):
             seen, good = verify.lines(plan, self.catalog, build(self.catalog, fresh))
         self.call_from_thread(self.report_action, plan, result, seen, good)
 
-    def report_action(self, plan: Plan, result: Result, seen: list[str], good: bool) -> None:
+    def report_action(self, plan: Plan, result: Result, seen: list[str], good: bool | None) -> None:
         text = "\n".join([result.message, *[f"now: {line}" for line in seen], *result.details[len(plan.steps) :]])
-        if result.ok and good:
-            self.notify(text, title="mbtop action", severity="information", timeout=15, markup=False)
-        else:
-            self.notify(text, title="mbtop action", severity="error", timeout=15, markup=False)
+        severity: SeverityLevel = "error"
+        if result.ok:
+            severity = "information" if good else "warning" if good is None else "error"  # None: not verified
+        self.notify(text, title="mbtop action", severity=severity, timeout=15, markup=False)
         self.last_action = (plan, result, seen, good)
         self.action_refresh()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification (command output, process names, file names): plain text, never markup,
+        each line cleaned of escapes, controls, bidi overrides and zero-width characters."""
+        text = "\n".join(clean(line) for line in message.splitlines())
+        super().notify(text, title=clean(title), severity=severity, timeout=timeout, markup=False)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
