@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,16 +68,30 @@ def pf(request: pytest.FixtureRequest) -> Iterator[mq.Instance]:
 
 
 @pytest.fixture
-def audit(tmp_path: Path) -> tuple[Path, Path]:
-    log = tmp_path / "audit" / "actions.log"
-    cfg = tmp_path / "mbtop.toml"
+def audit() -> Iterator[tuple[Path, Path]]:
+    """A config whose audit log is a fresh file in a directory only root can write: (config, log)."""
+    root = Path(tempfile.mkdtemp(prefix="mbtop-audit-", dir="/run"))
+    os.chmod(root, 0o700)
+    log = root / "audit" / "actions.log"
+    cfg = root / "mbtop.toml"
     cfg.write_text(f'audit_log = "{log}"\n')
     os.chmod(cfg, 0o644)
-    return cfg, log
+    try:
+        yield cfg, log
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def audit_lines(log: Path) -> list[dict]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    """Each action's last line (its result); an action that ran has its "started" line first."""
+    lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    started = {x["id"]: x for x in lines if x["result"] == "started"}
+    out = [x for x in lines if x["result"] != "started"]
+    for x in out:
+        if x["result"] != "refused":
+            assert started.pop(x["id"])["argv"] == x["argv"]
+    assert not started
+    return out
 
 
 def test_counts_equal_postqueue(pf: mq.Instance) -> None:
