@@ -112,36 +112,35 @@ def stack_instance(domains: list[str]) -> Iterator[Instance]:
         subprocess.run(["postfix", "reload"], capture_output=True, check=True)
 
 
-def _message(sender: str, rcpt: str, n: int) -> EmailMessage:
+def _message(sender: str, rcpts: list[str], n: int) -> EmailMessage:
     msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = sender, rcpt, f"mbtop queue test {n}"
+    msg["From"], msg["To"], msg["Subject"] = sender, ", ".join(rcpts), f"mbtop queue test {n}"
     msg.set_content("queued by mbtop's tests: a domain routed to a closed port\n")
     return msg
 
 
 @contextmanager
-def deferred_mail(plan: dict[str, list[str]], pf: Instance | None = None) -> Iterator[list[dict]]:
-    """One message per sender listed under each domain ({domain: [sender, …]}), deferred for real;
-    yields them (postqueue -j). ``pf`` None: the stack's Postfix (SMTP on 127.0.0.1:25, under the
-    lock); else that instance (sendmail -C)."""
+def deferred_mail(plan: dict[str, list[str | tuple[str, int]]], pf: Instance | None = None) -> Iterator[list[dict]]:
+    """One message per sender listed under each domain ({domain: [sender or (sender, recipients), …]}),
+    deferred for real; yields them (postqueue -j). ``pf`` None: the stack's Postfix (SMTP on
+    127.0.0.1:25, under the lock); else that instance (sendmail -C)."""
     assert st.port_free(DEAD_PORT)
     total = sum(len(s) for s in plan.values())
+    mail: list[tuple[str, list[str]]] = []
+    for domain, senders in plan.items():
+        for entry in senders:
+            sender, count = entry if isinstance(entry, tuple) else (entry, 1)
+            n = len(mail)
+            mail.append((sender, [f"user{n}.{i}@{domain}" for i in range(count)]))
     with stack_instance(list(plan)) if pf is None else _same(pf) as inst:
         try:
             if inst.config_dir is None:
                 with smtplib.SMTP("127.0.0.1", 25, timeout=30) as smtp:
-                    n = 0
-                    for domain, senders in plan.items():
-                        for sender in senders:
-                            smtp.send_message(_message(sender, f"user{n}@{domain}", n))
-                            n += 1
+                    for n, (sender, rcpts) in enumerate(mail):
+                        smtp.send_message(_message(sender, rcpts, n))
             else:
-                n = 0
-                for domain, senders in plan.items():
-                    for sender in senders:
-                        rcpt = f"user{n}@{domain}"
-                        _run(*inst.argv("sendmail", "-f", sender, rcpt), stdin=_message(sender, rcpt, n).as_string())
-                        n += 1
+                for n, (sender, rcpts) in enumerate(mail):
+                    _run(*inst.argv("sendmail", "-f", sender, *rcpts), stdin=_message(sender, rcpts, n).as_string())
             st.wait_until(
                 lambda: len([m for m in of(inst, list(plan)) if m["queue_name"] == "deferred"]) == total,
                 90,
