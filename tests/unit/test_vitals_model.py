@@ -87,3 +87,17 @@ def test_extend_adds_findings_worst_first_and_the_status() -> None:
     out = extend(snap, queue, vitals(filesystems=(fs("/", 0.01, 0.5),)), qm.QueueThresholds(), VitalsThresholds())
     assert out.status == "critical" and [f.code for f in out.findings] == ["disk-low", "x"]
     assert out.queue is queue and out.vitals is not None
+
+
+def test_mailborder_log_errors_counted_from_real_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from mbtop.probes.vitals import mailborder_logs
+
+    assert mailborder_logs(str(tmp_path / "absent")) is None
+    (tmp_path / "mb-filter.log").write_text(
+        "ok\n2026 ERROR db gone\nfine\nCRITICAL: disk\nerrors=0 is not a word match\n"
+    )
+    (tmp_path / "old.log.gz").write_bytes(b"ERROR compressed, skipped\n")
+    (tmp_path / "link.log").symlink_to(tmp_path / "mb-filter.log")  # never followed
+    (tmp_path / "big.log").write_bytes(b"ERROR early\n" + b"x" * (300 << 10) + b"\nERROR late\n")
+    got = {e.path.rsplit("/", 1)[-1]: (e.errors, e.last) for e in mailborder_logs(str(tmp_path)) or ()}
+    assert got == {"big.log": (1, "ERROR late"), "mb-filter.log": (2, "CRITICAL: disk")}
