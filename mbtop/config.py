@@ -11,6 +11,8 @@ from typing import Any
 
 from mbtop.catalog import Catalog, CatalogError, apply_overrides, load_reference
 from mbtop.model.flood import Thresholds
+from mbtop.model.queue import QueueThresholds
+from mbtop.model.vitals import VitalsThresholds
 
 DEFAULT_PATH = Path("/etc/mbtop/config.toml")
 MAX_BYTES = 1 << 20  # a config or theme file larger than this is refused, never cut
@@ -28,6 +30,8 @@ KNOWN_KEYS = frozenset(
         "health_every",
         "audit_log",
         "low_bandwidth",
+        "queue",
+        "vitals",
     }
 )
 
@@ -48,6 +52,8 @@ class Config:
     health_every: float = 15.0  # seconds between protocol checks in the live screen
     audit_log: Path = Path("/var/log/mbtop/actions.log")
     low_bandwidth: bool = False
+    queue: QueueThresholds = field(default_factory=QueueThresholds)
+    vitals: VitalsThresholds = field(default_factory=VitalsThresholds)
 
 
 def check_trusted(path: Path, st: os.stat_result, euid: int) -> None:
@@ -150,7 +156,36 @@ def from_data(data: dict[str, Any], source: str | None) -> Config:
         health_every=timing["health_every"],
         audit_log=_audit_log(data.get("audit_log"), where),
         low_bandwidth=low_bandwidth,
+        queue=_gateway(data.get("queue", {}), where)[0],
+        vitals=_gateway(data.get("vitals", {}), where, vitals=True)[1],
     )
+
+
+def _gateway(table: Any, where: str, vitals: bool = False) -> tuple[QueueThresholds, VitalsThresholds]:
+    """``[queue]`` (threshold, deferred_hours) or ``[vitals]`` (disk_free_percent, inode_free_percent, cert_days)."""
+    name = "vitals" if vitals else "queue"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    keys = ("disk_free_percent", "inode_free_percent", "cert_days") if vitals else ("threshold", "deferred_hours")
+    unknown = set(table) - set(keys)
+    if unknown:
+        raise ConfigError(f"{where}: [{name}]: unknown key(s) {', '.join(sorted(unknown))}")
+    for key, value in table.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"{where}: [{name}] {key} must be a number ≥ 0")
+        if key.endswith("_percent") and value > 100:
+            raise ConfigError(f"{where}: [{name}] {key} must be a percentage from 0 to 100")
+    q, v = QueueThresholds(), VitalsThresholds()
+    q = QueueThresholds(
+        messages=int(table.get("threshold", q.messages)),
+        deferred_hours=float(table.get("deferred_hours", q.deferred_hours)),
+    )
+    v = VitalsThresholds(
+        disk_free=float(table.get("disk_free_percent", v.disk_free * 100)) / 100,
+        inode_free=float(table.get("inode_free_percent", v.inode_free * 100)) / 100,
+        cert_days=int(table.get("cert_days", v.cert_days)),
+    )
+    return q, v
 
 
 def _audit_log(value: Any, where: str) -> Path:

@@ -38,8 +38,13 @@ def resolve(argv: Sequence[str]) -> list[str]:
     return [exe, *argv[1:]]
 
 
-def run(argv: Sequence[str], *, timeout: float, text: bool = False) -> subprocess.CompletedProcess[Any]:
-    """Run to completion, output captured. Raises FileNotFoundError, OSError or TimeoutExpired."""
+def run(
+    argv: Sequence[str], *, timeout: float, text: bool = False, input: bytes | None = None
+) -> subprocess.CompletedProcess[Any]:
+    """Run to completion, output captured; ``input`` is written to its stdin (else stdin is /dev/null).
+    Raises FileNotFoundError, OSError or TimeoutExpired."""
+    if input is not None:  # postsuper's queue ids: data on stdin, never on the command line
+        return subprocess.run(resolve(argv), capture_output=True, timeout=timeout, env=ENV, check=False, input=input)
     return subprocess.run(
         resolve(argv),
         capture_output=True,

@@ -40,7 +40,8 @@ def _wait_port(step: Step) -> tuple[bool, str]:
 
 def _exec(step: Step) -> tuple[bool, str]:
     try:
-        done = syscmd.run(step.argv, timeout=EXEC_TIMEOUT)
+        feed = "".join(f"{line}\n" for line in step.stdin).encode() if step.stdin else None
+        done = syscmd.run(step.argv, timeout=EXEC_TIMEOUT, input=feed)
     except FileNotFoundError:
         return False, f"{step.argv[0]}: not installed"
     except subprocess.TimeoutExpired:

@@ -97,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
         "firewall", parents=[common], help="what the firewall does with a new connection to each documented port"
     )
     fw.add_argument("--json", action="store_true", help="the verdicts as JSON")
+
+    from mbtop.cli import queue as queue_cli
+
+    queue_cli.add_parser(sub, [common])
     return p
 
 
@@ -126,6 +130,7 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
     # Protocol checks run beside the sampling window (each bounded by its timeout).
     checker: concurrent.futures.Future[Mapping[str, Health]] | None = None
     pool = concurrent.futures.ThreadPoolExecutor(1)
+    gateway = _gateway_reads()
     if not args.no_health:
         checker = pool.submit(check_all, health_targets(cfg.catalog, first), cfg.health_timeout)
     if args.sample > 0:
@@ -161,7 +166,20 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
     extra = flood.finding(state)
     if extra is not None:
         snap = dataclasses.replace(snap, findings=(*snap.findings, extra), status=worst([snap.status, extra.severity]))
+    from mbtop.model.vitals import extend
+
+    snap = extend(snap, gateway[0].result(), gateway[1].result(), cfg.queue, cfg.vitals)
     return snap, state
+
+
+def _gateway_reads() -> tuple[concurrent.futures.Future[Any], concurrent.futures.Future[Any]]:
+    """The mail queue and the vitals, read beside the sample (each bounded in time)."""
+    from mbtop.model.gateway import read_queue, read_vitals
+
+    pool = concurrent.futures.ThreadPoolExecutor(2)
+    reads = (pool.submit(read_queue), pool.submit(read_vitals))
+    pool.shutdown(wait=False)
+    return reads
 
 
 def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
@@ -262,6 +280,12 @@ def cmd_logs(cfg: Config, args: argparse.Namespace) -> int:
     return logs.run(args)
 
 
+def cmd_queue(cfg: Config, args: argparse.Namespace) -> int:
+    from mbtop.cli import queue as queue_cli
+
+    return queue_cli.run(cfg, args)
+
+
 def cmd_tui(cfg: Config, args: argparse.Namespace) -> int:
     import importlib
 
@@ -308,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         "free-port": cmd_action,
         "block": cmd_action,
         "unblock": cmd_action,
+        "queue": cmd_queue,
     }
     handler = handlers.get(args.command or "", cmd_tui)
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from mbtop.model import gateway_json
 from mbtop.model.flood import FloodState, Thresholds, TopSource
 from mbtop.model.types import Finding, Listener, PortStatus, Snapshot, SocketStatus
 from mbtop.probes.fail2ban import Fail2ban
@@ -196,6 +197,8 @@ def snapshot(snap: Snapshot) -> dict[str, Any]:
         "sources": dict(snap.sources),
         "firewall": firewall(snap.firewall),
         "services": [service(s) for s in snap.services],
+        "queue": gateway_json.queue(snap.queue),
+        "vitals": gateway_json.vitals(snap.vitals),
     }
 
 

@@ -30,6 +30,7 @@ from textual.widgets import TabbedContent
 from textual.worker import Worker, WorkerState
 
 from mbtop.actions import builders, verify
+from mbtop.actions import queue as queue_actions
 from mbtop.actions.audit import DEFAULT_LOG
 from mbtop.actions.plan import Plan, Result
 from mbtop.actions.run import execute
@@ -41,10 +42,13 @@ from mbtop.logs.follow import Follower, Line, follow
 from mbtop.logs.ports import mail_event_port, socket_errors, web_event_ports
 from mbtop.logs.postfix import PostfixParser
 from mbtop.logs.window import Window, mail_tally, web_tally
+from mbtop.model import queue as queuemodel
 from mbtop.model.build import build
 from mbtop.model.flood import FloodState, FloodTracker, Thresholds, firewall_rate, from_firewall, mail_ports
+from mbtop.model.gateway import QUEUE_EVERY, GatewayReader, GatewayState
 from mbtop.model.history import RateTracker
 from mbtop.model.types import Snapshot
+from mbtop.model.vitals import VitalsThresholds, extend
 from mbtop.probes import fail2ban
 from mbtop.probes.fail2ban import Fail2ban
 from mbtop.probes.health import Health, check_all
@@ -55,6 +59,7 @@ from mbtop.ui.screens.confirm import ConfirmScreen
 from mbtop.ui.screens.detail import DetailScreen, PortDetail, SocketDetail
 from mbtop.ui.screens.help import HelpScreen
 from mbtop.ui.screens.main import MainScreen
+from mbtop.ui.screens.queuelist import QueueListScreen
 from mbtop.ui.screens.trace import TraceScreen
 from mbtop.ui.state import View
 from mbtop.ui.theming import DEFAULT, ThemeError, discover, load_file
@@ -92,8 +97,17 @@ class MbtopApp(App[int]):
         read_only: bool = False,
         audit_log: Path | None = None,
         low_bandwidth: bool = False,
+        gateway: bool = False,
+        queue_thresholds: queuemodel.QueueThresholds | None = None,
+        vitals_thresholds: VitalsThresholds | None = None,
     ) -> None:
         super().__init__()
+        # The mail queue and the vitals: read in their own worker on their own cadence (never for a
+        # recording); the latest state's findings are added to each snapshot.
+        self.gateway = GatewayReader() if gateway else None
+        self.gateway_state: GatewayState | None = None
+        self.queue_thresholds = queue_thresholds or queuemodel.QueueThresholds()
+        self.vitals_thresholds = vitals_thresholds or VitalsThresholds()
         # Over a slow link: redraw at most every LOW_BANDWIDTH_FRAME seconds (at once when the status
         # or an alert changes), 16 colours; sampling keeps its own interval.
         self.low_bandwidth = low_bandwidth
@@ -274,12 +288,26 @@ class MbtopApp(App[int]):
             return
         self.health = check_all(health_targets(self.catalog, view.sample), self.health_timeout)
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="gateway")
+    def gateway_worker(self, force_queue: bool = False) -> None:
+        if self.gateway is not None:
+            self.gateway_state = self.gateway.read(force_queue=force_queue)
+
+    def open_queue_list(self, by: str, value: str) -> None:
+        self.push_screen(QueueListScreen(by, value))
+
+    def open_queue_trace(self, queue_id: str) -> None:
+        self.push_screen(TraceScreen(f"Queue id {queue_id}", self.mail_window.trace(queue_id)))
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="sample")
     def sample_worker(self) -> None:
         sample = self.source()
         if self.health:
             sample = dataclasses.replace(sample, health=self.health)
         snapshot = build(self.catalog, sample)
+        gateway = self.gateway_state
+        if gateway is not None:
+            snapshot = extend(snapshot, gateway.queue, gateway.vitals, self.queue_thresholds, self.vitals_thresholds)
         start = time.thread_time()
         rates = self.tracker.update(sample)
         flood = self._flood_update(sample, snapshot)
@@ -330,6 +358,9 @@ class MbtopApp(App[int]):
         if self.samples_taken == 1 and self.health_every:
             self.health_worker()
             self.set_interval(self.health_every, self.health_worker)
+        if self.samples_taken == 1 and self.gateway is not None:
+            self.gateway_worker()
+            self.set_interval(QUEUE_EVERY, self.gateway_worker)
         self.view = View(
             message.sample, message.snapshot, message.rates, self.paused, None, message.flood, message.fail2ban
         )
@@ -493,6 +524,9 @@ class MbtopApp(App[int]):
                 plan = builders.fix_perms(ctx, target)
             elif kind == "free-port":
                 plan = builders.free_port(ctx, int(target), start=True)
+            elif kind.startswith("queue-"):
+                config_dir = self.gateway.config_dir if self.gateway else None
+                plan = queue_actions.plan_for(kind, target, self.read_only, os.geteuid() == 0, config_dir)
             else:
                 plan = builders.block(ctx, target, unblock=kind == "unblock")
         except (builders.UsageError, ValueError) as exc:
@@ -513,7 +547,11 @@ class MbtopApp(App[int]):
         result = execute(plan, self.audit_log)
         seen: list[str] = []
         good: bool | None = True
-        if result.ok and plan.steps:
+        if result.ok and plan.steps and plan.action.startswith("queue-"):
+            seen = queue_actions.verify_lines(plan, queuemodel.read(self.gateway.config_dir if self.gateway else None))
+            if self.gateway is not None:
+                self.gateway_state = self.gateway.read(force_queue=True)
+        elif result.ok and plan.steps:
             if self.sampler is not None:
                 self.sampler.read_connections_next()  # the re-check sees everything as it is now
                 if plan.action in ("block", "unblock"):
@@ -642,6 +680,9 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         read_only=bool(args.read_only or cfg.read_only),
         audit_log=cfg.audit_log,
         low_bandwidth=low_bandwidth,
+        gateway=not getattr(args, "replay", None),
+        queue_thresholds=cfg.queue,
+        vitals_thresholds=cfg.vitals,
     )
     # The sampler and the log parser run in threads beside the event loop; a shorter switch
     # interval hands the interpreter back to the keyboard, the loop and the writer sooner.

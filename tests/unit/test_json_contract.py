@@ -22,7 +22,7 @@ from tests.unit.fakes import conn, listen, proc, sample, sockfile
 CAT = load_reference()
 TOP = {
     "schema", "host", "taken_at", "root", "status", "ports", "sockets", "findings", "notes", "sources",
-    "firewall", "services",
+    "firewall", "services", "queue", "vitals",
 }  # fmt: skip
 PORT = {
     "port", "proto", "service", "name", "expect", "status", "reason", "listening", "listeners", "accept_queue",
@@ -47,6 +47,17 @@ FLOOD = {
     "reasons", "top_sources", "top_prefixes", "thresholds",
 }  # fmt: skip
 TOP_SOURCE = {"address", "concurrent", "new_per_min", "rejects", "auth_failures", "postscreen"}
+QUEUE = {
+    "available", "reason", "read_seconds", "counts", "bytes", "oldest_seconds", "top_domains", "top_senders",
+    "deferred_reasons",
+}  # fmt: skip
+QUEUES = {"maildrop", "incoming", "active", "deferred", "hold", "corrupt"}
+VITALS = {
+    "filesystems", "memory", "load", "cpus", "clock_synchronized", "clock_source", "certificates",
+    "mailborder_logs", "notes",
+}  # fmt: skip
+FILESYSTEM = {"mount", "path_roles", "total_bytes", "free_bytes", "free_ratio", "total_inodes", "free_inodes_ratio"}
+CERTIFICATE = {"path", "used_by", "subject", "not_after", "days_left", "error"}
 THRESHOLDS = {"total_per_minute", "source_per_30s", "concurrent", "syn_recv", "queue_fill", "origin"}
 
 
@@ -118,3 +129,36 @@ def test_flood_and_fail2ban_have_exactly_their_keys() -> None:
     f2b = fail2ban(Fail2ban(True, (Jail("postfix", 1, 2, 1, 3, ("203.0.113.1",)),)))
     assert set(f2b) == {"running", "error", "jails"}
     assert set(f2b["jails"][0]) == {"name", "currently_failed", "currently_banned", "total_banned", "banned"}
+
+
+def test_queue_and_vitals_have_exactly_their_keys() -> None:
+    from mbtop.model import queue as qm
+    from mbtop.model.gateway_json import queue, vitals
+    from mbtop.probes.queue import Message
+    from mbtop.probes.vitals import Certificate, Filesystem, Vitals
+
+    unread = _doc()
+    assert set(unread["queue"]) == QUEUE and unread["queue"]["available"] is False and unread["vitals"] is None
+    assert unread["queue"]["counts"] == {}  # not read: no counts, not zeros
+    msg = Message("deferred", "ABCDEF1234", 1.7e9, 10, "a@b.c", (("d@e.f", "connect to x: refused"),))
+    doc = queue(qm.summarise([msg], 1.7e9 + 60))
+    assert set(doc) == QUEUE
+    assert set(doc["counts"]) == set(doc["bytes"]) == set(doc["oldest_seconds"]) == QUEUES
+    assert doc["top_domains"] == [{"domain": "e.f", "count": 1}]
+    assert doc["top_senders"] == [{"sender": "a@b.c", "count": 1}]
+    assert doc["deferred_reasons"] == [{"reason": "connect to x: refused", "count": 1}]
+    v = Vitals(
+        1.7e9,
+        (Filesystem("/", ("root",), ("/",), 10, 5, 0.5, 100, 50, 0.5),),
+        (("total", 1.0),),
+        (0.1, 0.2, 0.3),
+        2,
+        None,
+        "adjtimex: …",
+        (Certificate("/c.crt", ("nginx",), None, None, "no certificate in the file"),),
+        None,
+    )
+    vd = vitals(v)
+    assert vd is not None and set(vd) == VITALS
+    assert set(vd["filesystems"][0]) == FILESYSTEM and set(vd["certificates"][0]) == CERTIFICATE
+    json.dumps(vd)
