@@ -20,10 +20,13 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from mbtop.logs import nginx
+from mbtop.logs.events import number
+from mbtop.logs.own import AGENT
 from mbtop.logs.postfix import PostfixParser, normalise_ip
 from mbtop.logs.summary import MailSummary, WebSummary
 
 S = TypeVar("S", MailSummary, WebSummary)
+OWN_AGENT = f'"{AGENT}"'.encode()
 MIN_PARALLEL = 8 * 1024 * 1024  # bytes: below this, starting workers costs more than it saves
 
 _CONNECT = re.compile(rb"connect from [^\[\]\s]*\[([^\]\s]+)\]")
@@ -161,20 +164,22 @@ def _nginx_fast(s: WebSummary, line: bytes) -> bool:
     if len(tail) < 2 or len(tail[0]) != 3 or not tail[0].isdigit():
         return False
     size = tail[1]
-    if not (size.isdigit() or size == b"-"):
+    nbytes = number(size)
+    if nbytes is None and size != b"-":
         return False
     if len(tail) == 3 and not tail[2].startswith(b'"'):
         return False
     ip = normalise_ip(line[:sp].decode("ascii", "replace"))
+    if ip is None or OWN_AGENT in line:  # a virtual host first, or mbtop's own check: the full parser
+        return False
     status = int(tail[0])
     s.lines += 1
     s.requests += 1
     s.statuses[status] += 1
     s.status_classes[f"{status // 100}xx"] += 1
-    if size != b"-":
-        s.bytes += int(size)
-    if ip:
-        s.clients[ip] += 1
+    if nbytes:
+        s.bytes += nbytes
+    s.clients[ip] += 1
     s.paths[req[1].split(b"?", 1)[0].decode("utf-8", "replace")] += 1
     return True
 
