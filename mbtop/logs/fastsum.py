@@ -24,6 +24,7 @@ from mbtop.logs.events import number
 from mbtop.logs.own import AGENT
 from mbtop.logs.postfix import PostfixParser, normalise_ip
 from mbtop.logs.summary import MailSummary, WebSummary
+from mbtop.probes.health import SMTP_SESSION_COMMANDS
 
 S = TypeVar("S", MailSummary, WebSummary)
 OWN_AGENT = f'"{AGENT}"'.encode()
@@ -55,11 +56,13 @@ _HEAD = (
 # The program field without backtracking: possessive runs (*+, ++) where what follows cannot be
 # part of the run, and the "/" after each name matched with it. A quarter less time per line than
 # "postfix[^...]*(?:/[^...]+)*/", which matched "/smtpd" and then gave it back on every line.
-_Q = rb"[0-9A-Za-z]{6,20}: "
+_Q = rb"[0-9A-Za-z]{6,32}: "
+# A disconnect whose commands are exactly an SMTP check's may be mbtop's own (MailSummary decides).
+_CHECK_SESSIONS = b"|".join(re.escape(c.encode()) for c in SMTP_SESSION_COMMANDS)
 _LINES = re.compile(
     _HEAD + rb"(?:"
     rb"smtpd\[\d+\]: (?:connect from [^\[\]\s]*\[(?P<ip>[^\]\s]+)\]"
-    rb"|(?P<disconnect>d)isconnect from [^\n]*"
+    rb"|(?P<disconnect>d)isconnect from (?![^\n]*\] (?:" + _CHECK_SESSIONS + rb")\r?$)[^\n]*"
     rb"|(?P<lost_connection>l)ost connection after \S+(?: \(.*?\))? from [^\[\]\s]*\[[^\]\s]+\][^\n]*"
     rb"|" + _Q + rb"(?P<client>c)lient=[^\[\]\s]*\[[^\]\s]+\])"
     rb"|postscreen\[\d+\]: (?:(?P<ps>CONNECT from |PASS OLD |PASS NEW |DISCONNECT )\[[^\]\s]+\]:\d+[^\n]*"

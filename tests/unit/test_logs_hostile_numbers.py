@@ -17,7 +17,8 @@ MAIL = [
     f"Nov 25 10:00:00 gw postfix/smtpd[{D}]: connect from unknown[203.0.113.1]",
     f"Nov 25 10:00:01 gw postfix/smtpd[7]: connect from unknown[203.0.113.2]:{D}",
     f"Nov 25 10:00:02 gw postfix/postscreen[8]: CONNECT from [203.0.113.3]:{D} to [192.0.2.1]:25",
-    f"Nov 25 10:00:03 gw postfix/smtpd[{D}]: warning: Connection rate limit exceeded: {D} from x[203.0.113.4] for service smtp",
+    f"Nov 25 10:00:03 gw postfix/smtpd[{D}]: warning: Connection rate limit exceeded: {D} from x[203.0.113.4]"
+    " for service smtp",
     f"2026-11-25T10:00:04Z gw postfix/smtpd[{D}]: disconnect from unknown[203.0.113.1] ehlo=1 commands=1",
 ]
 WEB = [
