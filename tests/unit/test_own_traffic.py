@@ -64,3 +64,15 @@ def test_cli_events_say_own_and_summary_leaves_it_out() -> None:
     web = [sys.executable, "-m", "mbtop", "logs", str(FIX / "nginx-realworld.log"), "--format", "nginx"]
     doc = json.loads(subprocess.run([*web, "--summary", "--json"], capture_output=True, text=True).stdout)
     assert doc["own_requests"] == 1 and "127.0.0.1" not in {c["address"] for c in doc["top_clients"]}
+
+
+def test_logs_pane_shows_own_lines_only_under_their_filter() -> None:
+    from mbtop.ui.widgets.logspane import OWN, mail_rows
+
+    o = OwnSessions()
+    marked = [*o.feed(EVENTS), *o.flush()]
+    default = mail_rows(marked, None)
+    assert sorted(int(k[1:]) for k in default) == [n for n in range(1, len(LINES) + 1) if n not in OWN_LINES]
+    own = mail_rows(marked, OWN)
+    assert sorted(int(k[1:]) for k in own) == OWN_LINES
+    assert all(row["kind"][0].endswith("(mbtop)") for row in own.values())
