@@ -61,10 +61,12 @@ _Q = rb"[0-9A-Za-z]{6,32}: "
 _CHECK_SESSIONS = b"|".join(re.escape(c.encode()) for c in SMTP_SESSION_COMMANDS)
 _LINES = re.compile(
     _HEAD + rb"(?:"
-    rb"smtpd\[\d+\]: (?:connect from [^\[\]\s]*\[(?P<ip>[^\]\s]+)\]"
+    rb"smtpd\[(?:(?P<tpid>\d+)\]: (?P<trust>Anonymous|Trusted|Untrusted|Verified) TLS connection established "
+    rb"from [^\[\]\s]*\[(?P<tip>[^\]\s]+)\]: \S+ with cipher \S+ \(\d+/\d+ bits\)[^\n]*"
+    rb"|\d+\]: (?:connect from [^\[\]\s]*\[(?P<ip>[^\]\s]+)\]"
     rb"|(?P<disconnect>d)isconnect from (?![^\n]*\] (?:" + _CHECK_SESSIONS + rb")\r?$)[^\n]*"
     rb"|(?P<lost_connection>l)ost connection after \S+(?: \(.*?\))? from [^\[\]\s]*\[[^\]\s]+\][^\n]*"
-    rb"|" + _Q + rb"(?P<client>c)lient=[^\[\]\s]*\[[^\]\s]+\])"
+    rb"|" + _Q + rb"(?P<client>c)lient=[^\[\]\s]*\[[^\]\s]+\]))"
     rb"|postscreen\[\d+\]: (?:(?P<ps>CONNECT from |PASS OLD |PASS NEW |DISCONNECT )\[[^\]\s]+\]:\d+[^\n]*"
     rb"|(?P<pregreet>P)REGREET \d+ after \S+ from \[[^\]\s]+\]:\d+[^\n]*)"
     rb"|(?:smtp|lmtp|local|virtual|pipe|error|retry|discard|relay)\[\d+\]: "
@@ -131,6 +133,10 @@ def _postfix_range(path: str, start: int, end: int, year: int | None) -> MailSum
         elif tup[g["client"]]:
             kinds["client"] += n
             s.received += n
+        elif tup[g["trust"]]:
+            kinds["tls"] += n
+            tip = normalise_ip(tup[g["tip"]].decode("ascii", "replace"))
+            s.add_tls(tup[g["trust"]].decode(), tip, number(tup[g["tpid"]]), n)
         else:
             for kind in ("disconnect", "lost_connection", "removed", "qmgr", "cleanup"):
                 if tup[g[kind]]:

@@ -6,8 +6,8 @@ string does not hide from the web pane.
 
 An SMTP check leaves a session in the mail log: ``connect from localhost[127.0.0.1]``, perhaps a TLS
 line, and ``disconnect from localhost[127.0.0.1] ehlo=1 quit=1 commands=2`` (``ehlo=2 starttls=1
-quit=1 commands=4`` with STARTTLS).  Postfix logs neither the EHLO name nor, by default, the client
-port, so the session is recognised by three things together:
+quit=1 commands=4`` with STARTTLS, ``quit=1 commands=1`` on SMTPS).  Postfix logs neither the EHLO
+name nor, by default, the client port, so the session is recognised by three things together:
 
 * the client is an address of this host (the checks connect to the listener's own address);
 * the session is tied by the smtpd's pid: one smtpd process serves one session at a time, so every

@@ -91,6 +91,8 @@ class PostfixParser:
         for severity in ("warning", "fatal", "panic"):
             if rest.startswith(severity + ": "):
                 return self._severity(ev, service, severity, rest)
+        if service in ("master", "postfix-script") or rest.endswith(" has changed -- restarting"):
+            return ev.done("daemon")  # Postfix starting, stopping, reloading; a daemon restarting for a table
         if service == "postscreen":
             return pfdaemons.postscreen(ev, rest)
         if service == "anvil":

@@ -52,7 +52,7 @@ class MailSummary:
     reject_warnings: int = 0
     own_sessions: int = 0  # mbtop's own SMTP checks (see mbtop.logs.own): not traffic
     own_lines: int = 0
-    _local_tls: dict[tuple[str | None, int], str] = field(default_factory=dict, repr=False)
+    _local_tls: dict[int, str] = field(default_factory=dict, repr=False)  # smtpd pid -> trust
 
     def add(self, ev: MailEvent) -> None:
         self.lines += 1
@@ -95,18 +95,21 @@ class MailSummary:
             if ev.client_ip:
                 (self.pipelining if kind == "pipelining" else self.non_smtp)[ev.client_ip] += 1
         elif kind == "tls":
-            trust = ev.fields.get("trust", "?")
-            self.tls[trust] += 1
-            if ev.pid is not None and is_local(ev.client_ip):  # perhaps a check's: known at its disconnect
-                if len(self._local_tls) >= MAX_LOCAL_TLS:
-                    del self._local_tls[next(iter(self._local_tls))]  # the oldest: its session ended long ago
-                self._local_tls[(ev.host, ev.pid)] = trust
+            self.add_tls(ev.fields.get("trust", "?"), ev.client_ip, ev.pid)
         elif kind == "reject_warning":
             self.reject_warnings += 1
         elif kind == "dnsbl":
             self.dnsbl[ev.fields.get("domain", "?")] += 1
         elif kind == "other" and ev.service == "pickup" and "uid=" in ev.message:
             self.received += 1
+
+    def add_tls(self, trust: str, client_ip: str | None, pid: int | None, n: int = 1) -> None:
+        """A TLS session: by trust; one from this host may be a check's, known at its disconnect."""
+        self.tls[trust] += n
+        if pid is not None and is_local(client_ip):
+            if len(self._local_tls) >= MAX_LOCAL_TLS:
+                del self._local_tls[next(iter(self._local_tls))]  # the oldest: its session ended long ago
+            self._local_tls[pid] = trust
 
     def _own(self, ev: MailEvent) -> None:
         """A line of mbtop's own check.  Its session's connect (and TLS) lines were counted before its
@@ -122,7 +125,7 @@ class MailSummary:
         self.kinds["connect"] -= 1
         if ev.client_ip:
             self.connects[ev.client_ip] -= 1
-        trust = self._local_tls.pop((ev.host, ev.pid or 0), None)
+        trust = self._local_tls.pop(ev.pid or 0, None)
         if trust is not None:
             self.own_lines += 1
             self.kinds["tls"] -= 1

@@ -28,9 +28,9 @@ DEFAULT_TIMEOUT = 3.0
 READ_LIMIT = 16384
 EHLO_NAME = b"mbtop.invalid"
 USER_AGENT = b"mbtop-health"  # the HTTP checks' User-Agent: nginx logs it, mbtop.logs.own recognises it
-# What Postfix's disconnect line says of an SMTP check's session (the commands `smtp` below sends):
-# EHLO, QUIT; or EHLO, STARTTLS, EHLO, QUIT where the server offers STARTTLS.
-SMTP_SESSION_COMMANDS = ("ehlo=1 quit=1 commands=2", "ehlo=2 starttls=1 quit=1 commands=4")
+# What Postfix's disconnect line says of an SMTP check's session (the commands `smtp` and `smtps`
+# below send): EHLO, QUIT; EHLO, STARTTLS, EHLO, QUIT where the server offers STARTTLS; QUIT (smtps).
+SMTP_SESSION_COMMANDS = ("ehlo=1 quit=1 commands=2", "ehlo=2 starttls=1 quit=1 commands=4", "quit=1 commands=1")
 # The SMTP checks opened in the last seconds, by client address and port: the live log view pairs
 # each with the "connect from" line it causes (mbtop.logs.own.OwnSessions).
 OWN_SMTP = OwnConnections(ttl=30.0, cap=256)

@@ -200,3 +200,10 @@ def test_anvil_keys(key: str, service: str, ip: str | None) -> None:
 def test_every_line_of_the_fixture_is_recognised() -> None:
     events = [P.parse(line, i) for i, line in enumerate(LINES, 1)]
     assert [e.line_no for e in events if e.kind == "other"] == []
+
+
+def test_postfix_starting_and_restarting_are_daemon_events() -> None:
+    assert ev("daemon started").kind == "daemon" and ev("starting the Postfix").kind == "daemon"
+    assert ev("has changed -- restarting").kind == "daemon"
+    assert P.parse("Nov 25 1:00:00 mb postfix/master[1]: fatal: bind", 1).kind == "other"  # not a syslog time
+    assert P.parse("Nov 25 10:00:00 mb postfix/master[1]: fatal: bind 0.0.0.0 port 25", 1).kind == "fatal"
