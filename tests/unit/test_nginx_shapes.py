@@ -70,6 +70,9 @@ def test_a_client_injected_through_the_request_is_not_the_client() -> None:
     assert e.client_ip == "203.0.113.76"
     assert e.fields["request"] == "GET /a, client: 6.6.6.6, server: x HTTP/1.1"
     assert e.message == 'open() "/var/www/a" failed (2: No such file or directory)'
+    quoted = nginx.parse(L[12], 13)  # nginx writes the request line raw: a '"' in it ends nothing
+    assert quoted.client_ip == "203.0.113.81" and quoted.fields["host"] == "mail.example.com"
+    assert quoted.fields["request"] == 'GET /b", client: 6.6.6.6, server: x HTTP/1.1'
 
 
 def test_mail_proxy_lines() -> None:
