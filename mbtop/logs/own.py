@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import socket
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -54,7 +55,8 @@ def host_addresses() -> frozenset[str]:
     try:
         for addrs in psutil.net_if_addrs().values():
             for a in addrs:
-                found.add(a.address.split("%", 1)[0])
+                if a.family in (socket.AF_INET, socket.AF_INET6):  # not the link-layer (MAC) ones
+                    found.add(a.address.split("%", 1)[0])
     except OSError:
         pass
     _addresses = (now, frozenset(found))

@@ -17,11 +17,21 @@ _KV = re.compile(r"(?P<k>[a-z_]+)=(?P<v><[^>]*>|\([^)]*\)|[^,\s]+)")
 _DSN = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 
 
+def _octet(p: str) -> bool:
+    """A decimal octet as ipaddress accepts it: 1-3 ASCII digits, no leading zero, at most 255."""
+    return 0 < len(p) <= 3 and p.isdigit() and p.isascii() and (p[0] != "0" or p == "0") and int(p) <= 255
+
+
 @lru_cache(maxsize=65536)
 def normalise_ip(text: str) -> str | None:
     """Canonical address text, or None when it is not an address (e.g. "unknown")."""
     if len(text) > 64:  # no address is longer; a hostile one is not worth parsing
         return None
+    parts = text.split(".")
+    if len(parts) == 4:  # the common case, canonical as written, without the ipaddress module
+        a, b, c, d = parts
+        if _octet(a) and _octet(b) and _octet(c) and _octet(d):
+            return text
     if text[:5].lower() == "ipv6:":
         text = text[5:]
     try:

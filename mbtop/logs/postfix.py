@@ -136,12 +136,8 @@ class PostfixParser:
 
     def _severity(self, ev: Builder, service: str, severity: str, rest: str) -> MailEvent:
         body = rest[len(severity) + 2 :]
-        if ev.queue_id is None:  # "warning: 3F2A1B2C3D: ..." names the message after the severity
-            qm = _QUEUE_ID.match(body)
-            if qm and qm["qid"] != "NOQUEUE":
-                ev.queue_id = qm["qid"]
         if severity != "warning":
-            return ev.done(severity)
+            return _queue_id_after(ev, body, severity)
         sm = _SASL.match(rest)
         if sm:
             ev.client(sm)
@@ -176,7 +172,7 @@ class PostfixParser:
             cm = _WARNING_CLIENT.search(body)
             if cm:
                 ev.client(cm)
-        return ev.done("warning")
+        return _queue_id_after(ev, body, "warning")
 
     def _smtpd(self, ev: Builder, rest: str) -> MailEvent:
         if rest.startswith("connect from "):
@@ -238,6 +234,15 @@ class PostfixParser:
                     return ev.done(action)
                 return ev.done("other")
         return ev.done("other")
+
+
+def _queue_id_after(ev: Builder, body: str, kind: str) -> MailEvent:
+    """ "warning: 3F2A1B2C3D: ..." names the message after the severity."""
+    if ev.queue_id is None:
+        m = _QUEUE_ID.match(body)
+        if m and m["qid"] != "NOQUEUE":
+            ev.queue_id = m["qid"]
+    return ev.done(kind)
 
 
 def _bot_sign(ev: Builder, text: str) -> MailEvent:

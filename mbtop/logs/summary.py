@@ -57,7 +57,7 @@ class MailSummary:
     def add(self, ev: MailEvent) -> None:
         self.lines += 1
         kind = ev.kind
-        if ev.own or check_session(ev):
+        if ev.own or (kind == "disconnect" and check_session(ev)):
             self._own(ev)
             return
         self.kinds[kind] += 1
