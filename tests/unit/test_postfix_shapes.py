@@ -207,3 +207,25 @@ def test_postfix_starting_and_restarting_are_daemon_events() -> None:
     assert ev("has changed -- restarting").kind == "daemon"
     assert P.parse("Nov 25 1:00:00 mb postfix/master[1]: fatal: bind", 1).kind == "other"  # not a syslog time
     assert P.parse("Nov 25 10:00:00 mb postfix/master[1]: fatal: bind 0.0.0.0 port 25", 1).kind == "fatal"
+
+
+def test_summary_counts_the_flood_signs_through_the_cli() -> None:
+    import json
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "mbtop", "logs", str(LOG), "--summary", "--json", "--format", "postfix"]
+    doc = json.loads(subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert doc["rate_limit_hits"] == 5 and doc["rate_limits"]["connection rate"] == 1
+    assert {c["address"] for c in doc["top_rate_limited"]} == {
+        "203.0.113.27",
+        "203.0.113.28",
+        "192.0.2.70",
+        "2001:db8::29",
+        "203.0.113.30",
+    }
+    assert doc["pipelining"] == 2 and doc["non_smtp_commands"] == 2  # smtpd's and postscreen's
+    assert {c["address"] for c in doc["top_non_smtp"]} == {"203.0.113.20", "203.0.113.44"}
+    assert doc["tls_sessions"] == {"Anonymous": 2, "Trusted": 1, "Untrusted": 1, "Verified": 1}
+    assert doc["reject_warnings"] == 1 and doc["dnsbl_listings"] == {"zen.spamhaus.org": 1}
+    assert doc["rejected"] == 2  # postscreen's CONNECT rejects; a reject_warning is not a reject
