@@ -211,6 +211,9 @@ def flood(state: FloodState) -> dict[str, Any]:
             "rejects": t.rejects,
             "auth_failures": t.auth_failures,
             "postscreen": dict(t.postscreen),
+            "rate_limits": t.rate_limits,
+            "pipelining": t.pipelining,
+            "non_smtp": t.non_smtp,
         }
 
     return {

@@ -64,3 +64,32 @@ async def test_pipelining_and_http_to_port_25_show_in_the_flood_tab() -> None:
         own = [e for e in app.mail_window.events if e.own]
         assert {e.kind for e in own} >= {"connect", "disconnect"} and all(e.client_ip == "127.0.0.1" for e in own)
         await pilot.press("q")
+
+
+def test_snapshot_sample_does_not_count_its_own_smtp_checks() -> None:
+    """`snapshot --sample` checks the daemons while it watches the mail log: the sessions of its own
+    SMTP checks (from 127.0.0.1 on 25 and 587) are not sources in its flood figures, while a
+    stranger's session from another loopback address in the same window is."""
+    import json
+    import subprocess
+    import sys
+    import threading
+
+    st.require_stack()
+    stranger = "127.77.3.9"
+    timer = threading.Timer(1.5, _session, (stranger, b"QUIT\r\n", True))
+    timer.start()
+    run = subprocess.run(
+        [sys.executable, "-m", "mbtop", "snapshot", "--json", "--sample", "4", "--no-firewall"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    timer.join()
+    assert run.returncode in (0, 1, 2), run.stderr
+    doc = json.loads(run.stdout)
+    smtp = next(p for p in doc["ports"] if p["port"] == 25)
+    assert smtp["health"]["ok"] is True, smtp["health"]  # the check did run, and spoke SMTP
+    sources = {s["address"]: s for s in doc["flood"]["top_sources"]}
+    assert stranger in sources, sources
+    assert "127.0.0.1" not in sources, sources["127.0.0.1"]

@@ -46,7 +46,9 @@ FLOOD = {
     "ports", "new_per_s", "new_per_min", "concurrent", "syn_recv", "accept_queue", "backlog", "kernel", "alert",
     "reasons", "top_sources", "top_prefixes", "thresholds",
 }  # fmt: skip
-TOP_SOURCE = {"address", "concurrent", "new_per_min", "rejects", "auth_failures", "postscreen"}
+TOP_SOURCE = {
+    "address", "concurrent", "new_per_min", "rejects", "auth_failures", "postscreen", "rate_limits", "pipelining", "non_smtp",
+}
 QUEUE = {
     "available", "reason", "read_seconds", "counts", "bytes", "oldest_seconds", "top_domains", "top_senders",
     "deferred_reasons",
