@@ -27,6 +27,8 @@ from mbtop.probes.firewall.engine import (
     port_match,
 )
 
+# Every option iptables-save prints without an argument (matches and targets); the rest take one,
+# TWO_ARG two.  A wrong count swallows the next option (e.g. the rule's -j).
 ZERO_ARG = frozenset(
     {
         "--syn",
@@ -42,6 +44,7 @@ ZERO_ARG = frozenset(
         "--log-tcp-sequence",
         "--log-tcp-options",
         "--log-ip-options",
+        "--log-macdecode",
         "--limit-iface-in",
         "--limit-iface-out",
         "--fragment",
@@ -49,12 +52,67 @@ ZERO_ARG = frozenset(
         "--return-nomatch",
         "--update-counters",
         "--update-subcounters",
+        "--connlimit-saddr",
+        "--connlimit-daddr",
+        "--kerneltz",
+        "--contiguous",
+        "--utc",
+        "--localtz",
+        "--icase",
+        "--socket-exists",
+        "--suppl-groups",
+        "--transparent",
+        "--nowildcard",
+        "--restore-skmark",
+        "--strict",
+        "--next",
+        "--soft",
+        "--rt-0-not-strict",
+        "--fragfirst",
+        "--fragmore",
+        "--fraglast",
+        "--fragres",
+        "--physdev-is-in",
+        "--physdev-is-out",
+        "--physdev-is-bridged",
+        "--loose",
+        "--validmark",
+        "--accept-local",
+        "--invert",
+        "--ecn-tcp-cwr",
+        "--ecn-tcp-ece",
+        "--ipvs",
+        "--random",
+        "--random-fully",
+        "--persistent",
+        "--notrack",
+        "--queue-bypass",
+        "--fail-open",
+        "--queue-cpu-fanout",
+        "--clamp-mss-to-pmtu",
+        "--checksum-fill",
+        "--hashlimit-rate-match",
+        "--fwmark",
+        "--sack-perm",
+        "--timestamp",
+        "--ecn-tcp-remove",
+        "--exist",
+        "--to-source-nat",
+        "--shift",
     }
 )
-TWO_ARG = frozenset({"--tcp-flags", "--match-set", "--set-xmark"})
+TWO_ARG = frozenset({"--tcp-flags", "--match-set", "--add-set", "--del-set", "--map-set"})
 TCP_FLAGS = frozenset({"SYN", "ACK", "FIN", "RST", "URG", "PSH", "ALL", "NONE"})
 TCP_OPTIONS = frozenset({"--dport", "--sport", "--destination-port", "--source-port", "--syn", "--tcp-flags"})
 LOG_TARGETS = frozenset({"LOG", "NFLOG", "ULOG", "AUDIT", "TRACE"})
+# Target extensions that change a mark, a field or a helper and let the packet go on through the chain.
+PASS_TARGETS = frozenset(
+    {
+        "MARK", "CONNMARK", "CT", "NOTRACK", "TCPMSS", "CHECKSUM", "SET", "CLASSIFY", "DSCP", "TOS", "TTL", "HL",
+        "TEE", "IDLETIMER", "LED", "SECMARK", "CONNSECMARK", "TCPOPTSTRIP", "ECN", "RATEEST", "HMARK",
+    }
+)  # fmt: skip
+DROP_TARGETS = frozenset({"TARPIT"})  # holds the connection: nothing gets in
 PER_UNITS = {
     "s": "second",
     "sec": "second",
@@ -150,7 +208,9 @@ def _module_matches(module: str, opts: list[Option], family: Literal[4, 6]) -> l
             elif o.name == "--tcp-flags" and len(o.args) == 2:
                 mask, comp = _flags(o.args[0]), _flags(o.args[1])
                 hit = (frozenset({"SYN"}) & mask) == comp
-                out.append(const_match(o.text(), "yes" if hit != o.negated else "no"))
+                # A SYN carries ECE and CWR when the client asks for ECN: those bits are the client's choice.
+                ecn = bool({"ECE", "CWR"} & mask) or o.args[0].upper() == "ALL"
+                out.append(const_match(o.text(), "unknown" if ecn else "yes" if hit != o.negated else "no"))
             else:
                 out.append(const_match(o.text(), "unknown"))
         return out
@@ -161,14 +221,11 @@ def _module_matches(module: str, opts: list[Option], family: Literal[4, 6]) -> l
                 out.append(port_match(o.text(), _ranges(o.args[0]), o.negated, "dport"))
             elif o.name in ("--sports", "--source-ports"):
                 out.append(port_match(o.text(), _ranges(o.args[0]), o.negated, "sport"))
+            else:
+                out.append(const_match(o.text(), "unknown"))
         return out
     if module in ("conntrack", "state"):
-        option = get.get("--ctstate") or get.get("--state")
-        if option is None:
-            return [const_match(text, "unknown")]
-        states = {s.upper() for s in option.args[0].split(",")}
-        hit = "NEW" in states
-        return [const_match(text, "yes" if hit != option.negated else "no")]
+        return [_ct_match(o) for o in opts] or [const_match(text, "unknown")]
     if module == "limit":
         rate = _rate(get["--limit"].args[0]) if "--limit" in get else "3/hour"
         burst = get["--limit-burst"].args[0] if "--limit-burst" in get else "5"
@@ -188,25 +245,7 @@ def _module_matches(module: str, opts: list[Option], family: Literal[4, 6]) -> l
             return [const_match(text, "yes", rate=f"{_rate(upto.args[0])} {per}", value=value)]
         return [const_match(text, "unknown")]
     if module == "recent":
-        if "--set" in get or "--remove" in get:
-            return [const_match(text, "yes")]
-        if "--update" in get or "--rcheck" in get:
-            hits = get["--hitcount"].args[0] if "--hitcount" in get else None
-            secs = get["--seconds"].args[0] if "--seconds" in get else None
-            if hits is None:
-                # Matches any sender seen before (e.g. after a --set): decided by history.
-                return [const_match(text, "unknown")]
-            try:
-                allowed = f"{int(hits) - 1}"
-            except ValueError:
-                allowed = f"{hits} - 1"
-            window = f" per {secs} s" if secs else ""
-            who = "per source" if "--rdest" not in get else "per destination"
-            value = None
-            if secs and allowed.isdigit():
-                value = Rate(float(allowed), float(secs), "--rdest" not in get) if secs.isdigit() else None
-            return [const_match(text, "no", rate=f"{allowed} new connections{window} {who}", value=value)]
-        return [const_match(text, "unknown")]
+        return [_recent(text, get)]
     if module == "connlimit":
         above = get.get("--connlimit-above")
         upto = get.get("--connlimit-upto")
@@ -241,11 +280,52 @@ def _module_matches(module: str, opts: list[Option], family: Literal[4, 6]) -> l
         return out
     if module in ("icmp", "icmp6", "icmpv6", "udplite", "sctp", "esp", "ah"):
         return [const_match(text, "no")]
+    if module in ("rt", "frag", "hbh", "dst", "mh"):
+        # IPv6 extension headers: a connection's SYN is a plain TCP packet without them.
+        return [const_match(text, "no")]
     if module == "set":
-        option = get.get("--match-set")
-        name = option.args[0] if option and option.args else "?"
-        return [const_match(text, "unknown" if not (option and option.negated) else "yes")] if name else []
+        # Who is in an ipset is not read: membership cannot be decided, negated or not.
+        return [const_match(text, "unknown")]
     return [const_match(text, "unknown")]
+
+
+def _ct_match(o: Option) -> Match:
+    """One conntrack/state option for a new connection's first packet."""
+    arg = o.args[0] if o.args else ""
+    if o.name in ("--ctstate", "--state"):
+        hit = "NEW" in {s.upper() for s in arg.split(",")}
+    elif o.name == "--ctproto":
+        hit = arg.lower() in ("tcp", "6", "all")
+    elif o.name == "--ctdir":
+        hit = arg.upper() == "ORIGINAL"
+    elif o.name == "--ctstatus":
+        # A first packet has no status bits but NONE; EXPECTED/SEEN_REPLY/ASSURED/CONFIRMED are not set yet.
+        hit = "NONE" in {s.upper() for s in arg.split(",")}
+    else:
+        return const_match(o.text(), "unknown")
+    return const_match(o.text(), "yes" if hit != o.negated else "no")
+
+
+def _recent(text: str, get: dict[str, Option]) -> Match:
+    """``-m recent``: ``--set`` always matches; the others match senders already on the list."""
+    negated = any(o.negated for o in get.values())
+    if "--set" in get:
+        return const_match(text, "no" if negated else "yes")
+    if ("--update" in get or "--rcheck" in get) and "--hitcount" in get and not negated:
+        hits, secs = get["--hitcount"].args[0], get["--seconds"].args[0] if "--seconds" in get else None
+        try:
+            allowed = f"{int(hits) - 1}"
+        except ValueError:
+            allowed = f"{hits} - 1"
+        window = f" per {secs} s" if secs else ""
+        who = "per source" if "--rdest" not in get else "per destination"
+        value = None
+        if secs and allowed.isdigit() and secs.isdigit():
+            value = Rate(float(allowed), float(secs), "--rdest" not in get)
+        # A sender under the rate is not matched: this is a rate, evaluated for such a sender.
+        return const_match(text, "no", rate=f"{allowed} new connections{window} {who}", value=value)
+    # --rcheck/--update without a hit count, --remove, negations: it depends on who was seen before.
+    return const_match(text, "unknown")
 
 
 def _range_match(o: Option, field_: Literal["saddr", "daddr"]) -> Match:
@@ -263,7 +343,10 @@ def _proto_match(o: Option) -> Match:
     return const_match(o.text(), "yes" if hit != o.negated else "no")
 
 
-def parse_rule(chain: str, tokens: list[str], family: Literal[4, 6]) -> Rule:
+def parse_rule(
+    chain: str, tokens: list[str], family: Literal[4, 6], chains: frozenset[str] | set[str] = frozenset()
+) -> Rule:
+    """One ``-A`` line; ``chains``: the chains the table defines (jump targets)."""
     text = " ".join(shlex.quote(t) if (" " in t or not t) else t for t in tokens)
     matches: list[Match] = []
     target: TargetKind = "continue"
@@ -294,12 +377,18 @@ def parse_rule(chain: str, tokens: list[str], family: Literal[4, 6]) -> Rule:
                 target = "reject"
             elif name == "RETURN":
                 target = "return"
+            elif name in chains or not name.isupper():
+                # A chain the table defines, whatever its case (MAIL_IN, TRUSTED, f2b-sshd).
+                target = "goto" if o.name in ("-g", "--goto") else "jump"
+                chain_target = name
             elif name in LOG_TARGETS:
                 target, logs = "continue", True
-            elif name.isupper() and name not in ("INPUT", "FORWARD", "OUTPUT"):
-                target = "continue"  # MARK, CT, CONNMARK, ... do not decide
+            elif name in PASS_TARGETS:
+                target = "continue"
+            elif name in DROP_TARGETS:
+                target = "drop"
             else:
-                target = "goto" if o.name in ("-g", "--goto") else "jump"
+                target = "unknown"  # NFQUEUE, SYNPROXY, an extension mbtop does not know
                 chain_target = name
             module = "__target__"  # target options follow; they are not matches
             continue
@@ -350,6 +439,7 @@ def parse_save(text: str, family: Literal[4, 6], backend: str = "iptables") -> R
     rules: dict[str, list[Rule]] = {}
     order: list[str] = []
     found = False
+    defined = _defined_chains(text)
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -375,7 +465,7 @@ def parse_save(text: str, family: Literal[4, 6], backend: str = "iptables") -> R
             tokens = line.split()
         if len(tokens) >= 2 and tokens[0] == "-A":
             chain = tokens[1]
-            rules.setdefault(chain, []).append(parse_rule(chain, tokens[2:], family))
+            rules.setdefault(chain, []).append(parse_rule(chain, tokens[2:], family, defined))
     if not found:
         return None
     chains: dict[str, Chain] = {}
@@ -387,6 +477,21 @@ def parse_save(text: str, family: Literal[4, 6], backend: str = "iptables") -> R
     if base.policy is None:
         base = Chain(base.name, base.rules, "accept", 0, family)
     return Ruleset(backend, (base,), chains)
+
+
+def _defined_chains(text: str) -> set[str]:
+    """The chains the filter table declares (``:NAME POLICY``), and any that has rules."""
+    out: set[str] = set()
+    in_filter = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("*"):
+            in_filter = line == "*filter"
+        elif in_filter and line.startswith(":"):
+            out.add(line[1:].partition(" ")[0])
+        elif in_filter and line.startswith("-A "):
+            out.add(line.split()[1] if len(line.split()) > 1 else "")
+    return out
 
 
 def rule_count(rs: Ruleset) -> int:

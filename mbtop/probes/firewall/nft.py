@@ -156,6 +156,13 @@ def _match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, 
                 return "yes" if hit != negate else "no"
 
             return [Match(text, test_port)]
+        if proto == "tcp" and fld == "flags":
+            flags = _elements(right, sets, family, table) or []
+            if op == "in":  # any of the flags set
+                return [const_match(text, "yes" if ("syn" in flags) != negate else "no")]
+            if flags in (["syn"], "syn") and not negate:
+                return [const_match(text, "unknown")]  # exactly SYN: not when the client asks for ECN
+            return [const_match(text, "no" if not negate and "syn" not in flags else "unknown")]
         if proto in ("udp", "icmp", "icmpv6", "sctp", "udplite"):
             return [const_match(text, "no")]
         if proto in ("ip", "ip6") and fld in ("saddr", "daddr"):
@@ -182,8 +189,12 @@ def _match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, 
         ):
             mask = operands[1] if isinstance(operands[1], list) else [operands[1]]
             want = right if isinstance(right, list) else [right]
+            if not all(isinstance(x, str) for x in (*mask, *want)):
+                return [const_match(text, "unknown")]
+            if {"ecn", "cwr"} & set(mask):
+                return [const_match(text, "unknown")]  # the client decides whether its SYN asks for ECN
             got = {"syn"} & set(mask)
-            hit = got == {w for w in want if isinstance(w, str)}
+            hit = got == set(want)
             return [const_match(text, "yes" if hit != negate else "no")]
         if isinstance(operands, list) and operands and isinstance(operands[0], dict) and "ct" in operands[0]:
             # "ct state & (established|related) != 0" style
@@ -226,9 +237,49 @@ def _match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, 
     return [const_match(text, "unknown")]
 
 
-def _rule(
+VERDICTS = ("accept", "drop", "reject", "return", "jump", "goto", "continue")
+
+
+def _verdict(kind: str, body: Any, family: str, table: str) -> tuple[TargetKind, str | None] | None:
+    """A verdict statement as a target; None when ``kind`` is not one."""
+    if kind in ("accept", "drop", "reject", "return", "continue"):
+        target: TargetKind = kind  # type: ignore[assignment]
+        return target, None
+    if kind in ("jump", "goto") and isinstance(body, dict):
+        return ("jump" if kind == "jump" else "goto"), f"{family} {table} {body.get('target')}"
+    return None
+
+
+def _vmap(
+    body: Mapping[str, Any],
+    before: list[Match],
+    sets: Mapping[Key, list[Any]],
+    family: str,
+    table: str,
+    text: str,
+) -> list[Rule] | None:
+    """``KEY vmap { k1 : v1, ... }`` as one rule per element (their keys never overlap)."""
+    key, data = body.get("key"), body.get("data")
+    elems = _elements(data, sets, family, table) if data is not None else None
+    if not isinstance(key, dict) or "concat" in key or elems is None:
+        return None
+    out: list[Rule] = []
+    for elem in elems:
+        if not (isinstance(elem, list) and len(elem) == 2 and isinstance(elem[1], dict) and len(elem[1]) == 1):
+            return None
+        ((kind, vbody),) = elem[1].items()
+        verdict = _verdict(kind, vbody, family, table)
+        if verdict is None:
+            return None
+        matches = _match({"op": "==", "left": key, "right": elem[0]}, sets, family, table, text)
+        out.append(Rule(text, (*before, *matches), verdict[0], verdict[1]))
+    return out
+
+
+def _rules(
     expr_list: list[Mapping[str, Any]], sets: Mapping[Key, list[Any]], family: str, table: str, text: str
-) -> Rule:
+) -> list[Rule]:
+    """One nft rule as the evaluator's rules (a verdict map becomes one per element)."""
     matches: list[Match] = []
     target: TargetKind = "continue"
     chain_target: str | None = None
@@ -238,15 +289,17 @@ def _rule(
             matches.append(const_match(text, "unknown"))
             continue
         ((kind, body),) = expr.items()
+        verdict = _verdict(kind, body, family, table)
         if kind == "match" and isinstance(body, dict):
             matches.extend(_match(body, sets, family, table, text))
-        elif kind in ("accept", "drop", "reject", "return"):
-            target = kind
+        elif verdict is not None:
+            target, chain_target = verdict
             break
-        elif kind in ("jump", "goto") and isinstance(body, dict):
-            target = kind
-            chain_target = f"{family} {table} {body.get('target')}"
-            break
+        elif kind == "vmap" and isinstance(body, dict):
+            expanded = _vmap(body, matches, sets, family, table, text)
+            if expanded is None:
+                return [Rule(text, tuple(matches), "unknown")]  # a map mbtop cannot read decides here
+            return expanded
         elif kind == "limit" and isinstance(body, dict):
             rate = _rate_text(body)
             value = _rate_value(body, False)
@@ -277,8 +330,8 @@ def _rule(
             continue
         elif kind == "log":
             logs = True
-        elif kind in ("queue", "dnat", "snat", "masquerade", "redirect", "tproxy"):
-            matches.append(const_match(text, "unknown"))
+        elif kind in ("queue", "dnat", "snat", "masquerade", "redirect", "tproxy", "synproxy"):
+            target = "unknown"
             break
         elif kind == "xt":
             name = body.get("name") if isinstance(body, dict) else None
@@ -286,7 +339,7 @@ def _rule(
         else:
             matches.append(const_match(text, "unknown"))
     logs = logs and target == "continue"
-    return Rule(text, tuple(matches), target, chain_target, logs=logs)
+    return [Rule(text, tuple(matches), target, chain_target, logs=logs)]
 
 
 HANDLE_RE = re.compile(r"^(?P<body>.*?)\s+# handle (?P<handle>\d+)\s*$")
@@ -332,8 +385,9 @@ def parse_json(
     for item in items:
         if not isinstance(item, dict):
             continue
-        if "set" in item and isinstance(item["set"], dict):
-            s = item["set"]
+        kind = "set" if "set" in item else "map"
+        if kind in item and isinstance(item[kind], dict):
+            s = item[kind]
             sets[_set_key(s.get("family", ""), s.get("table", ""), s.get("name", ""))] = list(s.get("elem", []) or [])
         elif "chain" in item and isinstance(item["chain"], dict):
             c = item["chain"]
@@ -347,7 +401,7 @@ def parse_json(
             continue
         handle = r.get("handle", -1)
         text = texts.get((family, table, chain, handle)) or _fallback_text(r)
-        rules.setdefault((family, table, chain), []).append(_rule(r.get("expr", []) or [], sets, family, table, text))
+        rules.setdefault((family, table, chain), []).extend(_rules(r.get("expr", []) or [], sets, family, table, text))
     chains: dict[str, Chain] = {}
     base: list[Chain] = []
     for key, meta in chain_meta.items():

@@ -1,6 +1,7 @@
 """Read the rules in force and evaluate them for the catalog's ports.
 
-Commands are run with an argv (no shell), a timeout and ``LC_ALL=C``; a
+Commands are run with an argv (no shell), resolved from a fixed system PATH
+with a minimal environment (never the caller's), a timeout and ``LC_ALL=C``; a
 missing binary or a refusal (not root) degrades to ``unknown`` with the
 reason, never an exception.
 """
@@ -36,14 +37,16 @@ class Ran:
     why: str  # when not ok
 
 
-ENV = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+# Running as root: the caller's PATH (sudo -E, a user's shell) must not choose what runs.
+ENV = {"LC_ALL": "C", "PATH": SYSTEM_PATH}
 
 
 def run_all(argvs: list[list[str]], timeout: float = TIMEOUT) -> list[Ran]:
     """Run the commands at once (they are independent reads) and wait for all, each bounded."""
     started: list[subprocess.Popen[bytes] | Ran] = []
     for argv in argvs:
-        exe = shutil.which(argv[0], path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+        exe = shutil.which(argv[0], path=SYSTEM_PATH)
         if exe is None:
             started.append(Ran(False, "", f"{argv[0]} not installed"))
             continue
