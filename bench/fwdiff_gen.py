@@ -141,18 +141,25 @@ def _ipt_rule(r: random.Random, fam: int, nets: Nets, later: list[str], user: bo
     if tcp and r.random() < 0.1:
         parts.append(r.choice(("--syn", "-m tcp --tcp-flags SYN,RST,ACK SYN", "-m tcp ! --tcp-flags SYN,ACK SYN")))
     target = _ipt_target(r, later, user)
+    if "tcp-reset" in target and not tcp:
+        target = "-j REJECT"
     rate = r.random()
     if rate < 0.06:
-        parts.append("-m limit --limit 1000/sec --limit-burst 500")
+        parts.append("-m limit --limit 5000/sec --limit-burst 5000")  # a run sends ~700 SYNs in well under 1 s
     elif rate < 0.10:
         mode = "--hashlimit-upto" if target == "-j ACCEPT" else "--hashlimit-above"
-        parts.append(f"-m hashlimit {mode} 1000/sec --hashlimit-burst 500 --hashlimit-mode srcip --hashlimit-name h{n}")
+        parts.append(
+            f"-m hashlimit {mode} 5000/sec --hashlimit-burst 5000 --hashlimit-mode srcip --hashlimit-name h{n}"
+        )
     elif rate < 0.13:
         parts.append("-m connlimit --connlimit-above 100 --connlimit-mask 32")
-    elif rate < 0.16 and tcp:
-        # ufw-style limit: a --set, then over 8 hits in 60 s dropped (two probes per sender and port).
+    elif rate < 0.16 and "--dport" in " ".join(parts):
+        # ufw-style limit: a --set, then the 20th hit in 60 s dropped (at most 4 ports x 2 interfaces per sender).
         base = " ".join(parts)
-        return [f"{base} -m recent --set --name r{n}", f"{base} -m recent --update --seconds 60 --hitcount 8 --name r{n} -j DROP"]
+        return [
+            f"{base} -m recent --set --name r{n}",
+            f"{base} -m recent --update --seconds 60 --hitcount 20 --name r{n} -j DROP",
+        ]
     if r.random() < 0.12:
         undecidable = r.choice(UNDECIDABLE4 if fam == 4 else UNDECIDABLE6)
         if undecidable.startswith("-p tcp") and "-p tcp" in parts:

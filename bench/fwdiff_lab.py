@@ -50,6 +50,8 @@ print("ready", flush=True)
 sys.stdin.read()
 """
 
+# The verdict judged is the SYN's: the connection counts as let in when the SYN-ACK came back, even
+# if the rule set then refuses the handshake's ACK (no "established" rule) and a soft error follows.
 PROBE = r"""
 import errno, json, selectors, socket, sys, time
 jobs = json.loads(sys.stdin.read())
@@ -73,7 +75,12 @@ while sel.get_map() and time.monotonic() < end:
     for key, _ in sel.select(max(0.0, end - time.monotonic())):
         s = key.fileobj
         err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        out[key.data] = "open" if err == 0 else "refused" if err == errno.ECONNREFUSED else errno.errorcode.get(err, str(err))
+        try:
+            s.getpeername()  # connected: the SYN was let in and answered (a later soft error is the ACK's)
+            out[key.data] = "open"
+        except OSError:
+            # Reset after it was established (the ACK refused with a reset): the SYN itself got in.
+            out[key.data] = "open" if err == errno.ECONNRESET else "refused" if err == errno.ECONNREFUSED else errno.errorcode.get(err, str(err))
         sel.unregister(s)
         s.close()
 for key in list(sel.get_map().values()):
@@ -84,7 +91,10 @@ print(json.dumps(out))
 
 def _batch(ns: str | None, lines: Sequence[str]) -> None:
     """``ip -batch`` per family ("-6 ..." lines go to ``ip -6``): one process each, not one per line."""
-    for fam, picked in (("-4", [x for x in lines if not x.startswith("-6 ")]), ("-6", [x[3:] for x in lines if x.startswith("-6 ")])):
+    for fam, picked in (
+        ("-4", [x for x in lines if not x.startswith("-6 ")]),
+        ("-6", [x[3:] for x in lines if x.startswith("-6 ")]),
+    ):
         if not picked:
             continue
         argv = ["ip", fam, *(["-n", ns] if ns else []), "-batch", "-"]

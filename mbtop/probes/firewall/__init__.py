@@ -37,7 +37,7 @@ FwVerdict = Literal["allow", "limit", "restricted", "deny", "unknown"]
 Backend = Literal["ufw", "iptables", "nftables", "none", "unknown"]
 OPENNESS: dict[str, int] = {"unknown": -1, "deny": 0, "restricted": 1, "limit": 2, "allow": 3}
 
-MAX_EXCEPT = 20
+MAX_EXCEPT = 256  # a bound on memory, not on what is shown: a list cut short cannot be checked against
 FALLBACK_DADDR = {4: ipaddress.ip_address("192.0.2.1"), 6: ipaddress.ip_address("2001:db8::1")}
 
 
