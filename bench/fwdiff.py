@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fwdiff_gen import PORTS, RuleSet  # noqa: E402
-from fwdiff_gen_nft import generate  # noqa: E402
-from fwdiff_lab import IFACES, Lab, lab  # noqa: E402
+from fwdiff_gen import PORTS, RuleSet
+from fwdiff_gen_nft import generate
+from fwdiff_lab import IFACES, Lab, lab
 
 POOLS = {4: ipaddress.ip_network("172.16.0.0/12"), 6: ipaddress.ip_network("2001:db8::/32")}
 SENDERS_PER_FAMILY = 12

@@ -42,7 +42,7 @@ class RuleSet:
     def without(self, section: int, rule: int) -> RuleSet:
         s = self.sections[section]
         cut = replace(s, rules=s.rules[:rule] + s.rules[rule + 1 :])
-        return replace(self, sections=self.sections[:section] + (cut,) + self.sections[section + 1 :])
+        return replace(self, sections=(*self.sections[:section], cut, *self.sections[section + 1 :]))
 
 
 class Nets:
@@ -102,11 +102,14 @@ UNDECIDABLE4 = (
     "-p tcp -m tcp --tcp-flags ALL SYN",
     "-d 10.77.1.1",
 )
-UNDECIDABLE6 = tuple(
-    u.replace("-m ttl --ttl-gt 10", "-m hl --hl-gt 10").replace("-m tos --tos 0", "-m length --length 60:1500")
-    for u in UNDECIDABLE4
-    if u != "-d 10.77.1.1"
-) + ("-d fd77:2::1",)
+UNDECIDABLE6 = (
+    *(
+        u.replace("-m ttl --ttl-gt 10", "-m hl --hl-gt 10").replace("-m tos --tos 0", "-m length --length 60:1500")
+        for u in UNDECIDABLE4
+        if u != "-d 10.77.1.1"
+    ),
+    "-d fd77:2::1",
+)
 
 
 def _ipt_rule(r: random.Random, fam: int, nets: Nets, later: list[str], user: bool, n: int) -> list[str]:

@@ -80,7 +80,8 @@ while sel.get_map() and time.monotonic() < end:
             out[key.data] = "open"
         except OSError:
             # Reset after it was established (the ACK refused with a reset): the SYN itself got in.
-            out[key.data] = "open" if err == errno.ECONNRESET else "refused" if err == errno.ECONNREFUSED else errno.errorcode.get(err, str(err))
+            name = "refused" if err == errno.ECONNREFUSED else errno.errorcode.get(err, str(err))
+            out[key.data] = "open" if err == errno.ECONNRESET else name
         sel.unregister(s)
         s.close()
 for key in list(sel.get_map().values()):
@@ -168,7 +169,8 @@ def lab() -> Iterator[Lab]:
                 subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", key], check=True)
         mac = {i: (f"02:00:00:00:0{n}:01", f"02:00:00:00:0{n}:02") for n, i in enumerate(IFACES, 1)}
         root = [
-            f"link add {i} address {mac[i][0]} netns {srv} type veth peer name {PEERS[i][0]} address {mac[i][1]} netns {cli}"
+            f"link add {i} address {mac[i][0]} netns {srv} type veth"
+            f" peer name {PEERS[i][0]} address {mac[i][1]} netns {cli}"
             for i in IFACES
         ]
         _batch(None, root)
