@@ -155,9 +155,11 @@ def _ipt_rule(r: random.Random, fam: int, nets: Nets, later: list[str], user: bo
             f"-m hashlimit {mode} 5000/sec --hashlimit-burst 5000 --hashlimit-mode srcip --hashlimit-name h{n}"
         )
     elif rate < 0.13:
-        parts.append("-m connlimit --connlimit-above 100 --connlimit-mask 32")
-    elif rate < 0.16 and "--dport" in " ".join(parts):
-        # ufw-style limit: a --set, then the 20th hit in 60 s dropped (at most 4 ports x 2 interfaces per sender).
+        # Per sender (/32, /128): a wider mask would count every probe of the run together.
+        parts.append(f"-m connlimit --connlimit-above 100 --connlimit-mask {32 if fam == 4 else 128}")
+    elif rate < 0.16 and any(p.startswith("-m tcp --dport ") and ":" not in p for p in parts):
+        # ufw-style limit: a --set, then the 20th hit in 60 s dropped; one port, so a sender's probes
+        # (two interfaces, a chain reached from a few places) stay well under it.
         base = " ".join(parts)
         return [
             f"{base} -m recent --set --name r{n}",
@@ -177,9 +179,9 @@ def _ipt_rule(r: random.Random, fam: int, nets: Nets, later: list[str], user: bo
 
 def _ipt_target(r: random.Random, later: list[str], user: bool) -> str:
     pick = r.random()
-    if pick < 0.18 and later:
+    if pick < 0.3 and later:
         return f"-{'g' if r.random() < 0.3 else 'j'} {r.choice(later)}"
-    if pick < 0.28 and user:
+    if pick < 0.4 and user:
         return "-j RETURN"
     if pick < 0.33:
         return r.choice(("-j LOG --log-prefix x", "-j MARK --set-mark 1", "-j CONNMARK --set-mark 2"))
@@ -194,7 +196,7 @@ CHAIN_NAMES = ("MAIL_IN", "TRUSTED", "f2b-postfix", "Web", "CROWDSEC", "ban-list
 
 
 def iptables(r: random.Random, nets: Nets, fam: int) -> Section:
-    chains = r.sample(CHAIN_NAMES, r.randint(0, 3))
+    chains = r.sample(CHAIN_NAMES, r.choice((0, 1, 2, 2, 3, 3)))
     head = ["*filter", f":INPUT {r.choice(('ACCEPT', 'DROP', 'DROP'))} [0:0]", ":FORWARD ACCEPT [0:0]"]
     head += [":OUTPUT ACCEPT [0:0]", *(f":{c} - [0:0]" for c in chains)]
     rules: list[str] = []

@@ -137,12 +137,11 @@ def _family_verdict(rulesets: Sequence[Ruleset], port: int, family: Literal[4, 6
     if unknown is not None:
         because = unknown.because or unknown.trace.decided_by
         return FamilyVerdict(family, "unknown", (), because, None, tuple(notes), unknown_because=because)
-    is_open = {i: d.outcome == "open" for i, d in base.items()}
-    for (aid, i), d in got.items():
-        is_open[f"{aid} {i}"] = d.outcome == "open"
+    is_open = {i: d.outcome == "open" for i, d in base.items()}  # "anyone else", per interface
+    atom_open = {key: d.outcome == "open" for key, d in got.items()}
 
     def opened(a: Atom, i: str) -> bool:
-        return is_open[f"{id(a)} {i}"]
+        return atom_open[(id(a), i)]
 
     kept: dict[str | None, list[Atom]] = {}
     if all(is_open[i] for i in ifaces):
