@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mbtop import syscmd
 from mbtop.probes.firewall import read
 from tests.conftest import require_root_netns
 from tests.support.netns import netns
@@ -25,7 +26,7 @@ def test_a_planted_iptables_save_first_in_path_is_never_run(tmp_path: Path, monk
     got = read.run_all([["iptables-save"], ["nft", "--version"]])
     assert not marker.exists(), "a binary from the caller's PATH ran"
     assert all(r.why != "" or r.ok for r in got)
-    assert read.ENV == {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    assert syscmd.SYSTEM_PATH == "/usr/sbin:/usr/bin:/sbin:/bin" and syscmd.ENV["PATH"] == syscmd.SYSTEM_PATH
 
 
 def test_snapshot_json_keeps_the_firewall_keys_with_no_firewall() -> None:

@@ -12,7 +12,6 @@ import fcntl
 import ipaddress
 import json
 import os
-import shutil
 import socket
 import struct
 import subprocess
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mbtop import syscmd
 from mbtop.probes.firewall import Backend, FirewallState, Host, analyse, nft, ufw, unknown_state
 from mbtop.probes.firewall import iptables as ipt
 from mbtop.probes.firewall.engine import IPAddress, Ruleset
@@ -37,25 +37,16 @@ class Ran:
     why: str  # when not ok
 
 
-SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-# Running as root: the caller's PATH (sudo -E, a user's shell) must not choose what runs.
-ENV = {"LC_ALL": "C", "PATH": SYSTEM_PATH}
-
-
 def run_all(argvs: list[list[str]], timeout: float = TIMEOUT) -> list[Ran]:
     """Run the commands at once (they are independent reads) and wait for all, each bounded."""
     started: list[subprocess.Popen[bytes] | Ran] = []
     for argv in argvs:
-        exe = shutil.which(argv[0], path=SYSTEM_PATH)
-        if exe is None:
+        try:
+            # syscmd: resolved from the system PATH only, with a minimal environment (never the caller's).
+            started.append(syscmd.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        except FileNotFoundError:
             started.append(Ran(False, "", f"{argv[0]} not installed"))
             continue
-        try:
-            started.append(
-                subprocess.Popen(
-                    [exe, *argv[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV
-                )
-            )
         except OSError as exc:
             started.append(Ran(False, "", f"{argv[0]}: {exc.strerror or exc}"))
     out: list[Ran] = []
