@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import fwdiff_lab
 from fwdiff_gen import PORTS, RuleSet
 from fwdiff_gen_nft import generate
 from fwdiff_lab import IFACES, Lab, lab
@@ -179,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=int, default=20)
     ap.add_argument("--minimise", action="store_true", help="cut each failing rule set down to what matters")
     ap.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    ap.add_argument("--mbtop", metavar="DIR", help="judge the mbtop of another checkout (e.g. an older one)")
     args = ap.parse_args(argv)
+    if args.mbtop:
+        fwdiff_lab.REPO = Path(args.mbtop).resolve()
     started = time.monotonic()
     totals: Counter[str] = Counter()
     by_backend: Counter[str] = Counter()

@@ -123,7 +123,7 @@ class Lab:
     def firewall(self) -> dict:
         """``mbtop firewall --json`` run in the gateway, as an operator would."""
         argv = " ".join(shlex.quote(a) for a in (sys.executable, "-m", "mbtop", "firewall", "--json"))
-        done = self.sh(f"cd {shlex.quote(str(REPO))} && {argv}")
+        done = self.sh(f"cd {shlex.quote(str(REPO))} && {argv}")  # -m: the checkout in REPO, not the venv's
         if not done.stdout.strip():
             raise RuntimeError(f"mbtop firewall failed ({done.returncode}): {done.stderr[-2000:]}")
         return dict(json.loads(done.stdout))
