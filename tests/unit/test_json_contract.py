@@ -39,8 +39,8 @@ FINDING = {"severity", "code", "message", "fix", "action"}
 TOP_FINDING = FINDING | {"port", "path"}
 HEALTH = {"ok", "detail", "latency_ms", "protocol", "cert_days"}
 SERVICE = {"name", "state", "pid", "since", "manager", "detail", "processes", "result", "log"}
-PORT_FIREWALL = {"backend", "verdict", "sources", "rule", "limit", "except", "families", "reason"}
-FAMILY = {"family", "verdict", "sources", "rule", "limit", "except"}
+PORT_FIREWALL = {"backend", "verdict", "sources", "rule", "limit", "except", "families", "reason", "unknown_because"}
+FAMILY = {"family", "verdict", "sources", "rule", "limit", "except", "unknown_because"}
 FIREWALL = {"backend", "active", "policies", "established_accepted", "interfaces", "rules", "reason", "notes"}
 FLOOD = {
     "ports", "new_per_s", "new_per_min", "concurrent", "syn_recv", "accept_queue", "backlog", "kernel", "alert",
