@@ -21,7 +21,10 @@ import select
 import signal
 import stat
 import time
-from pathlib import Path
+
+import psutil
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 class Refused(Exception):
@@ -105,11 +108,12 @@ def fix_socket(path: str, uid: int, gid: int, mode: int, owner: str, group: str,
         os.close(fd)
 
 
-def start_ticks(pid: int, proc: Path = Path("/proc")) -> int | None:
+def start_ticks(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22), read by psutil."""
     try:
-        raw = (proc / str(pid) / "stat").read_bytes()
-        return int(raw[raw.rindex(b")") + 2 :].split()[19])
-    except (OSError, ValueError, IndexError):
+        process = psutil.Process(pid)
+        return round((process.create_time() - psutil.boot_time()) * _CLK_TCK)
+    except (psutil.Error, OSError, RuntimeError):
         return None
 
 
@@ -169,9 +173,8 @@ def wait_exit(pid: int, ticks: int, seconds: float) -> bool:
 
 def _zombie(pid: int) -> bool:
     try:
-        raw = Path(f"/proc/{pid}/stat").read_bytes()
-        return raw[raw.rindex(b")") + 2 : raw.rindex(b")") + 3] == b"Z"
-    except (OSError, ValueError):
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except (psutil.Error, OSError):
         return True
 
 
@@ -188,16 +191,14 @@ def ssh_client_addresses(pid: int | None = None, depth: int = 16) -> set[str]:
     current = pid if pid is not None else os.getpid()
     for _ in range(depth):
         try:
-            environ = Path(f"/proc/{current}/environ").read_bytes()
-            raw = Path(f"/proc/{current}/stat").read_bytes()
-            parent = int(raw[raw.rindex(b")") + 2 :].split()[1])
-        except (OSError, ValueError, IndexError):
+            process = psutil.Process(current)
+            environ, parent = process.environ(), process.ppid()
+        except (psutil.Error, OSError):
             break
-        for entry in environ.split(b"\0"):
-            if entry.startswith((b"SSH_CONNECTION=", b"SSH_CLIENT=")):
-                value = entry.split(b"=", 1)[1].decode("utf-8", "replace").split()
-                if value:
-                    found.add(value[0])
+        for key in ("SSH_CONNECTION", "SSH_CLIENT"):
+            value = environ.get(key, "").split()
+            if value:
+                found.add(value[0])
         if parent <= 1:
             break
         current = parent

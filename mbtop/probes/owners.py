@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from mbtop.probes.types import ProcessInfo
 
 FULL_RESCAN_EVERY = 60.0  # seconds: catches fds passed to already-known processes
@@ -169,7 +171,7 @@ class OwnerMap:
         cached = self._info.get(key)
         if cached is not None:
             return cached
-        info = read_process(self._proc, pid, self._boot_time(), self._user)
+        info = read_process(pid, self._boot_time(), self._user)
         if info is not None:
             if len(self._info) > 4096:
                 self._info.clear()
@@ -178,7 +180,7 @@ class OwnerMap:
 
     def _boot_time(self) -> float:
         if self._boot is None:
-            self._boot = boot_time(self._proc)
+            self._boot = boot_time()
         return self._boot
 
     def _user(self, uid: int) -> str | None:
@@ -190,45 +192,37 @@ class OwnerMap:
         return self._users[uid]
 
 
-def boot_time(proc: Path = Path("/proc")) -> float:
+def boot_time() -> float:
+    """Epoch seconds the system booted (psutil; 0.0 when it cannot be read)."""
     try:
-        for line in (proc / "stat").read_text().splitlines():
-            if line.startswith("btime "):
-                return float(line.split()[1])
-    except OSError:
-        pass
-    return 0.0
+        return float(psutil.boot_time())
+    except (OSError, RuntimeError):
+        return 0.0
 
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def read_process(proc: Path, pid: int, boot: float, user_of: Callable[[int], str | None]) -> ProcessInfo | None:
-    base = proc / str(pid)
+def read_process(pid: int, boot: float, user_of: Callable[[int], str | None]) -> ProcessInfo | None:
+    """A process's details (psutil, one read of its stat and status): None when it is gone."""
     try:
-        raw = (base / "stat").read_bytes()
-        st = os.stat(base)
-    except OSError:
+        process = psutil.Process(pid)
+        with process.oneshot():
+            uid = process.uids().effective
+            ppid, name, started = process.ppid(), process.name(), process.create_time()
+            try:
+                cmdline = tuple(process.cmdline())
+            except (psutil.AccessDenied, psutil.ZombieProcess):
+                cmdline = ()
+    except (psutil.Error, OSError, ValueError, IndexError):  # gone, or a stat line psutil cannot read
         return None
-    try:
-        lparen, rparen = raw.index(b"("), raw.rindex(b")")
-        name = raw[lparen + 1 : rparen].decode("utf-8", "replace")
-        rest = raw[rparen + 2 :].split()
-        ppid, ticks = int(rest[1]), int(rest[19])
-    except (ValueError, IndexError):
-        return None
-    try:
-        cmd = (base / "cmdline").read_bytes()
-    except OSError:
-        cmd = b""
-    args = tuple(a.decode("utf-8", "replace") for a in cmd.rstrip(b"\0").split(b"\0")) if cmd else ()
     return ProcessInfo(
         pid=pid,
         ppid=ppid,
         name=name,
-        user=user_of(st.st_uid),
-        uid=st.st_uid,
-        cmdline=args,
-        started=boot + ticks / _CLK_TCK if boot else None,
-        start_ticks=ticks,
+        user=user_of(uid),
+        uid=uid,
+        cmdline=cmdline,
+        started=started if boot else None,
+        start_ticks=round((started - boot) * _CLK_TCK) if boot else None,
     )

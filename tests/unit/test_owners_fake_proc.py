@@ -1,10 +1,17 @@
-"""OwnerMap on a fake /proc tree (a directory of symlinks; no real process is read)."""
+"""OwnerMap on a fake /proc tree (a directory of symlinks; no real process is read).
+
+The fd scan is mbtop's own; the processes' details come from psutil, pointed at the same tree
+with its documented ``psutil.PROCFS_PATH``.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 from pathlib import Path
+
+import psutil
+import pytest
 
 from mbtop.probes.owners import OwnerMap
 
@@ -13,14 +20,16 @@ def _proc(root: Path, pid: int, name: str, fds: dict[int, int], ppid: int = 1, s
     d = root / str(pid)
     (d / "fd").mkdir(parents=True)
     # comm may hold spaces and ')': the parser must take the last ')'.
-    (d / "stat").write_text(f"{pid} ({name}) S {ppid} 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 {start} 0 0\n")
+    (d / "stat").write_text(f"{pid} ({name}) S {ppid} 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 {start}" + " 0" * 30 + "\n")
+    (d / "status").write_text(f"Name:\t{name}\nPPid:\t{ppid}\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n")
     (d / "cmdline").write_bytes(name.encode() + b"\0--flag\0")
     for fd, inode in fds.items():
         os.symlink(f"socket:[{inode}]", d / "fd" / str(fd))
     os.symlink("/dev/null", d / "fd" / "0")
 
 
-def test_owner_map_tracks_start_exit_and_reuse(tmp_path: Path) -> None:
+def test_owner_map_tracks_start_exit_and_reuse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(psutil, "PROCFS_PATH", str(tmp_path))
     (tmp_path / "stat").write_text("cpu 0\nbtime 1700000000\n")
     _proc(tmp_path, 100, "master", {12: 555})
     _proc(tmp_path, 101, "smtpd) evil (x", {12: 555, 13: 600}, ppid=100)
