@@ -20,7 +20,8 @@ def _proc(root: Path, pid: int, name: str, fds: dict[int, int], ppid: int = 1, s
     d = root / str(pid)
     (d / "fd").mkdir(parents=True)
     # comm may hold spaces and ')': the parser must take the last ')'.
-    (d / "stat").write_text(f"{pid} ({name}) S {ppid} 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 {start}" + " 0" * 30 + "\n")
+    tail = " 0" * 30  # psutil reads the whole line (52 fields)
+    (d / "stat").write_text(f"{pid} ({name}) S {ppid} 1 1 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 {start}{tail}\n")
     (d / "status").write_text(f"Name:\t{name}\nPPid:\t{ppid}\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n")
     (d / "cmdline").write_bytes(name.encode() + b"\0--flag\0")
     for fd, inode in fds.items():
