@@ -101,6 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     from mbtop.cli import queue as queue_cli
 
     queue_cli.add_parser(sub, [common])
+
+    from mbtop.cli import config, examples
+
+    config.add_parser(sub, [common])
+    examples.attach(p, sub)
     return p
 
 
@@ -319,6 +324,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    if args.command == "config":
+        from mbtop.cli import config
+
+        return config.run(args)
     try:
         cfg = _config(args)
     except ConfigError as exc:
