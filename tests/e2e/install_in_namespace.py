@@ -1,0 +1,101 @@
+"""Run by tests/e2e/test_install.py inside ``unshare --mount``: the quick start's install on a
+fresh clone, then ``man mbtop``, ``mbtop <TAB><TAB>`` in a real login bash (tmux), then
+``scripts/install --uninstall``, comparing the file lists of the areas it touches before and after.
+
+/usr/local, /opt and /etc/logrotate.d are overlays (a tmpfs upper layer) private to this mount
+namespace: the install writes where it would on a real machine, and nothing outside survives.
+Exits non-zero with the reason on the first failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(sys.argv[1])
+WORK = Path(sys.argv[2])
+sys.path.insert(0, str(REPO))
+
+from tests.support.tmux import Tmux  # noqa: E402
+
+AREAS = ("/usr/local", "/etc/logrotate.d")
+
+
+def run(*argv: str, cwd: Path | None = None) -> str:
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def overlays() -> None:
+    layers = WORK / "layers"
+    layers.mkdir()
+    run("mount", "-t", "tmpfs", "tmpfs", str(layers))
+    for area in (*AREAS, "/opt"):
+        name = area.strip("/").replace("/", "_")
+        up, work = layers / name / "up", layers / name / "work"
+        up.mkdir(parents=True)
+        work.mkdir()
+        run("mount", "-t", "overlay", "overlay", "-o", f"lowerdir={area},upperdir={up},workdir={work}", area)
+
+
+def listing() -> set[str]:
+    out: set[str] = set()
+    for area in AREAS:
+        for root, dirs, files in os.walk(area):
+            out.update(os.path.join(root, n) for n in [*dirs, *files])
+    out.update(f"/opt/{n}" for n in os.listdir("/opt"))
+    return out
+
+
+def main() -> None:
+    overlays()
+    # A fresh machine: no earlier mbtop (the overlay hides the removal from the real system).
+    shutil.rmtree("/opt/mbtop", ignore_errors=True)
+    for old in ("/usr/local/bin/mbtop", "/usr/local/share/man/man1/mbtop.1", "/etc/logrotate.d/mbtop"):
+        Path(old).unlink(missing_ok=True)
+    before = listing()
+    clone = WORK / "clone"
+    run("git", "clone", "-q", str(REPO), str(clone))
+    said = run("scripts/install", cwd=clone)
+    print(said.strip().splitlines()[-1])
+
+    page = run("man", "-P", "cat", "mbtop")
+    for needed in ("MBTOP(1)", "EXIT STATUS", "SECURITY", "free-port"):
+        if needed not in page:
+            sys.exit(f"man mbtop lacks {needed!r}:\n{page[:2000]}")
+    if shutil.which("logrotate"):  # its own parser reads the rule (--debug changes nothing)
+        state = str(WORK / "logrotate.state")
+        rotate = subprocess.run(["logrotate", "--debug", "--state", state, "/etc/logrotate.d/mbtop"],
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        if rotate.returncode != 0 or "/var/log/mbtop/actions.log" not in rotate.stderr + rotate.stdout:
+            sys.exit(f"logrotate refuses /etc/logrotate.d/mbtop:\n{rotate.stderr}")
+        print("logrotate ok")
+
+    home = WORK / "home"
+    home.mkdir()
+    with Tmux(["bash", "-l"], 160, 40, env={"HOME": str(home)}) as t:
+        t.send("mbtop ", "Tab", "Tab")
+        t.wait_for(lambda s: "snapshot" in s and "free-port" in s and "config" in s, timeout=30)
+        t.send("C-u", "mbtop free-port ", "Tab", "Tab")
+        t.wait_for(lambda s: "10031" in s and "587" in s, timeout=30)
+        t.send("C-u", "mbtop restart mb-r", "Tab")
+        t.wait_for("mbtop restart mb-rpcd", timeout=30)
+        t.send("C-u", "mbtop --the", "Tab", " ", "Tab", "Tab")
+        t.wait_for("mbtop-high-contrast", timeout=30)
+        t.send("C-u")
+    print("completion ok")
+
+    run("scripts/install", "--uninstall", cwd=clone)
+    after = listing()
+    if after != before:
+        sys.exit(f"left behind: {sorted(after - before)}; removed: {sorted(before - after)}")
+    print("uninstall ok")
+
+
+if __name__ == "__main__":
+    main()
