@@ -85,8 +85,10 @@ def main() -> None:
         t.wait_for(lambda s: "10031" in s and "587" in s, timeout=30)
         t.send("C-u", "mbtop restart mb-r", "Tab")
         t.wait_for("mbtop restart mb-rpcd", timeout=30)
-        t.send("C-u", "mbtop --the", "Tab", " ", "Tab", "Tab")
-        t.wait_for("mbtop-high-contrast", timeout=30)
+        t.send("C-u", "mbtop --the", "Tab")
+        t.wait_for("mbtop --theme ", timeout=30)
+        t.send("mbtop-h", "Tab")
+        t.wait_for("mbtop --theme mbtop-high-contrast", timeout=30)
         t.send("C-u")
     print("completion ok")
 
