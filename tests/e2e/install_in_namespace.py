@@ -88,6 +88,13 @@ def main() -> None:
         t.send("C-u", "mbtop --theme mbtop-h", "Tab")
         t.wait_for("mbtop --theme mbtop-high-contrast", timeout=30)
         t.send("C-u")
+    # zsh: its default fpath has /usr/local/share/zsh/site-functions; compinit as a zshrc would.
+    with Tmux(["zsh", "-f"], 160, 40, env={"HOME": str(home)}) as t:
+        t.send("autoload -Uz compinit && compinit -u", "Enter")
+        t.send("mbtop free-port ", "Tab")
+        t.wait_for(lambda s: "10031" in s and "587" in s, timeout=30)
+        t.send("C-u", "mbtop restart mb-r", "Tab")
+        t.wait_for("mbtop restart mb-rpcd", timeout=30)
     print("completion ok")
 
     run("scripts/install", "--uninstall", cwd=clone)
