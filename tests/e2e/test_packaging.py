@@ -59,6 +59,9 @@ def test_pipx_install_in_a_clean_venv_gives_a_working_mbtop(tmp_path: Path) -> N
     table = _run([str(mbtop), "snapshot", "--no-health", "--no-firewall", "--sample", "0"], env=env)
     assert table.startswith("mbtop snapshot") and "25/tcp" in table
     python = tmp_path / "pipx" / "venvs" / "mbtop" / "bin" / "python"
-    share = _run([str(python), "-c", "import mbtop, pathlib; print(pathlib.Path(mbtop.__file__).parent)"], env=env)
+    # -I: not the mbtop of the current directory (the checkout), the one pipx installed.
+    code = "import mbtop, pathlib; print(pathlib.Path(mbtop.__file__).parent)"
+    share = _run([str(python), "-I", "-c", code], env=env, cwd=tmp_path)
+    assert str(tmp_path / "pipx") in share
     for name in SHIPPED:
         assert (Path(share.strip()).parent / name).is_file(), name
