@@ -12,6 +12,10 @@ processes that own them":
 * psutil: ``psutil.net_connections("tcp")`` (/proc/net/tcp{,6} parsed in Python, every fd of every
   process read for the owners, on every call; it has no port filter and no incremental mode).
 
+And, on this machine (not in the namespace), the service probe's process table (pid, parent, name,
+start; zombies left out), read every 5 s by the live screen: ``services.process_table`` against
+``psutil.process_iter(["ppid", "name", "status", "create_time"])``.
+
 Figures go into the docstrings of mbtop/probes/sockdiag.py and mbtop/probes/owners.py.
 """
 
@@ -55,6 +59,27 @@ print(json.dumps(out))
 """
 
 
+TABLE = r"""
+import json, sys, time
+import psutil
+from mbtop.probes.services import process_table
+def lib():
+    return [p.info for p in psutil.process_iter(["ppid", "name", "status", "create_time"])
+            if p.info["status"] != psutil.STATUS_ZOMBIE]
+out = {"processes": len(psutil.pids())}
+for name, f in (("hand", process_table), ("psutil", lib)):
+    f()
+    runs = []
+    for _ in range(int(sys.argv[1])):
+        t = time.perf_counter()
+        for _ in range(20):
+            f()
+        runs.append((time.perf_counter() - t) / 20)
+    out[name] = runs
+print(json.dumps(out))
+"""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--connections", type=int, default=10_000)
@@ -69,6 +94,10 @@ def main() -> int:
         print(f"  {key:24} {statistics.median(res[key]) * 1000:9.1f} ms")
     ratio = statistics.median(res["psutil"]) / statistics.median(res["sockdiag+owners_steady"])
     print(f"  psutil / mbtop (steady sample): {ratio:.0f}×")
+    done = subprocess.run([PY, "-c", TABLE, str(args.runs)], capture_output=True, text=True, check=True, cwd=REPO)
+    tab = json.loads(done.stdout)
+    hand, lib = statistics.median(tab["hand"]) * 1000, statistics.median(tab["psutil"]) * 1000
+    print(f"process table, {tab['processes']} processes: mbtop {hand:.1f} ms, psutil {lib:.1f} ms ({lib / hand:.1f}×)")
     return 0
 
 

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import psutil
-
 from mbtop import syscmd
 from mbtop.catalog import Catalog, ServiceSpec
+from mbtop.probes.owners import boot_time
 
 State = Literal["running", "stopped", "failed", "unknown"]
 INIT_STATUS_EVERY = 30.0
 TIMEOUT = 5.0
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,28 +51,41 @@ class _Proc:
     pid: int
     ppid: int
     name: str
-    started: float  # epoch seconds
+    ticks: int
 
 
-def process_table() -> list[_Proc]:
-    """Every live process (psutil); a zombie is an exited process (PID 1 here reaps them late)."""
+def process_table(proc: Path = Path("/proc")) -> list[_Proc]:
     out: list[_Proc] = []
-    for p in psutil.process_iter(["ppid", "name", "status", "create_time"]):
-        info = p.info
-        if info["status"] == psutil.STATUS_ZOMBIE or info["name"] is None or info["create_time"] is None:
+    try:
+        entries = os.listdir(proc)
+    except OSError:
+        return out
+    for entry in entries:
+        if not entry.isdigit():
             continue
-        out.append(_Proc(p.pid, info["ppid"], info["name"], info["create_time"]))
+        try:
+            raw = (proc / entry / "stat").read_bytes()
+            lparen, rparen = raw.index(b"("), raw.rindex(b")")
+            rest = raw[rparen + 2 :].split()
+            if rest[0] == b"Z":  # a zombie is an exited process (PID 1 here reaps them late)
+                continue
+            out.append(
+                _Proc(int(entry), int(rest[1]), raw[lparen + 1 : rparen].decode("utf-8", "replace"), int(rest[19]))
+            )
+        except (OSError, ValueError, IndexError):
+            continue
     return out
 
 
-def _from_processes(svc: ServiceSpec, table: list[_Proc]) -> ServiceState | None:
+def _from_processes(svc: ServiceSpec, table: list[_Proc], boot: float) -> ServiceState | None:
     mine = [p for p in table if p.name in svc.processes]
     if not mine:
         return None
     pids = {p.pid for p in mine}
     roots = [p for p in mine if p.ppid not in pids] or mine
-    main = min(roots, key=lambda p: (p.started, p.pid))
-    return ServiceState(svc.name, "running", main.pid, main.started, "processes", main.name, len(mine))
+    main = min(roots, key=lambda p: (p.ticks, p.pid))
+    since = boot + main.ticks / _CLK_TCK if boot else None
+    return ServiceState(svc.name, "running", main.pid, since, "processes", main.name, len(mine))
 
 
 def _systemd(catalog: Catalog) -> dict[str, ServiceState]:
@@ -89,15 +102,16 @@ class ServiceProbe:
         self._proc = proc
         self._init_dir = init_dir
         self._init_cache: dict[str, tuple[float, State, str]] = {}
+        self._boot = boot_time()
 
     def read(self) -> tuple[ServiceState, ...]:
         if has_systemd():
             states = _systemd(self.catalog)
             return self._main_pids(tuple(states[svc.name] for svc in self.catalog.services))
-        table = process_table()
+        table = process_table(self._proc)
         out: list[ServiceState] = []
         for svc in self.catalog.services:
-            running = _from_processes(svc, table)
+            running = _from_processes(svc, table, self._boot)
             if running is not None:
                 self._init_cache.pop(svc.name, None)
                 out.append(running)
@@ -111,11 +125,11 @@ class ServiceProbe:
         with GuessMainPID=no): their main process and count from the process table, read once."""
         if all(st.state != "running" or st.pid is not None for st in states):
             return states
-        table = process_table()
+        table = process_table(self._proc)
         out: list[ServiceState] = []
         for st in states:
             svc = self.catalog.service(st.name)
-            found = _from_processes(svc, table) if svc and st.state == "running" and not st.pid else None
+            found = _from_processes(svc, table, self._boot) if svc and st.state == "running" and not st.pid else None
             out.append(st if found is None else dataclasses.replace(st, pid=found.pid, processes=found.processes))
         return tuple(out)
 

@@ -53,5 +53,5 @@ def test_the_library_is_used_where_the_card_names_it() -> None:
     """psutil for process details, pyroute2 for the host's addresses (not a stray import)."""
     src = {p.relative_to(REPO).as_posix(): p.read_text() for p in (REPO / "mbtop").rglob("*.py")}
     assert "psutil.Process(" in src["mbtop/probes/owners.py"]
-    assert "psutil.process_iter(" in src["mbtop/probes/services.py"]
+    assert "psutil.Process(" in src["mbtop/actions/safety.py"]
     assert "from pyroute2 import IPRoute" in src["mbtop/actions/protect.py"]
