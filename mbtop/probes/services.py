@@ -8,8 +8,8 @@ process, from its init script's LSB status (1 or 2: "dead but pid/lock file
 exists" = failed), asked at most every ``INIT_STATUS_EVERY`` seconds.
 
 The process table is read here, not with psutil: ``psutil.process_iter`` for the same fields took
-14.6 ms against 4.7 ms for 132 processes (``bench/libs_vs_hand.py``); read every 5 s by the live
-screen, that is 0.2 % of a core more on a screen whose idle target is 2 %.
+13.2 ms against 4.6 ms for 137 processes (18.6 against 5.4 in another run; ``bench/libs_vs_hand.py``);
+read every 5 s by the live screen, that is ~0.2 % of a core more where the idle target is 2 %.
 """
 
 from __future__ import annotations
