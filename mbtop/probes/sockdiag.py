@@ -4,7 +4,8 @@ A struct-based decoder: pyroute2's generic netlink parser is ~30x slower and
 needs hundreds of MiB at 100k sockets, and this is the hot path of every
 sample.  psutil has no port filter: ``psutil.net_connections("tcp")`` took
 743 ms where this decoder and the owner map took 47 ms at 10,002 sockets on
-port 25, 4,285 ms against 255 ms at 50,007 (``bench/libs_vs_hand.py``).  The kernel filters by local port (inet_diag bytecode) so only the
+port 25, 4,285 ms against 255 ms at 50,007 (``bench/libs_vs_hand.py``).
+The kernel filters by local port (inet_diag bytecode) so only the
 documented ports' sockets cross into Python.
 """
 
