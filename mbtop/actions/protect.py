@@ -16,6 +16,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+import psutil
+
 from mbtop.actions.safety import ssh_client_addresses
 from mbtop.probes import procnet, sockdiag
 
@@ -59,16 +61,14 @@ def host_addresses() -> list[IPAddress]:
 
 
 def _sshd_inodes(proc: Path = Path("/proc")) -> set[int]:
-    """Socket inodes held by sshd processes."""
+    """Socket inodes held by sshd processes (found with psutil; their fds read from ``proc``)."""
     inodes: set[int] = set()
     try:
-        entries = [e for e in os.listdir(proc) if e.isdigit()]
-    except OSError as exc:
-        raise Unreadable(f"{proc}: {exc.strerror}") from None
-    for pid in entries:
+        sshd = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] in SSHD_NAMES]
+    except (psutil.Error, OSError) as exc:
+        raise Unreadable(f"the process table could not be read ({exc})") from None
+    for pid in map(str, sshd):
         try:
-            if (proc / pid / "comm").read_text().strip() not in SSHD_NAMES:
-                continue
             fds = os.listdir(proc / pid / "fd")
         except OSError:
             continue  # gone, or not ours to read (not root: block is refused anyway)
