@@ -4,6 +4,7 @@ process that never ends) while the sampler and the live screen keep their cadenc
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -40,10 +41,8 @@ def hung(tmp_path: Path) -> Iterator[tuple[Catalog, ServiceProbe, Path]]:
         script.chmod(0o755)
     yield catalog, ServiceProbe(catalog, init_dir=init), pids
     for line in pids.read_text().split() if pids.exists() else []:
-        try:
+        with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(line), signal.SIGKILL)
-        except (ProcessLookupError, ValueError):
-            pass
 
 
 def _wait_hung(pids: Path) -> None:
@@ -62,7 +61,7 @@ def test_a_hung_init_script_never_delays_a_sample(hung: tuple[Catalog, ServicePr
         for _ in range(15):
             start = time.monotonic()
             box: list[Sample] = []
-            worker = threading.Thread(target=lambda: box.append(sampler.sample()), daemon=True)
+            worker = threading.Thread(target=lambda out=box: out.append(sampler.sample()), daemon=True)
             worker.start()
             worker.join(2.0)  # fail now rather than after every init script's timeout
             assert box, "a sample waited more than 2 s"
