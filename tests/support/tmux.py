@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.require import require
+
 
 def mbtop_bin() -> str:
     """The installed `mbtop` entry point of the interpreter running the tests."""
@@ -38,8 +40,7 @@ class Tmux:
         term: str = "xterm-256color",
         env: dict[str, str] | None = None,
     ) -> None:
-        if not shutil.which("tmux"):
-            pytest.skip("tmux is not installed")
+        require(shutil.which("tmux") is not None, "tmux is not installed (scripts/stack install installs it)")
         self.socket = f"mbtop-e2e-{uuid.uuid4().hex[:8]}"
         self.width, self.height = width, height
         envs = [f"TERM={term}", *(f"{k}={v}" for k, v in (env or {}).items())]
