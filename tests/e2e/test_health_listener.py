@@ -25,9 +25,8 @@ def test_a_health_answer_is_dropped_and_checked_again_when_its_listener_changes(
     cfg.chmod(0o600)
     with Tmux([mbtop_bin(), "--config", str(cfg), "--interval", "1"], 140, 40) as t:
         t.wait_for("redis.sock", timeout=20)
-        t.send("/")
-        t.send("6379")
-        t.send("Enter")  # the filtered table: 6379 first
+        t.send(*["Down"] * 11)  # 25 80 443 587 465 10031 10032 11332 11333 3310 3306, then 6379
+        t.wait_for(lambda _s: True, timeout=1)
         t.send("Enter")
         t.wait_for("Port 6379", timeout=10)
         t.wait_for(PONG, timeout=15)  # the first round, right after the first sample
@@ -61,6 +60,7 @@ def test_a_health_answer_is_dropped_and_checked_again_when_its_listener_changes(
         back_at = time.monotonic()
         t.wait_for(PONG, timeout=10)  # Redis again: a new listener, checked at once
         print(f"PONG again {time.monotonic() - back_at:.1f} s after the stack was back")
-        t.send("Escape")
+        t.send("Escape")  # alone: ESC followed at once by q would arrive as alt+q
+        t.wait_for("1 Overview", timeout=10)
         t.send("q")
         t.wait_for(lambda _s: t.pane_dead(), timeout=10)
