@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Every benchmark, one table: mbtop's figure, the peer's figure from the same run, the ratio, the target.
 
-    sudo .venv/bin/python bench/run.py [--quick] [--only sockets,logs,tui,screen,bytes]
+    sudo .venv/bin/python bench/run.py [--quick] [--only sockets,logs,tui,screen,bytes,queue]
 
 Needs root (network namespaces), the lab stack up for the idle figures (`sudo scripts/stack up`),
 and the peers: ss, pflogsumm, goaccess, glances, btop (installed here with apt when missing).
@@ -265,6 +265,18 @@ def bench_bytes(seconds: float) -> None:
             "90 connections held from 90 sources")  # fmt: skip
 
 
+def bench_queue(messages: int) -> None:
+    """A held queue of ``messages`` made in a private Postfix instance (bench/queue_bench.py)."""
+    from bench.queue_bench import TARGET_MB, TARGET_SECONDS, bench
+
+    mine, qshape, floor = bench(messages)
+    add(f"queue read, {messages:,} messages", mine["seconds"], qshape, "s", f"≤ {TARGET_SECONDS:g} s",
+        mine["seconds"] <= TARGET_SECONDS, f"qshape hold as the peer; postqueue -j alone {floor:.2f} s")  # fmt: skip
+    add(
+        f"queue read RSS, {messages:,} messages", mine["mb"], None, "MB", f"≤ {TARGET_MB:g} MB", mine["mb"] <= TARGET_MB
+    )
+
+
 def ensure_peers() -> None:
     missing = [p for p, b in PEERS.items() if not shutil.which(b)]
     if missing:
@@ -276,7 +288,7 @@ def ensure_peers() -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer runs, shorter windows, smaller logs")
-    ap.add_argument("--only", default="sockets,logs,tui,screen,bytes")
+    ap.add_argument("--only", default="sockets,logs,tui,screen,bytes,queue")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("run as root (network namespaces, the lab stack)", file=sys.stderr)
@@ -295,6 +307,8 @@ def main() -> int:
         bench_tui(window)
     if "bytes" in parts:
         bench_bytes(window / 2)
+    if "queue" in parts:
+        bench_queue(20_000 if args.quick else 100_000)
     print()
     head = ("benchmark", "mbtop", "peer (same run)", "ratio", "target", "met", "note")
     table = [head, *[(r.what, r.mbtop, r.peer, r.ratio, r.target, r.met, r.note) for r in ROWS]]

@@ -11,8 +11,11 @@ from typing import Any
 
 from mbtop.catalog import Catalog, CatalogError, apply_overrides, load_reference
 from mbtop.model.flood import Thresholds
+from mbtop.model.queue import QueueThresholds
+from mbtop.model.vitals import VitalsThresholds
 
 DEFAULT_PATH = Path("/etc/mbtop/config.toml")
+MAX_BYTES = 1 << 20  # a config or theme file larger than this is refused, never cut
 KNOWN_KEYS = frozenset(
     {
         "read_only",
@@ -27,6 +30,8 @@ KNOWN_KEYS = frozenset(
         "health_every",
         "audit_log",
         "low_bandwidth",
+        "queue",
+        "vitals",
     }
 )
 
@@ -47,6 +52,8 @@ class Config:
     health_every: float = 15.0  # seconds between protocol checks in the live screen
     audit_log: Path = Path("/var/log/mbtop/actions.log")
     low_bandwidth: bool = False
+    queue: QueueThresholds = field(default_factory=QueueThresholds)
+    vitals: VitalsThresholds = field(default_factory=VitalsThresholds)
 
 
 def check_trusted(path: Path, st: os.stat_result, euid: int) -> None:
@@ -64,25 +71,46 @@ def check_trusted(path: Path, st: os.stat_result, euid: int) -> None:
         )
 
 
+def read_trusted(path: Path, *, euid: int | None = None, limit: int = MAX_BYTES) -> bytes:
+    """The bytes of a file mbtop trusts to change what it does (the config, a theme).
+
+    Opened without following a link at its name; as root, refused unless it is a regular file
+    owned by root and writable by nobody else; refused, never cut, when over ``limit`` bytes.
+    Raises ConfigError (and FileNotFoundError when it does not exist).
+    """
+    euid = os.geteuid() if euid is None else euid
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot open: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        check_trusted(path, st, euid)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(f"{path}: not a regular file")
+        if st.st_size > limit:
+            raise ConfigError(f"{path}: {st.st_size:,} bytes, more than the {limit:,} bytes mbtop reads; refusing it")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            raw = fh.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(raw) > limit:  # grew since fstat
+        raise ConfigError(f"{path}: more than the {limit:,} bytes mbtop reads; refusing it")
+    return raw
+
+
 def load(path: Path | None = None, *, euid: int | None = None) -> Config:
     """Load the config. ``path=None`` means the default file, which may be absent."""
     explicit = path is not None
     target = path if path is not None else DEFAULT_PATH
-    euid = os.geteuid() if euid is None else euid
     try:
-        fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        raw = read_trusted(target, euid=euid)
     except FileNotFoundError:
         if explicit:
             raise ConfigError(f"{target}: no such file") from None
         return Config(catalog=load_reference(), source=None)
-    except OSError as exc:
-        raise ConfigError(f"{target}: cannot open: {exc.strerror}") from None
-    try:
-        check_trusted(target, os.fstat(fd), euid)
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            raw = fh.read(1 << 20)
-    finally:
-        os.close(fd)
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -128,7 +156,36 @@ def from_data(data: dict[str, Any], source: str | None) -> Config:
         health_every=timing["health_every"],
         audit_log=_audit_log(data.get("audit_log"), where),
         low_bandwidth=low_bandwidth,
+        queue=_gateway(data.get("queue", {}), where)[0],
+        vitals=_gateway(data.get("vitals", {}), where, vitals=True)[1],
     )
+
+
+def _gateway(table: Any, where: str, vitals: bool = False) -> tuple[QueueThresholds, VitalsThresholds]:
+    """``[queue]`` (threshold, deferred_hours) or ``[vitals]`` (disk_free_percent, inode_free_percent, cert_days)."""
+    name = "vitals" if vitals else "queue"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table")
+    keys = ("disk_free_percent", "inode_free_percent", "cert_days") if vitals else ("threshold", "deferred_hours")
+    unknown = set(table) - set(keys)
+    if unknown:
+        raise ConfigError(f"{where}: [{name}]: unknown key(s) {', '.join(sorted(unknown))}")
+    for key, value in table.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"{where}: [{name}] {key} must be a number ≥ 0")
+        if key.endswith("_percent") and value > 100:
+            raise ConfigError(f"{where}: [{name}] {key} must be a percentage from 0 to 100")
+    q, v = QueueThresholds(), VitalsThresholds()
+    q = QueueThresholds(
+        messages=int(table.get("threshold", q.messages)),
+        deferred_hours=float(table.get("deferred_hours", q.deferred_hours)),
+    )
+    v = VitalsThresholds(
+        disk_free=float(table.get("disk_free_percent", v.disk_free * 100)) / 100,
+        inode_free=float(table.get("inode_free_percent", v.inode_free * 100)) / 100,
+        cert_days=int(table.get("cert_days", v.cert_days)),
+    )
+    return q, v
 
 
 def _audit_log(value: Any, where: str) -> Path:

@@ -60,7 +60,7 @@ def main() -> int:
     finally:
         os.chmod(rpcd, old)
     out = REPO / "tests" / "fixtures" / "stack-trouble.json"
-    save(samples, out)
+    save(samples, out, force=True)
     print(f"wrote {out.relative_to(REPO)}: {len(samples)} samples")
     return 0
 

@@ -17,6 +17,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import cairosvg
@@ -25,8 +26,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from mbtop.config import load  # noqa: E402
+from mbtop.model.gateway import GatewayReader  # noqa: E402
 from mbtop.probes.sample import Sampler  # noqa: E402
 from mbtop.ui.app import MbtopApp  # noqa: E402
+from tests.support import mailqueue  # noqa: E402
 from tests.support.netns import Holder  # noqa: E402
 
 SHOTS = [
@@ -41,14 +44,32 @@ SHOTS = [
     ("services", ["7"]),
     ("action-preview", ["down", "down", "down", "down", "K"]),  # free port 465: the plan, not run
     ("help", ["question_mark"]),
+    # A real queue in a private Postfix instance (tests/support/mailqueue.py): mail to domains routed
+    # to a closed port, deferred by Postfix itself; the stack's own Postfix and files are not touched.
+    ("queue", ["8"]),
+    ("queue-messages", ["8", "down", "enter"]),  # the deferred messages of the first domain
 ]
+# Real deferred mail for the queue shots: {domain: [sender per message]}; two of them then held.
+QUEUE_MAIL = {
+    "mx-down.example": ["newsletter@shop.example"] * 9 + ["billing@shop.example"] * 3,
+    "greylist.example": ["alice@mailborder.test", "bob@mailborder.test"] * 3,
+    "old-partner.example": ["compromised@mailborder.test"] * 4,
+    "typo.example": ["bob@mailborder.test"] * 2,
+}
 SIZES = [(80, 24), (160, 48)]
 
 
-async def shoot(name: str, keys: list[str], size: tuple[int, int], out: Path, theme: str) -> Path:
+async def shoot(
+    name: str, keys: list[str], size: tuple[int, int], out: Path, theme: str, postfix: str | None = None
+) -> Path:
     cfg = load(None)
-    app = MbtopApp(cfg.catalog, Sampler(cfg.catalog).sample, interval=0.5, theme=theme)
+    app = MbtopApp(cfg.catalog, Sampler(cfg.catalog).sample, interval=0.5, theme=theme, gateway=True)
+    app.gateway = GatewayReader(config_dir=postfix)
     async with app.run_test(size=size) as pilot:
+        for _ in range(100):  # the queue and the vitals are read in their own worker after the first sample
+            if app.gateway_state is not None and app.gateway_state.vitals is not None:
+                break
+            await pilot.pause(0.1)
         # Three samples: rates and sparklines need history.
         for _ in range(30):
             await pilot.pause(0.1)
@@ -67,6 +88,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=REPO / "screenshots")
     ap.add_argument("--theme", default="mbtop-dark")
+    ap.add_argument("--only", help="comma-separated shot names (default: all)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("run as root (sudo): the screenshots show the real stack", file=sys.stderr)
@@ -77,12 +99,27 @@ def main() -> int:
     flood = {f"127.66.0.{i}": n for i, n in enumerate([12, 9, 7, 5, 4, 3, 3, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2], 1)}
     spec = {"name": "flood", "connect": [[s, "127.0.0.1", 25, n] for s, n in flood.items()]}
     squat = {"name": "nc", "listen": [["0.0.0.0", 465]]}
-    os.chmod(rpcd, 0o666)
+    if any(not n.startswith("queue") for n, _ in SHOTS if not args.only or n in args.only.split(",")):
+        os.chmod(rpcd, 0o666)
     try:
-        with Holder([], spec), Holder([], squat):
-            for name, keys in SHOTS:
+        shots = [(n, k) for n, k in SHOTS if not args.only or n in args.only.split(",")]
+        queue = any(n.startswith("queue") for n, _ in shots)
+        trouble = any(not n.startswith("queue") for n, _ in shots)
+        with (
+            Holder([], spec) if trouble else nullcontext(),
+            Holder([], squat) if trouble else nullcontext(),
+            mailqueue.private_instance({"transport_maps": mailqueue.routes(list(QUEUE_MAIL))})
+            if queue
+            else nullcontext() as pf,
+            mailqueue.deferred_mail(QUEUE_MAIL, pf) if pf else nullcontext() as mail,
+        ):
+            if pf and mail:
+                held = [m["queue_id"] for m in mail if m["sender"] == "compromised@mailborder.test"][:2]
+                subprocess.run(pf.argv("postsuper", "-h", "-"), input="\n".join(held) + "\n", text=True, check=True)
+            for name, keys in shots:
                 for size in SIZES:
-                    svg = asyncio.run(shoot(name, keys, size, args.out, args.theme))
+                    postfix = pf.config_dir if pf and name.startswith("queue") else None
+                    svg = asyncio.run(shoot(name, keys, size, args.out, args.theme, postfix))
                     print(svg.relative_to(REPO))
     finally:
         os.chmod(rpcd, old_mode)

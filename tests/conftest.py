@@ -4,8 +4,8 @@ Integration, stack and e2e tests need root, `ip netns`, the lab stack and tmux. 
 developer's quick `pytest tests/unit`) a test that needs them is skipped with the reason.  As root
 (the README's `sudo scripts/test`, CI) nothing is skipped: a missing requirement fails the test
 with its reason, whatever the environment says (sudo drops `CI`).  The only exception is a test
-marked ``optional_layer`` (a layer the README calls optional: none today); such skips are counted
-in the run's last line.
+marked ``optional_layer`` (a layer the README calls optional: tests/systemd, where the kernel
+refuses namespaces); such skips are counted in the run's last line.
 """
 
 from __future__ import annotations
@@ -30,9 +30,13 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         path = str(item.fspath)
-        for layer in ("unit", "integration", "e2e"):
+        for layer in ("unit", "integration", "e2e", "systemd"):
             if f"/tests/{layer}/" in path:
                 item.add_marker(getattr(pytest.mark, layer))
+        if "/tests/systemd/" in path:
+            # The README's one optional layer: skipped, with the reason, where the kernel refuses
+            # to boot systemd in namespaces (any other failure to boot fails it).
+            item.add_marker(pytest.mark.optional_layer("systemd in namespaces"))
 
 
 _optional_skips: list[str] = []

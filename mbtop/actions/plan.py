@@ -38,9 +38,11 @@ class Step:
     listen: bool = False  # wait-port: wait until it listens (True) or until it is free (False)
     avoid: tuple[int, ...] = ()  # wait-port: listening sockets (inodes) that do not count: the old ones
     optional: bool = False  # a failure here does not stop the plan (e.g. SIGKILL after a clean exit)
+    stdin: tuple[str, ...] = ()  # exec: lines written to the command's standard input (postsuper's queue ids)
 
     def argv_text(self) -> str:
-        return shlex.join(self.argv) if self.argv else self.text
+        text = shlex.join(self.argv) if self.argv else self.text
+        return f"{text} < ({len(self.stdin)} line(s) on stdin)" if self.stdin else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +68,10 @@ class Plan:
 
     def argvs(self) -> list[list[str]]:
         """What the audit log records: each step as an argv (mbtop's own steps as a readable one)."""
-        return [list(s.argv) if s.argv else [f"({s.kind})", s.text] for s in self.steps]
+        return [
+            [*s.argv, "<stdin>", *s.stdin] if s.stdin else list(s.argv) if s.argv else [f"({s.kind})", s.text]
+            for s in self.steps
+        ]
 
 
 @dataclass(slots=True)

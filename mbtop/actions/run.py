@@ -7,13 +7,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mbtop import syscmd
 from mbtop.actions import audit
 from mbtop.actions.plan import Plan, Result, Step
 from mbtop.actions.safety import Refused, fix_socket, signal_process, wait_exit
 from mbtop.probes import sockdiag
 
 EXEC_TIMEOUT = 120.0
-ENV = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_PAGER": ""}
 
 
 def _listeners(port: int) -> set[int]:
@@ -40,9 +40,8 @@ def _wait_port(step: Step) -> tuple[bool, str]:
 
 def _exec(step: Step) -> tuple[bool, str]:
     try:
-        done = subprocess.run(
-            list(step.argv), capture_output=True, timeout=EXEC_TIMEOUT, env=ENV, check=False, stdin=subprocess.DEVNULL
-        )
+        feed = "".join(f"{line}\n" for line in step.stdin).encode() if step.stdin else None
+        done = syscmd.run(step.argv, timeout=EXEC_TIMEOUT, input=feed)
     except FileNotFoundError:
         return False, f"{step.argv[0]}: not installed"
     except subprocess.TimeoutExpired:
@@ -81,14 +80,17 @@ def execute(
     log: Path = audit.DEFAULT_LOG,
     on_step: Callable[[str], None] | None = None,
 ) -> Result:
-    """Run ``plan`` (already confirmed); the audit line is written whatever happens."""
+    """Run ``plan`` (already confirmed); audited when it starts and when it ends, whatever happens."""
     if plan.refused:
         result = Result(False, f"refused: {plan.refused}")
         problem = audit.write(plan, "refused", plan.refused, log)
         if problem:
             result.details.append(problem)
         return result
+    action_id = audit.new_id()
     details: list[str] = []
+    # The start line is written before anything runs: a killed mbtop still leaves it.
+    start_problem = audit.write(plan, "started", plan.preview()[:2000], log, action_id)
     ok = True
     for step in plan.steps:
         if step.kind == "signal" and step.optional and _exited_before(details, step.pid):
@@ -104,9 +106,8 @@ def execute(
     if not plan.steps:
         message = plan.summary
     result = Result(ok, message, details)
-    problem = audit.write(plan, result.outcome, "; ".join(details)[:2000], log)
-    if problem:
-        result.details.append(problem)
+    problem = audit.write(plan, result.outcome, "; ".join(details)[:2000], log, action_id)
+    result.details += [p for p in dict.fromkeys((start_problem, problem)) if p]
     return result
 
 

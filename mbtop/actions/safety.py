@@ -114,7 +114,13 @@ def start_ticks(pid: int, proc: Path = Path("/proc")) -> int | None:
 
 
 def signal_process(pid: int, ticks: int, sig: int) -> str:
-    """Signal ``pid`` only if it is still the process planned (same start time). 'sent', 'gone' or refused."""
+    """Signal ``pid`` only if it is still the process planned (same start time). 'sent', 'gone' or refused.
+
+    A plan that does not know the start time (``ticks`` 0) cannot tell the process it saw from one
+    that reused its pid since: it is refused, never sent on trust.
+    """
+    if ticks <= 0:
+        raise Refused(f"the start time of pid {pid} was not known when planned: cannot confirm it is the same process")
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
@@ -123,7 +129,7 @@ def signal_process(pid: int, ticks: int, sig: int) -> str:
         now = start_ticks(pid)
         if now is None:
             return "gone"
-        if ticks and now != ticks:
+        if now != ticks:
             raise Refused(f"pid {pid} now belongs to another process (started later): not signalling it")
         try:
             signal.pidfd_send_signal(pidfd, sig)
@@ -136,12 +142,14 @@ def signal_process(pid: int, ticks: int, sig: int) -> str:
 
 def wait_exit(pid: int, ticks: int, seconds: float) -> bool:
     """True when the planned process has exited within ``seconds``."""
+    if ticks <= 0:
+        raise Refused(f"the start time of pid {pid} was not known when planned: cannot tell whether it exited")
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
         return True
     try:
-        if ticks and start_ticks(pid) not in (ticks, None):
+        if start_ticks(pid) not in (ticks, None):
             return True  # the planned process is gone; its pid is someone else's now
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)

@@ -18,8 +18,9 @@ def _socket_line(s: SocketStatus) -> str:
     return f"{s.spec.path}: {s.status.upper()} — {clean(s.reason)}"
 
 
-def lines(plan: Plan, catalog: Catalog, snap: Snapshot) -> tuple[list[str], bool]:
-    """What to show, and whether the target now looks as the action meant it to."""
+def lines(plan: Plan, catalog: Catalog, snap: Snapshot) -> tuple[list[str], bool | None]:
+    """What to show, and whether the target now looks as the action meant it to (None: not verified,
+    the lines say why)."""
     if plan.action == "restart":
         ports = [p for p in snap.ports if p.spec.service == plan.target and (p.listening or p.spec.required)]
         socks = [s for s in snap.sockets if s.spec.service == plan.target and s.file.exists]
@@ -38,11 +39,17 @@ def lines(plan: Plan, catalog: Catalog, snap: Snapshot) -> tuple[list[str], bool
     return [], True
 
 
-def _firewall_lines(plan: Plan, catalog: Catalog, snap: Snapshot) -> tuple[list[str], bool]:
+def _firewall_lines(plan: Plan, catalog: Catalog, snap: Snapshot) -> tuple[list[str], bool | None]:
     try:
         net = ipaddress.ip_network(plan.target, strict=False)
     except ValueError:
         return [], False
+    state = snap.firewall
+    if state is None or state.backend == "unknown":
+        why = "the firewall was not read"
+        if state is not None:
+            why = f"the firewall could not be read ({clean(state.reason)})"
+        return [f"not verified: {why}, so nothing says whether {net} is {plan.action}ed"], None
     out: list[str] = []
     kept_out_everywhere = True
     for p in snap.ports:
@@ -58,9 +65,11 @@ def _firewall_lines(plan: Plan, catalog: Catalog, snap: Snapshot) -> tuple[list[
             let_in = any(_covers(s, net) for s in fam.sources) and not excepted
         kept_out_everywhere &= not let_in
         out.append(f"port {p.spec.port}: new connections from {net} are {'let in' if let_in else 'dropped'}")
+    if not out:
+        return [f"not verified: no IPv{net.version} verdict for a public port to check against"], None
     if plan.action == "block":
         return out, kept_out_everywhere
-    return out, not kept_out_everywhere or not out
+    return out, not kept_out_everywhere
 
 
 def _covers(text: str, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:

@@ -10,27 +10,53 @@ import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from mbtop import __version__
 from mbtop.config import Config, ConfigError, load
 from mbtop.model.flood import FloodState
 from mbtop.model.types import Snapshot, worst
+from mbtop.text import clean
 
 EXIT_USAGE = 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, metavar="PATH", help="config file (default /etc/mbtop/config.toml)")
-    common.add_argument("--no-netlink", action="store_true", help="read /proc/net instead of netlink sock_diag")
-    common.add_argument("--no-firewall", action="store_true", help="do not read the firewall rules")
-    common.add_argument("--no-health", action="store_true", help="do not check that daemons answer their protocol")
+LIVE_ONLY = ("interval", "theme", "low_bandwidth", "replay")  # options of the live screen alone
 
+
+def _common(*, top: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name.
+
+    The copy given to the subcommands has no defaults (SUPPRESS): argparse copies a
+    subcommand's namespace over the main one, so a default there would silently undo
+    ``mbtop --config FILE snapshot``.
+    """
+    keep: dict[str, Any] = {} if top else {"default": argparse.SUPPRESS}
+    flag: dict[str, Any] = {"action": "store_true", **keep}
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", type=Path, metavar="PATH", help="config file (default /etc/mbtop/config.toml)", **keep
+    )
+    common.add_argument("--no-netlink", help="read /proc/net instead of netlink sock_diag", **flag)
+    common.add_argument("--no-firewall", help="do not read the firewall rules", **flag)
+    common.add_argument("--no-health", help="do not check that daemons answer their protocol", **flag)
+    common.add_argument(
+        "--sample",
+        type=float,
+        metavar="SECONDS",
+        help="watch this long to measure connection rates for the flood view (0: no rates)",
+        **({"default": 1.0} if top else keep),
+    )
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mbtop",
         description="Live monitor of a Mailborder gateway's documented ports and sockets.",
-        parents=[common],
+        parents=[_common(top=True)],
     )
+    common = _common(top=False)
     p.add_argument("--version", action="version", version=f"mbtop {__version__}")
     p.add_argument("--interval", type=float, default=None, help="refresh interval in seconds (default 1)")
     p.add_argument("--theme", default=None, help="colour theme name or file")
@@ -45,13 +71,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    common.add_argument(
-        "--sample",
-        type=float,
-        default=1.0,
-        metavar="SECONDS",
-        help="watch this long to measure connection rates for the flood view (0: no rates)",
-    )
     snap = sub.add_parser("snapshot", parents=[common], help="print every documented port and socket once")
     snap.add_argument("--json", action="store_true", help="one JSON document (schema in README)")
 
@@ -59,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("file", type=Path)
     rec.add_argument("--count", type=int, default=5, help="samples to take (default 5)")
     rec.add_argument("--every", type=float, default=1.0, help="seconds between samples (default 1)")
+    rec.add_argument("--force", action="store_true", help="replace FILE if it exists")
 
     from mbtop.cli import logs
 
@@ -77,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
         "firewall", parents=[common], help="what the firewall does with a new connection to each documented port"
     )
     fw.add_argument("--json", action="store_true", help="the verdicts as JSON")
+
+    from mbtop.cli import queue as queue_cli
+
+    queue_cli.add_parser(sub, [common])
     return p
 
 
@@ -106,6 +130,7 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
     # Protocol checks run beside the sampling window (each bounded by its timeout).
     checker: concurrent.futures.Future[Mapping[str, Health]] | None = None
     pool = concurrent.futures.ThreadPoolExecutor(1)
+    gateway = _gateway_reads()
     if not args.no_health:
         checker = pool.submit(check_all, health_targets(cfg.catalog, first), cfg.health_timeout)
     if args.sample > 0:
@@ -141,7 +166,20 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
     extra = flood.finding(state)
     if extra is not None:
         snap = dataclasses.replace(snap, findings=(*snap.findings, extra), status=worst([snap.status, extra.severity]))
+    from mbtop.model.vitals import extend
+
+    snap = extend(snap, gateway[0].result(), gateway[1].result(), cfg.queue, cfg.vitals)
     return snap, state
+
+
+def _gateway_reads() -> tuple[concurrent.futures.Future[Any], concurrent.futures.Future[Any]]:
+    """The mail queue and the vitals, read beside the sample (each bounded in time)."""
+    from mbtop.model.gateway import read_queue, read_vitals
+
+    pool = concurrent.futures.ThreadPoolExecutor(2)
+    reads = (pool.submit(read_queue), pool.submit(read_vitals))
+    pool.shutdown(wait=False)
+    return reads
 
 
 def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
@@ -211,8 +249,14 @@ def cmd_action(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_record(cfg: Config, args: argparse.Namespace) -> int:
     import time
 
-    from mbtop.probes.record import save
+    from mbtop.probes.record import RecordError, check_target, save
     from mbtop.probes.sample import Sampler
+
+    try:
+        check_target(args.file, force=args.force)  # said before sampling for --count × --every seconds
+    except OSError as exc:
+        print(f"mbtop: {clean(str(exc))}", file=sys.stderr)
+        return 1
 
     sampler = Sampler(cfg.catalog, use_netlink=not args.no_netlink, firewall_every=None if args.no_firewall else 10.0)
     samples = []
@@ -220,7 +264,12 @@ def cmd_record(cfg: Config, args: argparse.Namespace) -> int:
         if i:
             time.sleep(max(0.0, args.every))
         samples.append(sampler.sample())
-    save(samples, args.file)
+    try:
+        save(samples, args.file, force=args.force)
+    except OSError as exc:
+        why = str(exc) if isinstance(exc, RecordError) else f"{args.file}: {exc.strerror or exc}"
+        print(f"mbtop: {why}", file=sys.stderr)
+        return 1
     print(f"recorded {len(samples)} samples to {args.file}", file=sys.stderr)
     return 0
 
@@ -231,24 +280,46 @@ def cmd_logs(cfg: Config, args: argparse.Namespace) -> int:
     return logs.run(args)
 
 
+def cmd_queue(cfg: Config, args: argparse.Namespace) -> int:
+    from mbtop.cli import queue as queue_cli
+
+    return queue_cli.run(cfg, args)
+
+
 def cmd_tui(cfg: Config, args: argparse.Namespace) -> int:
     import importlib
 
     try:
         app = importlib.import_module("mbtop.ui.app")
-    except ImportError:
-        # The live screen is not built yet in this checkout: show the snapshot instead.
-        args.json = False
-        return cmd_snapshot(cfg, args)
+    except ImportError as exc:
+        # Never a snapshot in its place: an operator must see that the screen is broken, and why.
+        print(
+            f"mbtop: the live screen cannot start: {exc} — reinstall (sudo scripts/install); "
+            "`mbtop snapshot` and `mbtop check` still work",
+            file=sys.stderr,
+        )
+        return 1
     return int(app.run(cfg, args))
 
 
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; an option that would be ignored where it was given is refused (exit 2)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command:
+        given = [name for name in LIVE_ONLY if getattr(args, name) not in (None, False)]
+        if given:
+            opt = "--" + given[0].replace("_", "-")
+            parser.error(f"{opt} is an option of the live screen (mbtop without a command), not of `{args.command}`")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parse(argv)
     try:
         cfg = _config(args)
     except ConfigError as exc:
-        print(f"mbtop: {exc}", file=sys.stderr)
+        print(f"mbtop: {clean(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     handlers = {
         "snapshot": cmd_snapshot,
@@ -261,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         "free-port": cmd_action,
         "block": cmd_action,
         "unblock": cmd_action,
+        "queue": cmd_queue,
     }
     handler = handlers.get(args.command or "", cmd_tui)
     try:

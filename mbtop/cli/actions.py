@@ -31,11 +31,13 @@ def add_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH", help="socket paths (default: every wrong one)")
     p = sub.add_parser("free-port", parents=both, help="stop the process squatting a documented port")
     p.add_argument("port", type=int)
-    p.add_argument("--start", action="store_true", help="then start the documented service")
+    p.add_argument("--start", action="store_true", help="then restart the documented service so that it takes the port")
     p.add_argument("--grace", type=float, default=builders.GRACE, help="seconds between SIGTERM and SIGKILL")
     for name, what in (("block", "drop new connections from"), ("unblock", "lift mbtop's block of")):
         p = sub.add_parser(name, parents=both, help=f"{what} an address or network, with the firewall in force")
         p.add_argument("address")
+        if name == "block":
+            p.add_argument("--force", action="store_true", help="allow a network broader than /8 (IPv4) or /32 (IPv6)")
 
 
 def _context(cfg: Config, args: argparse.Namespace) -> builders.Context:
@@ -44,13 +46,15 @@ def _context(cfg: Config, args: argparse.Namespace) -> builders.Context:
     from mbtop.model.build import build
     from mbtop.probes.sample import Sampler
 
-    sample = Sampler(cfg.catalog, use_netlink=not args.no_netlink, firewall_every=3600).sample()
+    firewall_every = None if args.no_firewall else 3600.0
+    sample = Sampler(cfg.catalog, use_netlink=not args.no_netlink, firewall_every=firewall_every).sample()
     return builders.Context(
         cfg.catalog,
         sample,
         build(cfg.catalog, sample),
         read_only=bool(getattr(args, "read_only", False) or cfg.read_only),
         root=os.geteuid() == 0,
+        force=bool(getattr(args, "force", False)),
     )
 
 
@@ -85,7 +89,7 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         ctx = _context(cfg, args)
         todo = plans(cfg, args, ctx)
     except builders.UsageError as exc:
-        print(f"mbtop: {exc}", file=sys.stderr)
+        print(f"mbtop: {clean(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     if not todo:
         print("every documented socket already has its documented owner, group and mode")
@@ -117,10 +121,12 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         if result.ok and plan.steps:
             # Look again, from scratch: is the target now as the action meant it to be?
             fresh = _context(cfg, args).snapshot
-            seen, good = verify.lines(plan, cfg.catalog, fresh) if fresh is not None else ([], True)
+            seen, good = verify.lines(plan, cfg.catalog, fresh) if fresh is not None else (["not verified"], None)
             for line in seen:
                 print(f"now: {line}")
-            if not good:
+            if good is None:
+                print("mbtop: the action ran; its effect is not verified (see above)", file=sys.stderr)
+            elif not good:
                 print("mbtop: the action ran, but the target does not look fixed (see above)", file=sys.stderr)
                 code = EXIT_FAILED
         if not result.ok:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from mbtop import syscmd
 from mbtop.logs.follow import MAX_LINE, Line
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -49,10 +49,10 @@ def entry_line(entry: dict[str, Any]) -> str | None:
 
 def has_postfix() -> bool:
     """journalctl exists and its mail facility holds Postfix entries."""
-    if shutil.which(COMMAND[0]) is None:
+    if syscmd.which(COMMAND[0]) is None:
         return False
     try:
-        out = subprocess.run([*COMMAND, "-n", "50", "-q"], capture_output=True, text=True, timeout=10)
+        out = syscmd.run([*COMMAND, "-n", "50", "-q"], timeout=10, text=True)
     except (OSError, subprocess.TimeoutExpired):
         return False
     for raw in out.stdout.splitlines():
@@ -64,11 +64,8 @@ def has_postfix() -> bool:
 
 async def follow_journal(backfill: int = 200) -> AsyncIterator[list[Line]]:
     """Yield batches of Postfix lines from journald, starting with the last ``backfill`` mail entries."""
-    proc = await asyncio.create_subprocess_exec(
-        *COMMAND,
-        "-f",
-        "-n",
-        str(backfill),
+    proc = await syscmd.start(
+        (*COMMAND, "-f", "-n", str(backfill)),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         limit=MAX_LINE * 4,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from mbtop.catalog import Catalog, PortSpec, SocketSpec
+from mbtop.model import culprits
 from mbtop.model import firewall as fwmodel
 from mbtop.model import health as healthmodel
 from mbtop.model.types import SEVERITY_RANK, Finding, Listener, PortStatus, Severity, Snapshot, SocketStatus, worst
@@ -187,12 +188,18 @@ def port_status(
         foreign = [lst for lst in listeners if lst.expected is False]
         if foreign and allowed:
             holder = _describe_holder([f for f in foreign if f.main] or foreign)
+            known = culprits.explain(spec, (f.process for f in foreign), catalog)  # exim4 on 25, apache2 on 80 …
+            message = f"port {label} is held by {holder}, not {spec.service} (expected {', '.join(allowed[:3])})"
+            fix = f"stop the process holding the port, then {_start_hint(spec.service, catalog)}"
+            if known is not None:
+                message = f"port {label} is held by {holder}, {known.what}, not {spec.service}: {known.why}"
+                fix = known.fix
             findings.append(
                 Finding(
                     "critical",
                     "unexpected-owner",
-                    f"port {label} is held by {holder}, not {spec.service} (expected {', '.join(allowed[:3])})",
-                    f"stop the process holding the port, then {_start_hint(spec.service, catalog)}",
+                    message,
+                    fix,
                     port=port,
                     action=f"free-port {port}",
                 )
@@ -413,6 +420,7 @@ def build(catalog: Catalog, sample: Sample) -> Snapshot:
     if sample.firewall is not None:
         ports, extra = _with_firewall(ports, sample)
     extra += healthmodel.service_findings(catalog, sample.services, ports, sockets)
+    extra += culprits.second_instances(catalog, sample.services, ports)
     findings = [f for p in ports for f in p.findings] + [f for s in sockets for f in s.findings] + extra
     findings.sort(key=lambda f: -SEVERITY_RANK[f.severity])
     notes = list(sample.notes)

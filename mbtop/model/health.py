@@ -80,12 +80,20 @@ def service_findings(
         required = any(p.spec.required and p.spec.service == st.name for p in ports) or any(
             s.spec.required and s.spec.service == st.name for s in sockets
         )
-        how = f"systemctl status {svc.unit}" if svc and st.manager == "systemd" else f"service {st.name} status"
+        how = (
+            f"systemctl status {svc.unit}, journalctl -u {svc.unit}"
+            if svc and st.manager == "systemd"
+            else f"service {st.name} status"
+        )
+        why = clean(st.result or st.detail) or st.manager
+        # The daemon's own last words from its journal: two lines, since the cause often comes just
+        # before the verdict (nginx: "[emerg] unknown directive …", then "… test failed").
+        said = f": {' | '.join(clean(line) for line in st.log[-2:])}" if st.log else ""
         out.append(
             Finding(
                 "critical" if required else "warning",
                 "service-failed",
-                f"service {st.name} has failed ({clean(st.detail) or st.manager})",
+                f"service {st.name} has failed ({why}){said}",
                 f"see why ({how}, its log), then restart it",
                 action=f"restart {st.name}",
             )

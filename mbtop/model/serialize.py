@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from mbtop.model import gateway_json
 from mbtop.model.flood import FloodState, Thresholds, TopSource
 from mbtop.model.types import Finding, Listener, PortStatus, Snapshot, SocketStatus
 from mbtop.probes.fail2ban import Fail2ban
@@ -25,9 +26,14 @@ def iso(ts: float | None) -> str | None:
 
 
 def finding(f: Finding, *, where: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {"severity": f.severity, "code": f.code, "message": f.message, "fix": f.fix}
-    if f.action:
-        out["action"] = f.action
+    # "action" is always there (null: no action fixes it): a key of the schema is never left out.
+    out: dict[str, Any] = {
+        "severity": f.severity,
+        "code": f.code,
+        "message": f.message,
+        "fix": f.fix,
+        "action": f.action or None,
+    }
     if where:
         out["port"] = f.port
         out["path"] = f.path
@@ -97,6 +103,8 @@ def service(s: ServiceState) -> dict[str, Any]:
         "manager": s.manager,
         "detail": s.detail,
         "processes": s.processes,
+        "result": s.result,
+        "log": list(s.log),
     }
 
 
@@ -189,6 +197,8 @@ def snapshot(snap: Snapshot) -> dict[str, Any]:
         "sources": dict(snap.sources),
         "firewall": firewall(snap.firewall),
         "services": [service(s) for s in snap.services],
+        "queue": gateway_json.queue(snap.queue),
+        "vitals": gateway_json.vitals(snap.vitals),
     }
 
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from mbtop.catalog import PortSpec, SocketSpec
 from mbtop.probes.firewall import FirewallState, PortFirewall
 from mbtop.probes.health import Health
 from mbtop.probes.services import ServiceState
 from mbtop.probes.types import SocketFile
+
+if TYPE_CHECKING:
+    from mbtop.model.queue import QueueState
+    from mbtop.probes.vitals import Vitals
 
 Severity = Literal["ok", "warning", "critical", "unknown"]
 SEVERITY_RANK: dict[str, int] = {"ok": 0, "unknown": 1, "warning": 2, "critical": 3}
@@ -106,6 +110,8 @@ class Snapshot:
     status: Severity
     firewall: FirewallState | None = None
     services: tuple[ServiceState, ...] = ()
+    queue: QueueState | None = None  # None: not read (mbtop.model.vitals.extend adds it)
+    vitals: Vitals | None = None
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)

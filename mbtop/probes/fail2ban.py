@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass
+
+from mbtop import syscmd
 
 TIMEOUT = 3.0
 
@@ -28,7 +29,7 @@ class Fail2ban:
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["fail2ban-client", *args], capture_output=True, text=True, timeout=TIMEOUT)
+    return syscmd.run(["fail2ban-client", *args], timeout=TIMEOUT, text=True)
 
 
 def _number(text: str, label: str) -> int:
@@ -51,7 +52,7 @@ def parse_status(name: str, text: str) -> Jail:
 
 def probe(match: str = "postfix") -> Fail2ban:
     """The jails whose name contains ``match``; never raises."""
-    if shutil.which("fail2ban-client") is None:
+    if syscmd.which("fail2ban-client") is None:
         return Fail2ban(False, (), "fail2ban is not installed")
     try:
         out = _run("status")

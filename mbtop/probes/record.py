@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import stat
 from dataclasses import asdict
 from pathlib import Path
 from types import MappingProxyType
@@ -113,8 +116,53 @@ def from_dict(d: dict[str, Any]) -> Sample:
     )
 
 
-def save(samples: list[Sample], path: Path) -> None:
-    path.write_text(json.dumps([to_dict(s) for s in samples]))
+class RecordError(OSError):
+    """The recording cannot be written where asked; the message says why, for a person."""
+
+
+def check_target(path: Path, *, force: bool = False) -> os.stat_result | None:
+    """RecordError when a recording must not be written at ``path``; what is there now, if anything."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        raise RecordError(f"{path} is a symlink: mbtop never writes through one")
+    if not force:
+        raise RecordError(f"{path} exists: give --force to replace it")
+    if not stat.S_ISREG(st.st_mode):
+        raise RecordError(f"{path} is not a regular file: not replacing it")
+    return st
+
+
+def save(samples: list[Sample], path: Path, *, force: bool = False) -> None:
+    """Write a recording readable by its owner only (0600: command lines, users, remote addresses).
+
+    A symlink at ``path`` is never followed (refused); an existing file is refused unless ``force``,
+    and then replaced by rename (a new inode: a hard link to another file is not written through).
+    """
+    data = json.dumps([to_dict(s) for s in samples]).encode()
+    st = check_target(path, force=force)
+    target = path
+    if st is not None:
+        target = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(target, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        with os.fdopen(fd, "wb", closefd=False) as fh:
+            fh.write(data)
+    except BaseException:
+        os.close(fd)
+        os.unlink(target)
+        raise
+    os.close(fd)
+    if target != path:
+        try:
+            os.rename(target, path)
+        except OSError:
+            os.unlink(target)
+            raise
 
 
 def load(path: Path) -> list[Sample]:

@@ -10,6 +10,7 @@ exists" = failed), asked at most every ``INIT_STATUS_EVERY`` seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import time
@@ -18,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mbtop import syscmd
 from mbtop.catalog import Catalog, ServiceSpec
 from mbtop.probes.owners import boot_time
 
 State = Literal["running", "stopped", "failed", "unknown"]
 INIT_STATUS_EVERY = 30.0
 TIMEOUT = 5.0
-ENV = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_PAGER": ""}
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -37,6 +38,8 @@ class ServiceState:
     manager: Literal["systemd", "init", "processes"]
     detail: str = ""  # systemd's sub-state, the init script's answer, why unknown
     processes: int = 0
+    result: str = ""  # systemd's Result of a failed unit: exit-code, signal, timeout, start-limit-hit …
+    log: tuple[str, ...] = ()  # a failed unit's last journal lines (mbtop.probes.systemd)
 
 
 def has_systemd() -> bool:
@@ -86,54 +89,9 @@ def _from_processes(svc: ServiceSpec, table: list[_Proc], boot: float) -> Servic
 
 
 def _systemd(catalog: Catalog) -> dict[str, ServiceState]:
-    units = [s.unit for s in catalog.services]
-    props = "Id,ActiveState,SubState,MainPID,ActiveEnterTimestampMonotonic,LoadState"
-    try:
-        done = subprocess.run(
-            ["systemctl", "show", f"--property={props}", "--", *units],
-            capture_output=True,
-            timeout=TIMEOUT,
-            env=ENV,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {
-            s.name: ServiceState(s.name, "unknown", None, None, "systemd", f"systemctl: {exc}")
-            for s in catalog.services
-        }
-    blocks: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    for line in done.stdout.decode("utf-8", "replace").splitlines():
-        if not line.strip():
-            if current:
-                blocks.append(current)
-                current = {}
-            continue
-        key, _, value = line.partition("=")
-        current[key] = value
-    if current:
-        blocks.append(current)
-    by_unit = {b.get("Id", ""): b for b in blocks}
-    uptime_base = time.time() - time.monotonic()
-    out: dict[str, ServiceState] = {}
-    for svc in catalog.services:
-        b = by_unit.get(svc.unit, {})
-        active = b.get("ActiveState", "")
-        state: State = (
-            "running"
-            if active in ("active", "reloading", "activating")
-            else "failed"
-            if active == "failed"
-            else "stopped"
-            if active in ("inactive", "deactivating")
-            else "unknown"
-        )
-        pid = int(b.get("MainPID", "0") or 0) or None
-        mono = int(b.get("ActiveEnterTimestampMonotonic", "0") or 0)
-        since = uptime_base + mono / 1e6 if mono and state == "running" else None
-        detail = b.get("SubState", "") if b.get("LoadState", "loaded") == "loaded" else b.get("LoadState", "")
-        out[svc.name] = ServiceState(svc.name, state, pid, since, "systemd", detail)
-    return out
+    from mbtop.probes import systemd  # it builds on this module's ServiceState
+
+    return systemd.read(catalog)
 
 
 class ServiceProbe:
@@ -149,7 +107,7 @@ class ServiceProbe:
     def read(self) -> tuple[ServiceState, ...]:
         if has_systemd():
             states = _systemd(self.catalog)
-            return tuple(states[s.name] for s in self.catalog.services)
+            return self._main_pids(tuple(states[svc.name] for svc in self.catalog.services))
         table = process_table(self._proc)
         out: list[ServiceState] = []
         for svc in self.catalog.services:
@@ -162,6 +120,19 @@ class ServiceProbe:
             out.append(ServiceState(svc.name, state, None, None, "init", detail))
         return tuple(out)
 
+    def _main_pids(self, states: tuple[ServiceState, ...]) -> tuple[ServiceState, ...]:
+        """Running units systemd knows no main pid of (postfix.service, a oneshot wrapper; postfix@-
+        with GuessMainPID=no): their main process and count from the process table, read once."""
+        if all(st.state != "running" or st.pid is not None for st in states):
+            return states
+        table = process_table(self._proc)
+        out: list[ServiceState] = []
+        for st in states:
+            svc = self.catalog.service(st.name)
+            found = _from_processes(svc, table, self._boot) if svc and st.state == "running" and not st.pid else None
+            out.append(st if found is None else dataclasses.replace(st, pid=found.pid, processes=found.processes))
+        return tuple(out)
+
     def _init_status(self, svc: ServiceSpec) -> tuple[State, str]:
         script = self._init_dir / svc.init
         if not script.exists():
@@ -171,7 +142,7 @@ class ServiceProbe:
         if cached is not None and now - cached[0] < INIT_STATUS_EVERY:
             return cached[1], cached[2]
         try:
-            done = subprocess.run([str(script), "status"], capture_output=True, timeout=TIMEOUT, env=ENV, check=False)
+            done = syscmd.run([str(script), "status"], timeout=TIMEOUT)
             code = done.returncode
             text = (done.stdout or done.stderr).decode("utf-8", "replace").strip().splitlines()
             said = text[-1][:120] if text else f"status {code}"

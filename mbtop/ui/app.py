@@ -23,12 +23,14 @@ from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import TabbedContent
 from textual.worker import Worker, WorkerState
 
 from mbtop.actions import builders, verify
+from mbtop.actions import queue as queue_actions
 from mbtop.actions.audit import DEFAULT_LOG
 from mbtop.actions.plan import Plan, Result
 from mbtop.actions.run import execute
@@ -40,6 +42,7 @@ from mbtop.logs.follow import Follower, Line, follow
 from mbtop.logs.ports import mail_event_port, socket_errors, web_event_ports
 from mbtop.logs.postfix import PostfixParser
 from mbtop.logs.window import Window, mail_tally, web_tally
+from mbtop.model import queue as queuemodel
 from mbtop.model.build import build, with_host_findings
 from mbtop.model.flood import (
     FloodState,
@@ -50,18 +53,22 @@ from mbtop.model.flood import (
     from_firewall,
     mail_ports,
 )
+from mbtop.model.gateway import QUEUE_EVERY, GatewayReader, GatewayState
 from mbtop.model.history import RateTracker
 from mbtop.model.types import Snapshot
+from mbtop.model.vitals import VitalsThresholds, extend
 from mbtop.probes import fail2ban
 from mbtop.probes.fail2ban import Fail2ban
 from mbtop.probes.healthwatch import HealthWatch
 from mbtop.probes.sample import CONNECTIONS_BUDGET, Sample, Sampler
 from mbtop.probes.schedule import Periodic
+from mbtop.text import clean
 from mbtop.ui.messages import LogBatch, SnapshotReady
 from mbtop.ui.screens.confirm import ConfirmScreen
 from mbtop.ui.screens.detail import DetailScreen, PortDetail, SocketDetail
 from mbtop.ui.screens.help import HelpScreen
 from mbtop.ui.screens.main import MainScreen
+from mbtop.ui.screens.queuelist import QueueListScreen
 from mbtop.ui.screens.trace import TraceScreen
 from mbtop.ui.state import View
 from mbtop.ui.theming import DEFAULT, ThemeError, discover, load_file
@@ -100,8 +107,17 @@ class MbtopApp(App[int]):
         read_only: bool = False,
         audit_log: Path | None = None,
         low_bandwidth: bool = False,
+        gateway: bool = False,
+        queue_thresholds: queuemodel.QueueThresholds | None = None,
+        vitals_thresholds: VitalsThresholds | None = None,
     ) -> None:
         super().__init__()
+        # The mail queue and the vitals: read in their own worker on their own cadence (never for a
+        # recording); the latest state's findings are added to each snapshot.
+        self.gateway = GatewayReader() if gateway else None
+        self.gateway_state: GatewayState | None = None
+        self.queue_thresholds = queue_thresholds or queuemodel.QueueThresholds()
+        self.vitals_thresholds = vitals_thresholds or VitalsThresholds()
         # Over a slow link: redraw at most every LOW_BANDWIDTH_FRAME seconds (at once when the status
         # or an alert changes), 16 colours; sampling keeps its own interval.
         self.low_bandwidth = low_bandwidth
@@ -119,7 +135,7 @@ class MbtopApp(App[int]):
         # Actions change the system: never from a recording, never with --read-only.
         self.read_only = read_only or self.sampler is None
         self.audit_log = audit_log or DEFAULT_LOG
-        self.last_action: tuple[Plan, Result, list[str], bool] | None = None
+        self.last_action: tuple[Plan, Result, list[str], bool | None] | None = None
         self.flood_visible = False  # set by the main screen: fail2ban is asked more often then
         # fail2ban-client (a Python program, seconds when fail2ban is busy) on its own schedule.
         self.fail2ban_job: Periodic[Fail2ban] | None = (
@@ -292,6 +308,17 @@ class MbtopApp(App[int]):
         if self.sampler is not None:
             self.sampler.close()
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="gateway")
+    def gateway_worker(self, force_queue: bool = False) -> None:
+        if self.gateway is not None:
+            self.gateway_state = self.gateway.read(force_queue=force_queue)
+
+    def open_queue_list(self, by: str, value: str) -> None:
+        self.push_screen(QueueListScreen(by, value))
+
+    def open_queue_trace(self, queue_id: str) -> None:
+        self.push_screen(TraceScreen(f"Queue id {queue_id}", self.mail_window.trace(queue_id)))
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="sample")
     def sample_worker(self) -> None:
         # Nothing in here waits for a program or a daemon: the slow probes (protocol checks,
@@ -300,6 +327,9 @@ class MbtopApp(App[int]):
         if self.health_watch is not None:
             sample = dataclasses.replace(sample, health=self.health_watch.observe(sample))
         snapshot = build(self.catalog, sample)
+        gateway = self.gateway_state
+        if gateway is not None:
+            snapshot = extend(snapshot, gateway.queue, gateway.vitals, self.queue_thresholds, self.vitals_thresholds)
         start = time.thread_time()
         rates = self.tracker.update(sample)
         flood = self._flood_update(sample, snapshot)
@@ -348,6 +378,9 @@ class MbtopApp(App[int]):
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         self.error = None
         self.samples_taken += 1
+        if self.samples_taken == 1 and self.gateway is not None:
+            self.gateway_worker()
+            self.set_interval(QUEUE_EVERY, self.gateway_worker)
         self.view = View(
             message.sample, message.snapshot, message.rates, self.paused, None, message.flood, message.fail2ban
         )
@@ -511,6 +544,9 @@ class MbtopApp(App[int]):
                 plan = builders.fix_perms(ctx, target)
             elif kind == "free-port":
                 plan = builders.free_port(ctx, int(target), start=True)
+            elif kind.startswith("queue-"):
+                config_dir = self.gateway.config_dir if self.gateway else None
+                plan = queue_actions.plan_for(kind, target, self.read_only, os.geteuid() == 0, config_dir)
             else:
                 plan = builders.block(ctx, target, unblock=kind == "unblock")
         except (builders.UsageError, ValueError) as exc:
@@ -530,8 +566,12 @@ class MbtopApp(App[int]):
     def run_worker_for(self, plan: Plan) -> None:
         result = execute(plan, self.audit_log)
         seen: list[str] = []
-        good = True
-        if result.ok and plan.steps:
+        good: bool | None = True
+        if result.ok and plan.steps and plan.action.startswith("queue-"):
+            seen = queue_actions.verify_lines(plan, queuemodel.read(self.gateway.config_dir if self.gateway else None))
+            if self.gateway is not None:
+                self.gateway_state = self.gateway.read(force_queue=True)
+        elif result.ok and plan.steps:
             if self.sampler is not None:
                 self.sampler.read_connections_next()  # the re-check sees everything as it is now
                 if plan.action in ("block", "unblock"):
@@ -540,14 +580,28 @@ class MbtopApp(App[int]):
             seen, good = verify.lines(plan, self.catalog, build(self.catalog, fresh))
         self.call_from_thread(self.report_action, plan, result, seen, good)
 
-    def report_action(self, plan: Plan, result: Result, seen: list[str], good: bool) -> None:
+    def report_action(self, plan: Plan, result: Result, seen: list[str], good: bool | None) -> None:
         text = "\n".join([result.message, *[f"now: {line}" for line in seen], *result.details[len(plan.steps) :]])
-        if result.ok and good:
-            self.notify(text, title="mbtop action", severity="information", timeout=15, markup=False)
-        else:
-            self.notify(text, title="mbtop action", severity="error", timeout=15, markup=False)
+        severity: SeverityLevel = "error"
+        if result.ok:
+            severity = "information" if good else "warning" if good is None else "error"  # None: not verified
+        self.notify(text, title="mbtop action", severity=severity, timeout=15, markup=False)
         self.last_action = (plan, result, seen, good)
         self.action_refresh()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification (command output, process names, file names): plain text, never markup,
+        each line cleaned of escapes, controls, bidi overrides and zero-width characters."""
+        text = "\n".join(clean(line) for line in message.splitlines())
+        super().notify(text, title=clean(title), severity=severity, timeout=timeout, markup=False)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -647,6 +701,9 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         read_only=bool(args.read_only or cfg.read_only),
         audit_log=cfg.audit_log,
         low_bandwidth=low_bandwidth,
+        gateway=not getattr(args, "replay", None),
+        queue_thresholds=cfg.queue,
+        vitals_thresholds=cfg.vitals,
     )
     # The sampler and the log parser run in threads beside the event loop; a shorter switch
     # interval hands the interpreter back to the keyboard, the loop and the writer sooner.

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from textual.theme import Theme
 
+from mbtop.config import ConfigError, read_trusted
+
 BUNDLED = Path(__file__).with_name("themes")
 SYSTEM = Path("/etc/mbtop/themes")
 FIELDS = (
@@ -30,10 +32,23 @@ class ThemeError(ValueError):
     pass
 
 
-def from_toml(path: Path) -> Theme:
+def _read(path: Path, trusted: bool) -> str:
+    """A theme's text; one from outside the package gets the config's checks (root's, not writable
+    by others, at most 1 MiB, no link followed at its name)."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raw = path.read_bytes() if trusted else read_trusted(path)
+    except ConfigError as exc:
+        raise ThemeError(str(exc)) from None
+    except OSError as exc:
+        raise ThemeError(f"{path}: {exc.strerror or exc}") from None
+    return raw.decode("utf-8", "replace")
+
+
+def from_toml(path: Path, trusted: bool = False) -> Theme:
+    text = _read(path, trusted)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ThemeError(f"{path}: {exc}") from None
     if not isinstance(data.get("name"), str) or not isinstance(data.get("primary"), str):
         raise ThemeError(f"{path}: a theme needs at least 'name' and 'primary'")
@@ -65,16 +80,13 @@ def _btop_colour(value: str) -> str | None:
     return None
 
 
-def from_btop(path: Path) -> Theme:
+def from_btop(path: Path, trusted: bool = False) -> Theme:
     """A btop ``.theme`` file: main_bg/main_fg/hi_fg/title/selected_bg and its gradient ends."""
     colours: dict[str, str] = {}
-    try:
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            m = _BTOP_LINE.match(line)
-            if m and (c := _btop_colour(m.group(2))):
-                colours[m.group(1)] = c
-    except OSError as exc:
-        raise ThemeError(f"{path}: {exc.strerror}") from None
+    for line in _read(path, trusted).splitlines():
+        m = _BTOP_LINE.match(line)
+        if m and (c := _btop_colour(m.group(2))):
+            colours[m.group(1)] = c
     if "main_fg" not in colours:
         raise ThemeError(f"{path}: not a btop theme (no theme[main_fg])")
     bg = colours.get("main_bg", "#000000")
@@ -95,8 +107,9 @@ def from_btop(path: Path) -> Theme:
     )
 
 
-def load_file(path: Path) -> Theme:
-    return from_btop(path) if path.suffix == ".theme" else from_toml(path)
+def load_file(path: Path, trusted: bool = False) -> Theme:
+    """A theme file; ``trusted`` only for the themes shipped in the package itself."""
+    return from_btop(path, trusted) if path.suffix == ".theme" else from_toml(path, trusted)
 
 
 def discover() -> tuple[list[Theme], list[str]]:
@@ -110,7 +123,7 @@ def discover() -> tuple[list[Theme], list[str]]:
             if path.suffix not in (".toml", ".theme"):
                 continue
             try:
-                themes.append(load_file(path))
+                themes.append(load_file(path, trusted=folder == BUNDLED))
             except ThemeError as exc:
                 problems.append(str(exc))
     return themes, problems

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mbtop import syscmd
 from mbtop.logs import journal
 from mbtop.logs.postfix import PostfixParser
 
@@ -50,7 +51,8 @@ def fake_journalctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script = tmp_path / "journalctl"
     script.write_text(f"#!/bin/sh\ncat {data}\n")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    # mbtop looks commands up in the system PATH only (mbtop.syscmd): the fake stands in for /usr/bin.
+    monkeypatch.setattr(syscmd, "SYSTEM_PATH", f"{tmp_path}{os.pathsep}{syscmd.SYSTEM_PATH}")
     return script
 
 
@@ -68,5 +70,5 @@ def test_detection_and_following_through_journalctl(fake_journalctl: Path) -> No
 
 
 def test_no_journalctl_means_no_journal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(syscmd, "SYSTEM_PATH", str(tmp_path))
     assert journal.has_postfix() is False

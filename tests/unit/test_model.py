@@ -6,7 +6,6 @@ import socket
 
 from mbtop.catalog import load_reference
 from mbtop.model.build import build, is_loopback
-from mbtop.model.serialize import snapshot as to_json
 from mbtop.probes.types import InetSocket
 from tests.unit.fakes import conn, listen, proc, sample, sockfile, uclient, ulisten
 
@@ -182,40 +181,6 @@ def test_probe_failure_is_unknown_not_a_crash() -> None:
     snap = build(CAT, sample(**_healthy(), tcp_error="cannot read TCP sockets: Permission denied"))
     assert all(p.status == "unknown" for p in snap.ports)
     assert "Permission denied" in snap.notes[-1]
-
-
-def test_json_contract_keys() -> None:
-    doc = to_json(build(CAT, sample(**_healthy())))
-    assert doc["schema"] == 1 and set(doc) >= {"host", "taken_at", "root", "ports", "sockets", "findings"}
-    p = doc["ports"][0]
-    assert set(p) >= {
-        "port",
-        "proto",
-        "service",
-        "expect",
-        "listening",
-        "listeners",
-        "connections",
-        "top_remotes",
-        "findings",
-    }
-    assert set(p["expect"]) >= {"bind", "required"} and set(p["connections"]) == {"total", "by_state"}
-    assert set(p["listeners"][0]) >= {"address", "pid", "process", "user"}
-    s = doc["sockets"][0]
-    assert set(s) >= {
-        "path",
-        "exists",
-        "is_socket",
-        "owner",
-        "group",
-        "mode",
-        "expect",
-        "accepting",
-        "clients",
-        "findings",
-    }
-    assert s["mode"] == "0660" and set(s["expect"]) >= {"owner", "group", "mode"}
-    assert set(doc["findings"][0]) >= {"severity", "code", "message", "port", "path"}
 
 
 def test_is_loopback() -> None:

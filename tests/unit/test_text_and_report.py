@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
+import unicodedata
 
 from mbtop.catalog import apply_overrides, load_reference
 from mbtop.cli.report import check_text, snapshot_table
@@ -46,3 +48,38 @@ def test_check_exit_codes() -> None:
     no_sockets = apply_overrides(cat, {"sockets": {s.id: {"disabled": True} for s in cat.sockets}})
     text, code = check_text(build(no_sockets, sample(tcp_error="cannot read TCP sockets")))
     assert code == 3 and text.startswith("MBTOP UNKNOWN") and "cannot read TCP sockets" in text
+
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+
+
+def test_clean_removes_bidi_overrides_and_zero_width_characters() -> None:
+    # "admin" shown for "nimda" (U+202E), and a name that looks like another with invisible joins
+    assert clean("\u202enimda\u202c") == "nimda"
+    assert clean(f"post{ZERO_WIDTH}fix") == "postfix"
+    assert clean(f"a{BIDI}b") == "ab"
+    assert clean("Grüße, 日本, émoji 🙂") == "Grüße, 日本, émoji 🙂"  # visible text stays
+
+
+def test_clean_removes_every_unicode_format_character() -> None:
+    fmt = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    left = [f"U+{ord(c):04X}" for c in fmt if clean(f"a{c}b") != "ab"]
+    assert not left, left
+
+
+def test_bidi_in_a_process_name_is_neutralised_in_text_and_literal_in_json() -> None:
+    import json
+
+    from mbtop.model.serialize import snapshot as to_json
+
+    name = "redis\u202e-server\u200b"
+    s = sample(tcp=[listen("127.0.0.1", 6379, 5)], owners={5: (proc(9, name),)})
+    snap = build(load_reference(), s)
+    for text in (snapshot_table(snap), check_text(snap)[0]):
+        assert not set(text) & set(BIDI + ZERO_WIDTH)
+        assert "redis-server" in text
+    doc = to_json(snap)
+    port = next(p for p in doc["ports"] if p["port"] == 6379)
+    assert port["listeners"][0]["process"] == name  # the data as it is
+    assert "\\u202e" in json.dumps(doc)  # escaped by the encoder, never raw on a terminal

@@ -18,6 +18,7 @@ from mbtop.ui.widgets.footer import KeyFooter
 from mbtop.ui.widgets.header import StatusHeader
 from mbtop.ui.widgets.livetable import LiveTable
 from mbtop.ui.widgets.logspane import LogsPane
+from mbtop.ui.widgets.queuepane import QUEUE_TAB_CODES, QueuePane
 from mbtop.ui.widgets.textbox import TextBox
 
 TABS = ("overview", "sockets", "findings", "logs")
@@ -32,6 +33,7 @@ class MainScreen(Screen[None]):
         Binding("5", "tab('flood')", "Flood", show=False),
         Binding("6", "tab('firewall')", "Firewall", show=False),
         Binding("7", "tab('services')", "Services", show=False),
+        Binding("8", "tab('queue')", "Queue", show=False),
         Binding("enter", "details", "Details"),
         Binding("slash", "filter", "Filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -79,6 +81,8 @@ class MainScreen(Screen[None]):
                 yield LiveTable(rows.FIREWALL, id="firewall-table")
             with TabPane("7 Services", id="services"):
                 yield LiveTable(rows.SERVICES, id="services-table")
+            with TabPane("8 Queue", id="queue"):
+                yield QueuePane(id="queue-pane")
         yield Input(placeholder="filter: type to narrow the table, enter to keep, esc to clear", id="filter")
         yield KeyFooter()
 
@@ -126,6 +130,11 @@ class MainScreen(Screen[None]):
         elif active == "firewall":
             self.query_one("#firewall-summary", TextBox).put(firewall_summary(view, self.app.current_theme))
             self.query_one("#firewall-table", LiveTable).set_rows(rows.firewall_rows(view))
+        elif active == "queue":
+            threshold = getattr(getattr(self.app, "queue_thresholds", None), "messages", 100)
+            self.query_one("#queue-pane", QueuePane).show(
+                getattr(self.app, "gateway_state", None), threshold, ascii_only
+            )
         elif active == "flood":
             limit = view.flood.thresholds.source_per_30s if view.flood is not None else 6.0
             self.query_one("#flood-pane", FloodPane).show(
@@ -143,7 +152,7 @@ class MainScreen(Screen[None]):
 
     def current_table(self) -> LiveTable | None:
         active = self.query_one("#tabs", TabbedContent).active
-        if active in ("logs", "flood"):
+        if active in ("logs", "flood", "queue"):
             # Only a table inside the active pane: focusing one elsewhere would switch the tab back.
             pane = self.query_one(f"#{active}-pane")
             focused = self.focused
@@ -207,6 +216,12 @@ class MainScreen(Screen[None]):
             self._open(key)
 
     def _open(self, key: str) -> None:
+        if key.startswith(("qdomain:", "qsender:", "qreason:", "qtotal:")):
+            lister = getattr(self.app, "open_queue_list", None)
+            kind, _, value = key.partition(":")
+            if lister is not None:
+                lister(*(("queue", "deferred") if kind == "qtotal" else (kind[1:], value)))
+            return
         if key.startswith(("src:", "net:")):
             tracer = getattr(self.app, "open_client_trace", None)
             if tracer is not None:
@@ -216,6 +231,9 @@ class MainScreen(Screen[None]):
             tracer = getattr(self.app, "open_trace", None)
             if tracer is not None:
                 tracer(int(key[1:]))
+            return
+        if key.startswith("finding:") and key.split(":")[1] in QUEUE_TAB_CODES:
+            self.action_tab("queue")  # the queue's and the vitals' findings: their tab has the detail
             return
         if key.startswith("finding:"):
             where = key.rsplit(":", 1)[1]
