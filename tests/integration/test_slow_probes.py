@@ -20,6 +20,7 @@ from mbtop.catalog import Catalog, load_reference
 from mbtop.probes.fail2ban import Fail2ban
 from mbtop.probes.sample import Sample, Sampler
 from mbtop.probes.schedule import Periodic
+from mbtop.probes.services import TIMEOUT as HANG
 from mbtop.probes.services import ServiceProbe
 from mbtop.ui.app import MbtopApp
 
@@ -63,15 +64,17 @@ def test_a_hung_init_script_never_delays_a_sample(hung: tuple[Catalog, ServicePr
             box: list[Sample] = []
             worker = threading.Thread(target=lambda out=box: out.append(sampler.sample()), daemon=True)
             worker.start()
-            worker.join(2.0)  # fail now rather than after every init script's timeout
-            assert box, "a sample waited more than 2 s"
+            worker.join(HANG)  # fail now rather than after every init script's timeout
+            assert box, f"a sample waited {HANG} s, as long as one hung init script"
             sample = box[0]
             took.append(time.monotonic() - start)
             time.sleep(0.1)
         assert sampler._svc_job is not None and sampler._svc_job.busy_for > 1.0  # still hung, really
         assert sample.services == ()  # no answer yet: nothing made up, nothing waited for
         print(f"\nsample while an init script hangs: max {max(took) * 1000:.0f} ms")
-        assert max(took) < 0.5, took  # one init script alone blocks for its 5 s timeout
+        # A sample that waited for the probe would last at least one script's timeout (HANG); what a
+        # sample costs otherwise depends on the machine (sock_diag walks every namespace's sockets).
+        assert max(took) < HANG / 2, took
     finally:
         sampler.close()
 
@@ -103,8 +106,9 @@ async def test_the_live_screen_keeps_its_cadence_while_probes_hang(
             elapsed = time.monotonic() - start
             assert app.fail2ban_job.busy_for > 2.0 and sampler._svc_job is not None and sampler._svc_job.busy_for > 1
             print(f"\n{taken} samples in {elapsed:.1f} s at a 0.25 s interval while both probes hang")
-            # Each sample is followed by a 0.25 s wait: at least 8 in 3 s (a hung probe inline: none).
-            assert taken >= 8, taken
+            # A hung probe inline makes each sample last at least HANG (5 s): at most one in 3 s.
+            # Off the sampling path, each sample and its 0.25 s wait: several (11 on a quiet machine).
+            assert taken >= 4, taken
             await pilot.press("q")
     finally:
         stopped.kill()
