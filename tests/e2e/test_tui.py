@@ -186,9 +186,15 @@ def test_fix_a_socket_from_the_live_screen_with_preview_and_confirmation(tmp_pat
     """F on the socket's row shows the plan with Cancel focused; Escape changes nothing; Run fixes it."""
     import json
     import os
+    import shutil
     import stat
+    import tempfile
 
-    log = tmp_path / "audit" / "actions.log"
+    # The audit log is written only where no one else can swap it: a directory of root's alone (not
+    # under /tmp, which everyone can write).
+    audit_dir = Path(tempfile.mkdtemp(prefix="mbtop-audit-", dir="/run"))
+    os.chmod(audit_dir, 0o700)
+    log = audit_dir / "audit" / "actions.log"
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'audit_log = "{log}"\n')
     path = "/var/run/mailborder/mb-rpcd.sock"
@@ -210,10 +216,12 @@ def test_fix_a_socket_from_the_live_screen_with_preview_and_confirmation(tmp_pat
         t.wait_for(re.compile(r"now: /var/run/mailborder/mb-rpcd\.sock: OK"), timeout=15)
         s = os.stat(path)
         assert stat.S_IMODE(s.st_mode) == 0o660
-        [line] = [json.loads(x) for x in log.read_text().splitlines()]
-        assert line["action"] == "fix-perms" and line["result"] == "done"
+        started, ended = [json.loads(x) for x in log.read_text().splitlines()]  # a line at each end
+        assert (started["action"], started["result"]) == ("fix-perms", "started")
+        assert (ended["action"], ended["result"], ended["id"]) == ("fix-perms", "done", started["id"])
         t.send("q")
         t.wait_for(lambda _s: t.pane_dead(), timeout=10)
+    shutil.rmtree(audit_dir, ignore_errors=True)
 
 
 def test_low_bandwidth_redraws_rarely_but_shows_a_new_problem_at_once(tmp_path: Path) -> None:
