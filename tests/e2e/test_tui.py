@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -272,3 +274,35 @@ def test_a_real_flood_raises_the_smtp_flood_finding(tmp_path: Path) -> None:
         t.wait_for(lambda s: not finding.search(s), timeout=15)
         t.send("q")
         t.wait_for(lambda _s: t.pane_dead(), timeout=10)
+
+
+def test_K_frees_a_squatted_port_from_the_live_screen() -> None:
+    """K on the squatted row: the plan names the squatter, Cancel has the focus; Run stops it,
+    starts Redis and says the port is back (the real stack, the real processes)."""
+    import shutil
+    import tempfile
+
+    audit_dir = Path(tempfile.mkdtemp(prefix="mbtop-audit-", dir="/run"))  # root's alone, not /tmp
+    os.chmod(audit_dir, 0o700)
+    cfg = audit_dir / "c.toml"
+    cfg.write_text(f'audit_log = "{audit_dir}/actions.log"\n')
+    cfg.chmod(0o600)
+    try:
+        with st.squatter_on(6379, "redis-server") as squatter, Tmux([mbtop_bin(), "--config", str(cfg)], 140, 40) as t:
+            t.wait_for(re.compile(rf"6379 Redis .*held by squatter\[{squatter.pid}\]"), timeout=20)
+            t.send(*["Down"] * 11)  # 25 80 443 587 465 10031 10032 11332 11333 3310 3306, then 6379
+            t.send("K")
+            screen = t.wait_for("Cancel", timeout=10)
+            assert f"SIGTERM to squatter (pid {squatter.pid})" in screen, screen
+            assert squatter.proc.poll() is None
+            t.send("Tab", "Enter")  # to Run
+            t.wait_for(re.compile(r"now: port 6379: OK"), timeout=30)
+            assert squatter.proc.wait(5) is not None  # the squatter is gone
+            assert (
+                "redis-server"
+                in subprocess.run(["ss", "-Htlnp", "sport = :6379"], capture_output=True, text=True).stdout
+            )
+            t.send("q")
+            t.wait_for(lambda _s: t.pane_dead(), timeout=10)
+    finally:
+        shutil.rmtree(audit_dir, ignore_errors=True)
