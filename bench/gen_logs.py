@@ -54,6 +54,24 @@ def mail(out: str, lines: int) -> None:
                 continue
             w("postfix/postscreen", f"PASS OLD [{ip}]:{r.randint(1024, 65535)}")
             w("postfix/smtpd", f"connect from {client}")
+            if r.random() < 0.6:  # most senders use STARTTLS (smtpd_tls_loglevel = 1 logs the session)
+                w(
+                    "postfix/smtpd",
+                    f"Anonymous TLS connection established from {client}: TLSv1.3 with cipher "
+                    "TLS_AES_256_GCM_SHA384 (256/256 bits) key-exchange X25519 server-signature RSA-PSS (2048 bits) "
+                    "server-digest SHA256",
+                )
+            bot = r.random()
+            if bot < 0.004:  # the signs of bots, rare in a day's log
+                w(
+                    "postfix/smtpd",
+                    [
+                        f"improper command pipelining after CONNECT from {client}: EHLO x\\r\\nMAIL FROM:<a@b>\\r\\n",
+                        f"warning: non-SMTP command from {client}: GET / HTTP/1.1",
+                        f"warning: Connection rate limit exceeded: 31 from {client} for service smtp",
+                        f"warning: hostname {name} does not resolve to address {ip}: Name or service not known",
+                    ][int(bot * 1000)],
+                )
             if roll < 0.3:
                 w(
                     "postfix/smtpd",

@@ -114,6 +114,7 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
     import time
 
     from mbtop.logs.follow import Follower
+    from mbtop.logs.own import live_sessions
     from mbtop.logs.postfix import PostfixParser
     from mbtop.model import flood
     from mbtop.model.build import build
@@ -139,8 +140,10 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
         time.sleep(args.sample)
         parser = PostfixParser(time.localtime().tm_year)
         connects: dict[str, int] = {}
-        for line in log.poll():
-            ev = parser.parse(line.text, line.line_no)
+        # The protocol checks above speak SMTP from this host: their sessions are mbtop's own, not traffic.
+        for ev in live_sessions().mark(parser.parse(line.text, line.line_no) for line in log.poll()):
+            if ev.own:
+                continue
             if ev.client_ip and (
                 ev.kind == "connect" or (ev.kind == "postscreen" and ev.fields.get("action") == "CONNECT")
             ):

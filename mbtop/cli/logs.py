@@ -14,6 +14,7 @@ from mbtop.logs import nginx
 from mbtop.logs.events import MailEvent, WebEvent
 from mbtop.logs.fastsum import summarize
 from mbtop.logs.follow import Follower, Line, LogUnavailable, follow
+from mbtop.logs.own import OwnSessions
 from mbtop.logs.postfix import PostfixParser
 from mbtop.logs.summary import render
 from mbtop.text import clean
@@ -53,10 +54,11 @@ def _parser(fmt: str, year: int) -> Callable[[str, int], Event]:
 
 def _text(ev: Event) -> str:
     who = ev.client_ip or "-"
+    kind = ev.kind + ("/own" if ev.own else "")  # mbtop's own health check
     if isinstance(ev, MailEvent):
-        head = f"{ev.line_no:>7} {ev.timestamp or '-':<19} {ev.kind:<15} {who:<15} {ev.queue_id or '-':<12}"
+        head = f"{ev.line_no:>7} {ev.timestamp or '-':<19} {kind:<15} {who:<15} {ev.queue_id or '-':<12}"
     else:
-        head = f"{ev.line_no:>7} {ev.timestamp or '-':<25} {ev.kind:<6} {who:<15} {ev.status or '-':<4}"
+        head = f"{ev.line_no:>7} {ev.timestamp or '-':<25} {kind:<6} {who:<15} {ev.status or '-':<4}"
     return f"{head} {clean(ev.message)}"
 
 
@@ -118,15 +120,26 @@ def run(args: argparse.Namespace) -> int:
         yield first
         yield from batches
 
+    # mbtop's own SMTP checks are known at their disconnect line: their sessions are held until then.
+    own = OwnSessions() if fmt != "nginx" else None
+
+    def events(batch: list[Line], offset: int = 0) -> Iterable[Event]:
+        parsed = (parse(line.text, line.line_no + offset) for line in batch)
+        return parsed if own is None else own.feed(parsed)  # type: ignore[arg-type]
+
     for batch in all_batches():
-        _write_events((parse(line.text, line.line_no) for line in batch), args.json, out)
+        _write_events(events(batch), args.json, out)
+    if own is not None:
+        _write_events(own.flush(), args.json, out)
     if args.follow:
         live = Follower(args.file, backfill=0)
 
         async def tail() -> None:
             offset = follower._count
             async for batch in follow(live):
-                _write_events((parse(line.text, line.line_no + offset) for line in batch), args.json, out)
+                _write_events(events(batch, offset), args.json, out)
+                if own is not None:
+                    _write_events(own.flush(), args.json, out)  # a live tail waits for no session
                 out.flush()
 
         try:

@@ -8,13 +8,23 @@ from types import MappingProxyType
 from typing import Any
 
 EMPTY: Mapping[str, str] = MappingProxyType({})
+MAX_DIGITS = 18  # a pid, port or byte count longer than this is not one (and int() refuses > 4300 digits)
+
+
+def number(text: str | bytes | None) -> int | None:
+    """A decimal field of a log line, or None when it cannot be one (absent, not ASCII digits, too long):
+    anyone who can write to the log chooses these digits."""
+    if not text or len(text) > MAX_DIGITS or not text.isdigit() or not text.isascii():
+        return None
+    return int(text)
 
 
 @dataclass(frozen=True, slots=True)
 class MailEvent:
     line_no: int
-    kind: str  # connect, disconnect, lost_connection, timeout, too_many_errors, reject, sasl_fail, postscreen,
-    #            anvil, client, cleanup, qmgr, removed, delivery, bounce, milter_reject, warning, fatal, panic, other
+    kind: str  # connect, disconnect, lost_connection, timeout, too_many_errors, reject, reject_warning, sasl_fail,
+    #            postscreen, anvil, rate_limit, pipelining, non_smtp, tls, tls_error, tlsproxy, dnsbl, client,
+    #            cleanup, qmgr, removed, delivery, bounce, milter_reject, daemon, warning, fatal, panic, other
     timestamp: str | None
     host: str | None
     program: str | None  # "postfix/smtpd", "postfix-out/smtp", "postfix/submission/smtpd"
@@ -25,6 +35,7 @@ class MailEvent:
     queue_id: str | None
     message: str  # the text after "program[pid]: "
     fields: Mapping[str, str] = field(default_factory=lambda: EMPTY)  # status, relay, dsn, from, to, helo, ...
+    own: bool = False  # a line of mbtop's own health check (see mbtop.logs.own): never counted as traffic
 
     @property
     def service(self) -> str | None:
@@ -45,6 +56,7 @@ class MailEvent:
             "queue_id": self.queue_id,
             "message": self.message,
             "fields": dict(self.fields),
+            "own": self.own,
         }
 
 
@@ -63,6 +75,7 @@ class WebEvent:
     user_agent: str | None
     message: str  # error: the message; access/other: the raw line
     fields: Mapping[str, str] = field(default_factory=lambda: EMPTY)  # error log: level, pid, upstream, server, socket
+    own: bool = False  # mbtop's own health check (its user agent, from this host): never counted as traffic
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,4 +92,5 @@ class WebEvent:
             "user_agent": self.user_agent,
             "message": self.message,
             "fields": dict(self.fields),
+            "own": self.own,
         }

@@ -17,13 +17,17 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from typing import TypeVar
 
 from mbtop.logs import nginx
+from mbtop.logs.events import number
+from mbtop.logs.own import AGENT, host_addresses
 from mbtop.logs.postfix import PostfixParser, normalise_ip
 from mbtop.logs.summary import MailSummary, WebSummary
 
 S = TypeVar("S", MailSummary, WebSummary)
+OWN_AGENT = f'"{AGENT}"'.encode()
 MIN_PARALLEL = 8 * 1024 * 1024  # bytes: below this, starting workers costs more than it saves
 
 _CONNECT = re.compile(rb"connect from [^\[\]\s]*\[([^\]\s]+)\]")
@@ -52,26 +56,39 @@ _HEAD = (
 # The program field without backtracking: possessive runs (*+, ++) where what follows cannot be
 # part of the run, and the "/" after each name matched with it. A quarter less time per line than
 # "postfix[^...]*(?:/[^...]+)*/", which matched "/smtpd" and then gave it back on every line.
-_Q = rb"[0-9A-Za-z]{6,20}: "
-_LINES = re.compile(
-    _HEAD + rb"(?:"
-    rb"smtpd\[\d+\]: (?:connect from [^\[\]\s]*\[(?P<ip>[^\]\s]+)\]"
-    rb"|(?P<disconnect>d)isconnect from [^\n]*"
-    rb"|(?P<lost_connection>l)ost connection after \S+(?: \(.*?\))? from [^\[\]\s]*\[[^\]\s]+\][^\n]*"
-    rb"|" + _Q + rb"(?P<client>c)lient=[^\[\]\s]*\[[^\]\s]+\])"
-    rb"|postscreen\[\d+\]: (?:(?P<ps>CONNECT from |PASS OLD |PASS NEW |DISCONNECT )\[[^\]\s]+\]:\d+[^\n]*"
-    rb"|(?P<pregreet>P)REGREET \d+ after \S+ from \[[^\]\s]+\]:\d+[^\n]*)"
-    rb"|(?:smtp|lmtp|local|virtual|pipe|error|retry|discard|relay)\[\d+\]: "
-    + _Q
-    + rb"to=<[^\n]*?, status=(?P<status>[^ \r\n]+)[^\n]*"
-    rb"|qmgr\[\d+\]: "
-    + _Q
-    + rb"(?:(?P<removed>r)emoved|(?P<qmgr>f)rom=<[^>\n]*>, size=\d+, nrcpt=\d+ \(queue active\))"
-    rb"|cleanup\[\d+\]: " + _Q + rb"(?P<cleanup>m)essage-id=[^\n]*"
-    rb")\r?$|^(?P<other>[^\n]*)$",
-    re.M,
-)
-_GROUPS = {name: index - 1 for name, index in _LINES.groupindex.items()}
+_Q = rb"[0-9A-Za-z]{6,32}: "
+
+
+@lru_cache(maxsize=4)
+def lines_pattern(local: frozenset[str]) -> re.Pattern[bytes]:
+    """The classifier, knowing this host's addresses: a disconnect or TLS line from one of them may be a
+    health check's, which only the full parser and MailSummary decide, so those go the slow way (they
+    are few: a check every 15 s); the address test is a lookahead at the address's first bytes."""
+    mine = b"".join(b"|" + re.escape(a.encode()) for a in sorted(local))
+    remote = rb"(?!(?:[Ii][Pp][Vv]6:)?(?:127\.[0-9.]*|::1|::ffff:127\.[0-9.]*" + mine + rb")\])"
+    return re.compile(
+        _HEAD + rb"(?:"
+        rb"smtpd\[\d+\]: (?:connect from [^\[\]\s]*\[(?P<ip>[^\]\s]+)\]"
+        rb"|(?P<disconnect>d)isconnect from [^\[\]\s]*\[" + remote + rb"[^\n]*"
+        rb"|(?P<lost_connection>l)ost connection after \S+(?: \(.*?\))? from [^\[\]\s]*\[[^\]\s]+\][^\n]*"
+        rb"|" + _Q + rb"(?P<client>c)lient=[^\[\]\s]*\[[^\]\s]+\]"
+        rb"|(?P<trust>Anonymous|Trusted|Untrusted|Verified) TLS connection established from [^\[\]\s]*\["
+        + remote
+        + rb"(?P<tip>[^\]\s]+)\]: \S+ with cipher \S+ \(\d+/\d+ bits\)[^\n]*)"
+        rb"|postscreen\[\d+\]: (?:(?P<ps>CONNECT from |PASS OLD |PASS NEW |DISCONNECT )\[[^\]\s]+\]:\d+[^\n]*"
+        rb"|(?P<pregreet>P)REGREET \d+ after \S+ from \[[^\]\s]+\]:\d+[^\n]*)"
+        rb"|(?:smtp|lmtp|local|virtual|pipe|error|retry|discard|relay)\[\d+\]: "
+        + _Q
+        + rb"to=<[^\n]*?, status=(?P<status>[^ \r\n]+)[^\n]*"
+        rb"|qmgr\[\d+\]: "
+        + _Q
+        + rb"(?:(?P<removed>r)emoved|(?P<qmgr>f)rom=<[^>\n]*>, size=\d+, nrcpt=\d+ \(queue active\))"
+        rb"|cleanup\[\d+\]: " + _Q + rb"(?P<cleanup>m)essage-id=[^\n]*"
+        rb")\r?$|^(?P<other>[^\n]*)$",
+        re.M,
+    )
+
+
 _PS_ACTION = {
     b"CONNECT from ": "CONNECT",
     b"PASS OLD ": "PASS OLD",
@@ -81,14 +98,15 @@ _PS_ACTION = {
 
 
 def _postfix_range(path: str, start: int, end: int, year: int | None) -> MailSummary:
-    """One range of a Postfix log, classified block by block (see ``_LINES``)."""
+    """One range of a Postfix log, classified block by block (see ``lines_pattern``)."""
     s = MailSummary()
     slow = PostfixParser(year)
-    g = _GROUPS
+    pattern = lines_pattern(host_addresses())
+    g = {name: index - 1 for name, index in pattern.groupindex.items()}
     line_no = 0
     counts: Counter[tuple[bytes, ...]] = Counter()
     for block in _BlockIter(path, start, end):
-        tuples = _LINES.findall(block)
+        tuples = pattern.findall(block)
         line_no += len(tuples)
         counts.update(tuples)
     kinds: Counter[str] = Counter()
@@ -125,6 +143,10 @@ def _postfix_range(path: str, start: int, end: int, year: int | None) -> MailSum
         elif tup[g["client"]]:
             kinds["client"] += n
             s.received += n
+        elif tup[g["trust"]]:
+            kinds["tls"] += n
+            tip = normalise_ip(tup[g["tip"]].decode("ascii", "replace"))
+            s.add_tls(tup[g["trust"]].decode(), tip, None, n)  # not from this host: no check's
         else:
             for kind in ("disconnect", "lost_connection", "removed", "qmgr", "cleanup"):
                 if tup[g[kind]]:
@@ -161,20 +183,22 @@ def _nginx_fast(s: WebSummary, line: bytes) -> bool:
     if len(tail) < 2 or len(tail[0]) != 3 or not tail[0].isdigit():
         return False
     size = tail[1]
-    if not (size.isdigit() or size == b"-"):
+    nbytes = number(size)
+    if nbytes is None and size != b"-":
         return False
     if len(tail) == 3 and not tail[2].startswith(b'"'):
         return False
     ip = normalise_ip(line[:sp].decode("ascii", "replace"))
+    if ip is None or OWN_AGENT in line:  # a virtual host first, or mbtop's own check: the full parser
+        return False
     status = int(tail[0])
     s.lines += 1
     s.requests += 1
     s.statuses[status] += 1
     s.status_classes[f"{status // 100}xx"] += 1
-    if size != b"-":
-        s.bytes += int(size)
-    if ip:
-        s.clients[ip] += 1
+    if nbytes:
+        s.bytes += nbytes
+    s.clients[ip] += 1
     s.paths[req[1].split(b"?", 1)[0].decode("utf-8", "replace")] += 1
     return True
 
@@ -234,6 +258,8 @@ def summarize(path: str, fmt: str, year: int | None = None, workers: int | None 
     func = _nginx_range if fmt == "nginx" else _postfix_range
     total: MailSummary | WebSummary = WebSummary() if fmt == "nginx" else MailSummary()
     ranges = _ranges(path, workers if workers is not None else (os.cpu_count() or 1))
+    if fmt != "nginx":
+        lines_pattern(host_addresses())  # compiled once, before the workers fork
     if len(ranges) == 1:
         total.merge(func(path, *ranges[0], year))  # type: ignore[arg-type]
         return total

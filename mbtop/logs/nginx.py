@@ -1,17 +1,26 @@
-"""nginx access (combined and "main") and error log lines -> WebEvent."""
+"""nginx access (combined, "main", vhost_combined) and error log lines -> WebEvent.
+
+Access lines may start with the virtual host (``$host $remote_addr …`` or ``$host:$server_port
+$remote_addr …``) and may lack the remote-user field; error lines may sit inside a syslog or
+journald prefix (``error_log syslog:``).  The request context nginx appends to an error line is read
+from the end, as nginx writes it last: a ``client:`` injected earlier through a URI is text.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from types import MappingProxyType
 
-from mbtop.logs.events import EMPTY, WebEvent
-from mbtop.logs.postfix import normalise_ip
+from mbtop.logs import syslog
+from mbtop.logs.events import EMPTY, WebEvent, number
+from mbtop.logs.own import own_web
+from mbtop.logs.pfbase import normalise_ip
 from mbtop.logs.syslog import MONTHS
 
 _Q = r'"(?P<{}>(?:[^"\\]|\\.)*)"'  # nginx escapes '"' in variables as \x22, so quoted fields hold none
 _ACCESS = re.compile(
-    r"(?P<ip>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "
+    r"(?P<head>\S+(?: \S+){1,3}) \[(?P<time>[^\]]+)\] "
     + _Q.format("request")
     + r" (?P<status>\d{3}) (?P<bytes>\d+|-)"
     + r"(?: "
@@ -30,16 +39,15 @@ _ERROR = re.compile(
     r"(?:\*(?P<cid>\d+) )?(?P<msg>.*)",
     re.S,
 )
-# nginx appends the request context at the end of an error line, in this order.
-_CONTEXT = re.compile(
-    r", client: (?P<client>[^,\s]+), server: (?P<server>[^,]*)"
-    r"(?:, request: \"(?P<request>(?:[^\"\\]|\\.)*)\")?"
-    r"(?:, subrequest: \"(?:[^\"\\]|\\.)*\")?"
-    r"(?:, upstream: \"(?P<upstream>(?:[^\"\\]|\\.)*)\")?"
-    r"(?:, host: \"(?P<host>(?:[^\"\\]|\\.)*)\")?"
-    r"(?:, referrer: \"(?:[^\"\\]|\\.)*\")?\s*$"
-)
 _UNIX = re.compile(r"unix:(/[^\s:\"]+)")
+# limit_req / limit_conn: "limiting requests, excess: 5.120 by zone "one"", "limiting connections by zone "addr""
+_LIMIT = re.compile(
+    r"(?P<what>limiting requests|delaying request|limiting connections)"
+    r"(?:, excess: (?P<excess>[0-9.]+),?)? by zone \"(?P<zone>[^\"]*)\""
+)
+# nginx mail proxy: "client 203.0.113.5:51234 connected to 0.0.0.0:25"
+_MAIL_CONNECT = re.compile(r"client (?P<ip>\S+?):(?P<port>\d+) connected to (?P<server>\S+)")
+_QUOTED_TAIL = ("referrer", "host", "upstream", "subrequest", "request")  # nginx's order, read backwards
 
 
 def _iso(text: str) -> str | None:
@@ -62,60 +70,144 @@ def _dash(v: str | None) -> str | None:
     return None if v in (None, "-") else v
 
 
+def _head(head: str) -> tuple[str, dict[str, str]]:
+    """The client and the virtual host from the fields before "[time]" (2 to 4 of them)."""
+    tokens = head.split(" ")
+    if len(tokens) >= 2 and normalise_ip(tokens[0]) is None and normalise_ip(tokens[1]) is not None:
+        vhost, _, port = tokens[0].rpartition(":") if tokens[0].count(":") == 1 else (tokens[0], "", "")
+        fields = {"vhost": vhost or tokens[0]}
+        if port.isdigit():
+            fields["server_port"] = port
+        return tokens[1], fields
+    return tokens[0], {}
+
+
 def parse(line: str, line_no: int) -> WebEvent:
     m = _ACCESS.match(line)
     if m:
-        method, path, proto = _request(m["request"])
-        size = m["bytes"]
-        return WebEvent(
-            line_no=line_no,
-            kind="access",
-            timestamp=_iso(m["time"]),
-            client_ip=normalise_ip(m["ip"]),
-            method=method,
-            path=path,
-            protocol=proto,
-            status=int(m["status"]),
-            bytes=int(size) if size.isdigit() else None,
-            referer=_dash(m["ref"]),
-            user_agent=_dash(m["ua"]),
-            message=line,
-            fields=MappingProxyType({"request": m["request"]}) if method is None else EMPTY,
-        )
+        return _access(m, line, line_no)
     m = _ERROR.match(line)
     if m:
-        msg = m["msg"]
-        fields = {"level": m["level"], "pid": m["pid"]}
-        client = None
-        method = path = proto = None
-        ctx = _CONTEXT.search(msg)
-        if ctx:
-            client = normalise_ip(ctx["client"])
-            fields["server"] = ctx["server"]
-            for key in ("upstream", "host"):
-                if ctx[key]:
-                    fields[key] = ctx[key]
-            if ctx["request"]:
-                fields["request"] = ctx["request"]
-                method, path, proto = _request(ctx["request"])
-            msg = msg[: ctx.start()]
-        sock = _UNIX.search(msg)
-        if sock:
-            fields["socket"] = sock.group(1)
-        date = m["date"].replace("/", "-")
-        return WebEvent(
-            line_no,
-            "error",
-            f"{date}T{m['time']}",
-            client,
-            method,
-            path,
-            proto,
-            None,
-            None,
-            None,
-            None,
-            msg,
-            MappingProxyType(fields),
-        )
+        return _error(m, line_no)
+    if line[:1] == "<" or line[:1].isalpha() or line[:4].isdigit():  # nginx writing to syslog / journald
+        p = syslog.parse(line, None)
+        if p.program and p.program.startswith("nginx"):
+            m = _ACCESS.match(p.message)
+            if m:
+                return _access(m, p.message, line_no)
+            m = _ERROR.match(p.message)
+            if m:
+                return _error(m, line_no)
     return WebEvent(line_no, "other", None, None, None, None, None, None, None, None, None, line)
+
+
+def _access(m: re.Match[str], line: str, line_no: int) -> WebEvent:
+    method, path, proto = _request(m["request"])
+    ip, fields = _head(m["head"])
+    if method is None:
+        fields["request"] = m["request"]
+    ev = WebEvent(
+        line_no=line_no,
+        kind="access",
+        timestamp=_iso(m["time"]),
+        client_ip=normalise_ip(ip),
+        method=method,
+        path=path,
+        protocol=proto,
+        status=int(m["status"]),
+        bytes=number(m["bytes"]),
+        referer=_dash(m["ref"]),
+        user_agent=_dash(m["ua"]),
+        message=line,
+        fields=MappingProxyType(fields) if fields else EMPTY,
+    )
+    if ev.user_agent is not None and own_web(ev):
+        return dataclasses.replace(ev, own=True)
+    return ev
+
+
+def context(msg: str) -> tuple[str, dict[str, str]]:
+    """Split nginx's request context off the end of an error message: (message, fields).
+
+    HTTP: ", client: C, server: S, request: "R", subrequest: "…", upstream: "U", host: "H", referrer: "F"";
+    mail: ", client: C[ using starttls], server: S, login: "L", upstream: U".  Each field is found by
+    its last marker, from the end, so text injected before the context (a URI in the message) is not
+    read as it; the client is the last ", client: " before the server.
+    """
+    fields: dict[str, str] = {}
+    rest = msg.rstrip()
+    if rest.endswith(('"', "]")) or ", upstream: " in rest[-80:]:
+        for key in _QUOTED_TAIL:
+            marker = f', {key}: "'
+            if rest.endswith('"'):
+                i = rest.rfind(marker)
+                if i >= 0:
+                    fields[key] = rest[i + len(marker) : -1]
+                    rest = rest[:i]
+    i = rest.rfind(", upstream: ")  # mail: unquoted, last
+    if i >= 0 and '"' not in rest[i:] and " " not in rest[i + 12 :]:
+        fields["upstream"] = rest[i + 12 :]
+        rest = rest[:i]
+    i = rest.rfind(', login: "')
+    if i >= 0 and rest.endswith('"'):
+        fields["login"] = rest[i + 10 : -1]
+        rest = rest[:i]
+    i = rest.rfind(", server: ")
+    c = rest.rfind(", client: ", 0, i if i >= 0 else len(rest))
+    if c < 0:
+        return msg, {}
+    client = rest[c + 10 : i] if i >= 0 else rest[c + 10 :]
+    if client.endswith(" using starttls"):
+        client = client[: -len(" using starttls")]
+        fields["starttls"] = "yes"
+    if not client or " " in client or "," in client:
+        return msg, {}
+    fields["client"] = client
+    if i >= 0:
+        fields["server"] = rest[i + 10 :]
+    return rest[:c], fields
+
+
+def _error(m: re.Match[str], line_no: int) -> WebEvent:
+    msg = m["msg"]
+    fields = {"level": m["level"], "pid": m["pid"]}
+    if m["cid"] and number(m["cid"]) is not None:
+        fields["connection"] = m["cid"]
+    client = None
+    method = path = proto = None
+    msg, ctx = context(msg)
+    if ctx:
+        client = normalise_ip(ctx.pop("client"))
+        fields.update(ctx)
+        if "request" in ctx:
+            method, path, proto = _request(ctx["request"])
+    lm = _LIMIT.search(msg)
+    if lm:
+        fields["zone"] = lm["zone"]
+        if lm["excess"]:
+            fields["excess"] = lm["excess"]
+        msg = lm["what"]
+    mc = _MAIL_CONNECT.match(msg)
+    if mc and client is None:
+        client = normalise_ip(mc["ip"])
+        fields["client_port"] = mc["port"]
+        fields["server"] = mc["server"]
+    sock = _UNIX.search(msg)
+    if sock:
+        fields["socket"] = sock.group(1)
+    date = m["date"].replace("/", "-")
+    return WebEvent(
+        line_no,
+        "error",
+        f"{date}T{m['time']}",
+        client,
+        method,
+        path,
+        proto,
+        None,
+        None,
+        None,
+        None,
+        msg,
+        MappingProxyType(fields),
+    )

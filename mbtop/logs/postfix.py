@@ -3,22 +3,25 @@
 The client address is taken only where Postfix puts it for that event
 ("connect from HOST[IP]", "reject: RCPT from HOST[IP]:", postscreen's
 "[IP]:PORT"), never from free text: a HELO of <1.2.3.4>, a relay address or a
-reason that names another IP are not the client.
+reason that names another IP are not the client.  The message formats are
+Postfix 3.x's own (smtpd.c, smtpd_check.c, tls_server.c; the screening
+daemons are in ``pfdaemons``).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from functools import lru_cache
-from types import MappingProxyType
 
-from mbtop.logs import syslog
-from mbtop.logs.events import EMPTY, MailEvent
+from mbtop.logs import pfdaemons, syslog
+from mbtop.logs.events import MailEvent
+from mbtop.logs.pfbase import CLIENT as _CLIENT
+from mbtop.logs.pfbase import Builder, kv_fields, normalise_ip, reject_fields
 
-# "HOST[IP]" or "HOST[IP]:PORT"; HOST may be "unknown"; IP may be IPv6 (optionally "IPv6:" prefixed).
-_CLIENT = r"(?P<chost>[^\s\[\]]*)\[(?P<cip>[^\]\s]+)\](?::(?P<cport>\d+))?"
-_QUEUE_ID = re.compile(r"(?P<qid>[0-9A-F]{6,12}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{8,20}|NOQUEUE): (?P<rest>.*)", re.S)
+__all__ = ["PostfixParser", "normalise_ip"]
+
+# Short ids: microseconds (5 hex digits) and the inode in hex, so 6 and more characters (over 12 on
+# large inode numbers); long ids (enable_long_queue_ids): base-52 time, "z", base-51 inode.
+_QUEUE_ID = re.compile(r"(?P<qid>[0-9A-F]{6,24}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{8,32}|NOQUEUE): (?P<rest>.*)", re.S)
 
 _CONNECT = re.compile(rf"connect from {_CLIENT}")
 _DISCONNECT = re.compile(rf"disconnect from {_CLIENT}(?P<cmds>(?: \S+=\S+)*)")
@@ -32,54 +35,38 @@ _SESSION_END_EVENTS = (
 )
 _SESSION_ENDS = tuple(prefix for prefix, _, _ in _SESSION_END_EVENTS)
 _REJECT = re.compile(
-    rf"(?P<action>reject|discard|hold|filter|redirect|warn): (?P<stage>\S+) from {_CLIENT}: (?P<rest>.*)", re.S
+    r"(?P<action>reject|reject_warning|discard|hold|filter|redirect|warn): "
+    rf"(?P<stage>\S+) from {_CLIENT}: (?P<rest>.*)",
+    re.S,
 )
 _SASL = re.compile(rf"warning: {_CLIENT}: SASL (?P<method>\S+) authentication failed(?:: (?P<why>.*))?", re.S)
 _CLIENT_LINE = re.compile(rf"client={_CLIENT}")
-_PS_ADDR = r"\[(?P<cip>[^\]\s]+)\]:(?P<cport>\d+)"
-_POSTSCREEN = re.compile(
-    r"(?P<action>CONNECT from|PASS NEW|PASS OLD|PREGREET \d+ after \S+ from|DNSBL rank \d+ for|HANGUP after \S+ from|"
-    r"COMMAND PIPELINING from|COMMAND TIME LIMIT from|COMMAND COUNT LIMIT from|COMMAND LENGTH LIMIT from|"
-    r"BARE NEWLINE from|NON-SMTP COMMAND from|DISCONNECT|WHITELISTED|WHITELIST VETO|BLACKLISTED|"
-    r"ALLOWLISTED|ALLOWLIST VETO|DENYLISTED|reject: RCPT from) " + _PS_ADDR
+# smtpd's own signs of bots and floods (smtpd.c, smtpd_peer.c)
+_LIMIT = re.compile(
+    rf"(?P<limit>Connection rate|Connection concurrency|Message delivery request rate|Recipient address rate|"
+    rf"New TLS session rate|AUTH command rate) limit exceeded: (?P<count>\d+) from {_CLIENT} for service (?P<svc>\S+)"
 )
-_ANVIL = re.compile(
-    r"statistics: max (?P<what>connection rate|connection count|message rate|recipient rate|"
-    r"newtls rate|newtls request rate|auth rate|cache size) (?P<value>\S+)"
-    r"(?: for \((?P<svc>[^:]+):(?P<addr>[^)]+)\))?"
+_PIPELINING = re.compile(rf"improper command pipelining after (?P<after>\S+) from {_CLIENT}(?:: (?P<data>.*))?", re.S)
+_NON_SMTP = re.compile(rf"non-SMTP command from {_CLIENT}(?:: (?P<command>.*))?", re.S)
+_UNRESOLVED = re.compile(
+    r"hostname (?P<name>\S+) does not resolve to address (?P<cip>[^\s:]+|[0-9A-Fa-f:.]+?)(?:: (?P<why>.*))?$", re.S
 )
-_KV = re.compile(r"(?P<k>[a-z_]+)=(?P<v><[^>]*>|\([^)]*\)|[^,\s]+)")
+_BARE_LF = re.compile(rf"(?:\S+: )?bare <LF> received from {_CLIENT}(?: after (?P<after>\S+))?")
+_TLS = re.compile(
+    rf"(?P<trust>Anonymous|Trusted|Untrusted|Verified) TLS connection established from {_CLIENT}: "
+    r"(?P<proto>\S+) with cipher (?P<cipher>\S+) \((?P<bits>\d+/\d+) bits\)(?P<more>.*)",
+    re.S,
+)
+_TLS_ERROR = re.compile(rf"SSL_accept error from {_CLIENT}: (?P<error>.*)", re.S)
+# other smtpd warnings that name the client the way Postfix does (" from HOST[IP]", then ":" or " " or the end)
+_WARNING_CLIENT = re.compile(rf" from {_CLIENT}(?=[:,\s]|$)")
 _STATUS = re.compile(r"status=(?P<status>\S+)(?: \((?P<why>.*)\))?\s*$", re.S)
-_DSN = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 _DELIVERY_SERVICES = frozenset({"smtp", "lmtp", "local", "virtual", "pipe", "error", "retry", "discard", "relay"})
-
-
-@lru_cache(maxsize=65536)
-def normalise_ip(text: str) -> str | None:
-    """Canonical address text, or None when it is not an address (e.g. "unknown")."""
-    if text.lower().startswith("ipv6:"):
-        text = text[5:]
-    try:
-        return str(ipaddress.ip_address(text.split("%", 1)[0]))
-    except ValueError:
-        return None
-
-
-def _fields(text: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for m in _KV.finditer(text):
-        v = m["v"]
-        if v[:1] == "<" and v[-1:] == ">":
-            v = v[1:-1]
-        out.setdefault(m["k"], v)
-    return out
-
-
-def _client(m: re.Match[str]) -> tuple[str | None, str | None, int | None]:
-    d = m.groupdict()
-    host = d.get("chost")
-    port = d.get("cport")
-    return normalise_ip(d["cip"]), (host if host else None), (int(port) if port else None)
+_SMTPD_WARNINGS = (
+    ("non-SMTP command from ", _NON_SMTP, "non_smtp"),
+    ("improper command pipelining after ", _PIPELINING, "pipelining"),
+)
+_SMTPD_WARNING_PREFIXES = tuple(prefix for prefix, _, _ in _SMTPD_WARNINGS)
 
 
 class PostfixParser:
@@ -91,59 +78,40 @@ class PostfixParser:
     def parse(self, line: str, line_no: int) -> MailEvent:
         p = syslog.parse(line, self.year)
         msg = p.message
-        ev = _Builder(line_no, p, msg)
+        ev = Builder(line_no, p, msg)
         prog = p.program or ""
         if not prog.startswith("postfix"):
             return ev.done("other")
         service = prog.rsplit("/", 1)[-1]
-        qid: str | None = None
         rest = msg
         m = _QUEUE_ID.match(msg)
         if m:
-            qid = None if m["qid"] == "NOQUEUE" else m["qid"]
+            ev.queue_id = None if m["qid"] == "NOQUEUE" else m["qid"]
             rest = m["rest"]
-        ev.queue_id = qid
         for severity in ("warning", "fatal", "panic"):
             if rest.startswith(severity + ": "):
-                sm = _SASL.match(rest) if severity == "warning" else None
-                if sm:
-                    ev.client(sm)
-                    why, _, user = (sm["why"] or "").partition(", sasl_username=")
-                    ev.fields = {"method": sm["method"], "reason": why}
-                    if user:
-                        ev.fields["sasl_username"] = user.strip()
-                    return ev.done("sasl_fail")
-                return ev.done(severity)
+                return self._severity(ev, service, severity, rest)
+        if service in ("master", "postfix-script") or rest.endswith(" has changed -- restarting"):
+            return ev.done("daemon")  # Postfix starting, stopping, reloading; a daemon restarting for a table
         if service == "postscreen":
-            return self._postscreen(ev, rest)
+            return pfdaemons.postscreen(ev, rest)
         if service == "anvil":
-            am = _ANVIL.match(rest)
-            if am:
-                ev.fields = {k: v for k, v in am.groupdict().items() if v}
-                if am["addr"]:
-                    ev.client_ip = normalise_ip(am["addr"])
-                return ev.done("anvil")
-            return ev.done("other")
+            return pfdaemons.anvil(ev, rest)
+        if service == "tlsproxy":
+            if " TLS connection established from " in rest:
+                return _tls(ev, rest)
+            return pfdaemons.tlsproxy(ev, rest)
+        if service == "dnsblog":
+            return pfdaemons.dnsblog(ev, rest)
         if service in ("smtpd", "submission", "smtps") or service.endswith("smtpd"):
-            return self._smtpd(ev, rest, qid)
+            return self._smtpd(ev, rest)
         if service == "cleanup":
-            if rest.startswith("message-id="):
-                ev.fields = {"message_id": rest[len("message-id=") :].strip().strip("<>")}
-                return ev.done("cleanup")
-            if rest.startswith("milter-reject: "):
-                rm = _REJECT.match(rest[len("milter-") :])
-                if rm:
-                    ev.client(rm)
-                    ev.fields = {"stage": rm["stage"], **_reject_fields(rm["rest"])}
-                return ev.done("milter_reject")
-            if rest.startswith(("reject: ", "discard: ", "hold: ", "warning: header", "info: header")):
-                return ev.done("reject" if rest.startswith("reject") else "other")
-            return ev.done("other")
+            return _cleanup(ev, rest)
         if service == "qmgr":
             if rest.strip() == "removed":
                 return ev.done("removed")
             if rest.startswith("from=<"):
-                ev.fields = _fields(rest)
+                ev.fields = kv_fields(rest)
                 if "status=expired" in rest:
                     ev.fields["status"] = "expired"
                     return ev.done("delivery")
@@ -155,7 +123,7 @@ class PostfixParser:
                 return ev.done("bounce")
             return ev.done("other")
         if service in _DELIVERY_SERVICES and rest.startswith("to=<"):
-            ev.fields = _fields(rest.split(" status=", 1)[0])
+            ev.fields = kv_fields(rest.split(" status=", 1)[0])
             sm2 = _STATUS.search(rest)
             if sm2:
                 ev.fields["status"] = sm2["status"]
@@ -166,7 +134,47 @@ class PostfixParser:
             return ev.done("removed")
         return ev.done("other")
 
-    def _smtpd(self, ev: _Builder, rest: str, qid: str | None) -> MailEvent:
+    def _severity(self, ev: Builder, service: str, severity: str, rest: str) -> MailEvent:
+        body = rest[len(severity) + 2 :]
+        if severity != "warning":
+            return _queue_id_after(ev, body, severity)
+        sm = _SASL.match(rest)
+        if sm:
+            ev.client(sm)
+            why, _, user = (sm["why"] or "").partition(", sasl_username=")
+            ev.fields = {"method": sm["method"], "reason": why}
+            if user:
+                ev.fields["sasl_username"] = user.strip()
+            return ev.done("sasl_fail")
+        lm = _LIMIT.match(body)
+        if lm:
+            ev.client(lm)
+            ev.fields = {"limit": lm["limit"].lower(), "count": lm["count"], "service": lm["svc"]}
+            return ev.done("rate_limit")
+        if body.startswith(_SMTPD_WARNING_PREFIXES):
+            return _bot_sign(ev, body)
+        if body.startswith("hostname "):
+            um = _UNRESOLVED.match(body)
+            if um:
+                ev.client_ip = normalise_ip(um["cip"])
+                ev.fields = {"warning": "hostname_unresolved", "hostname": um["name"]}
+                if um["why"]:
+                    ev.fields["reason"] = um["why"]
+                return ev.done("warning")
+        bm = _BARE_LF.match(body)
+        if bm:
+            ev.client(bm)
+            ev.fields = {"warning": "bare_lf"}
+            if bm["after"]:
+                ev.fields["after"] = bm["after"]
+            return ev.done("warning")
+        if service.endswith("smtpd") or service in ("submission", "smtps"):
+            cm = _WARNING_CLIENT.search(body)
+            if cm:
+                ev.client(cm)
+        return _queue_id_after(ev, body, "warning")
+
+    def _smtpd(self, ev: Builder, rest: str) -> MailEvent:
         if rest.startswith("connect from "):
             m = _CONNECT.match(rest)
             if m:
@@ -190,96 +198,86 @@ class PostfixParser:
             m = _CLIENT_LINE.match(rest)
             if m:
                 ev.client(m)
-                ev.fields = {k: v for k, v in _fields(rest).items() if k != "client"}
+                ev.fields = {k: v for k, v in kv_fields(rest).items() if k != "client"}
                 return ev.done("client")
         elif rest.startswith("milter-reject: "):  # smtpd's own milter verdicts (NOQUEUE: milter-reject: RCPT ...)
             m = _REJECT.match(rest[len("milter-") :])
             if m:
                 ev.client(m)
-                ev.fields = {"stage": m["stage"], **_reject_fields(m["rest"])}
+                ev.fields = {"stage": m["stage"], **reject_fields(m["rest"])}
                 return ev.done("milter_reject")
+        elif " TLS connection established from " in rest[:48]:
+            return _tls(ev, rest)
+        elif "bare <LF> received from " in rest[:40]:
+            m = _BARE_LF.match(rest)
+            if m:
+                ev.client(m)
+                ev.fields = (
+                    {"warning": "bare_lf"} if m["after"] is None else {"warning": "bare_lf", "after": m["after"]}
+                )
+                return ev.done("warning")
+        elif rest.startswith("SSL_accept error from "):
+            m = _TLS_ERROR.match(rest)
+            if m:
+                ev.client(m)
+                ev.fields = {"error": m["error"]}
+                return ev.done("tls_error")
+        elif rest.startswith(_SMTPD_WARNING_PREFIXES):  # pipelining is logged as info, non-SMTP as a warning
+            return _bot_sign(ev, rest)
         else:
             m = _REJECT.match(rest)
             if m:
                 ev.client(m)
-                ev.fields = {"action": m["action"], "stage": m["stage"], **_reject_fields(m["rest"])}
-                return ev.done("reject" if m["action"] == "reject" else "other")
+                action = m["action"]
+                ev.fields = {"action": action, "stage": m["stage"], **reject_fields(m["rest"])}
+                if action in ("reject", "reject_warning"):
+                    return ev.done(action)
+                return ev.done("other")
         return ev.done("other")
 
-    def _postscreen(self, ev: _Builder, rest: str) -> MailEvent:
-        m = _POSTSCREEN.match(rest)
-        if not m:
-            return ev.done("other")
-        ev.client_ip = normalise_ip(m["cip"])
-        ev.client_port = int(m["cport"])
-        action = m["action"].split(" from")[0].split(" for")[0].split(" after")[0]
-        if action.startswith("PREGREET"):
-            action = "PREGREET"
-        elif action.startswith("DNSBL"):
-            action = "DNSBL"
-            ev.fields["rank"] = m["action"].split()[2]
-        elif action.startswith("reject"):
-            ev.fields.update(_reject_fields(rest.split("]:", 1)[1].split(": ", 1)[-1]))
-            ev.fields["action"] = "reject"
-            return ev.done("reject")
-        ev.fields["action"] = action
-        return ev.done("postscreen")
+
+def _queue_id_after(ev: Builder, body: str, kind: str) -> MailEvent:
+    """ "warning: 3F2A1B2C3D: ..." names the message after the severity."""
+    if ev.queue_id is None:
+        m = _QUEUE_ID.match(body)
+        if m and m["qid"] != "NOQUEUE":
+            ev.queue_id = m["qid"]
+    return ev.done(kind)
 
 
-def _reject_fields(text: str) -> dict[str, str]:
-    """'554 5.7.1 <x@y>: Relay access denied; from=<a> to=<b> proto=ESMTP helo=<h>'."""
-    reason, _, tail = text.rpartition("; ")
-    if not reason:
-        reason, tail = text, ""
-    out: dict[str, str] = {}
-    parts = reason.split(" ", 2)
-    if parts and _DSN.fullmatch(parts[0]):  # milter replies start with the enhanced code
-        out["dsn"] = parts[0]
-        out["reason"] = " ".join(parts[1:])
-    elif len(parts) >= 2 and parts[0].isdigit():
-        out["code"] = parts[0]
-        if _DSN.fullmatch(parts[1]):
-            out["dsn"] = parts[1]
-            out["reason"] = parts[2] if len(parts) > 2 else ""
-        else:
-            out["reason"] = " ".join(parts[1:])
-    else:
-        out["reason"] = reason
-    for k, v in _fields(tail).items():
-        if k in ("from", "to", "proto", "helo"):
-            out[k] = v
-    return out
+def _bot_sign(ev: Builder, text: str) -> MailEvent:
+    """smtpd's non-SMTP command and improper pipelining: the client, and what it sent."""
+    for prefix, pattern, kind in _SMTPD_WARNINGS:
+        if text.startswith(prefix):
+            m = pattern.match(text)
+            if m:
+                ev.client(m)
+                ev.fields = {
+                    k: v for k, v in m.groupdict().items() if v is not None and k in ("after", "data", "command")
+                }
+                return ev.done(kind)
+    return ev.done("warning")
 
 
-class _Builder:
-    __slots__ = ("client_host", "client_ip", "client_port", "fields", "line_no", "msg", "prefix", "queue_id")
+def _tls(ev: Builder, rest: str) -> MailEvent:
+    m = _TLS.match(rest)
+    if not m:
+        return ev.done("other")
+    ev.client(m)
+    ev.fields = {"trust": m["trust"], "tls_protocol": m["proto"], "cipher": m["cipher"], "bits": m["bits"]}
+    return ev.done("tls")
 
-    def __init__(self, line_no: int, prefix: syslog.Prefix, msg: str) -> None:
-        self.line_no = line_no
-        self.prefix = prefix
-        self.msg = msg
-        self.client_ip: str | None = None
-        self.client_host: str | None = None
-        self.client_port: int | None = None
-        self.queue_id: str | None = None
-        self.fields: dict[str, str] = {}
 
-    def client(self, m: re.Match[str]) -> None:
-        self.client_ip, self.client_host, self.client_port = _client(m)
-
-    def done(self, kind: str) -> MailEvent:
-        p = self.prefix
-        return MailEvent(
-            line_no=self.line_no,
-            kind=kind,
-            timestamp=p.timestamp,
-            host=p.host,
-            program=p.program,
-            pid=p.pid,
-            client_ip=self.client_ip,
-            client_hostname=self.client_host,
-            client_port=self.client_port,
-            queue_id=self.queue_id,
-            message=self.msg,
-            fields=MappingProxyType(self.fields) if self.fields else EMPTY,
-        )
+def _cleanup(ev: Builder, rest: str) -> MailEvent:
+    if rest.startswith("message-id="):
+        ev.fields = {"message_id": rest[len("message-id=") :].strip().strip("<>")}
+        return ev.done("cleanup")
+    if rest.startswith("milter-reject: "):
+        rm = _REJECT.match(rest[len("milter-") :])
+        if rm:
+            ev.client(rm)
+            ev.fields = {"stage": rm["stage"], **reject_fields(rm["rest"])}
+        return ev.done("milter_reject")
+    if rest.startswith(("reject: ", "discard: ", "hold: ", "info: header")):
+        return ev.done("reject" if rest.startswith("reject") else "other")
+    return ev.done("other")

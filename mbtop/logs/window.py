@@ -23,6 +23,8 @@ def mail_tally(ev: MailEvent) -> str | None:
         return "reject"
     if kind == "sasl_fail":
         return "auth_fail"
+    if kind in ("rate_limit", "pipelining", "non_smtp"):
+        return kind
     if kind == "delivery":
         status = ev.fields.get("status")
         return status if status in ("sent", "deferred", "bounced") else None
@@ -47,6 +49,7 @@ class Window(Generic[E]):
         self._seconds: deque[_Second] = deque(maxlen=MINUTE)
         self.total = 0
         self.clients: Counter[str] = Counter()  # over the kept events only: bounded by ``keep``
+        self.own = 0  # mbtop's own health-check lines seen (not in ``clients`` nor the counters)
 
     def add(self, events: Iterable[E], now: float, tally: Callable[[E], str | None]) -> None:
         sec = int(now)
@@ -56,12 +59,15 @@ class Window(Generic[E]):
         for ev in events:
             if len(self.events) == self.events.maxlen:
                 old = self.events[0]
-                if old.client_ip:
+                if old.client_ip and not old.own:
                     self.clients[old.client_ip] -= 1
                     if self.clients[old.client_ip] <= 0:
                         del self.clients[old.client_ip]
             self.events.append(ev)
             self.total += 1
+            if ev.own:  # mbtop's own health check: shown when asked for, never counted as traffic
+                self.own += 1
+                continue
             if ev.client_ip:
                 self.clients[ev.client_ip] += 1
             key = tally(ev)

@@ -71,6 +71,9 @@ class _Source:
     rejects: int = 0
     auth_failures: int = 0
     postscreen: Counter[str] = field(default_factory=Counter)
+    rate_limits: int = 0  # Postfix's anvil limits hit (smtpd's "... limit exceeded" warnings)
+    pipelining: int = 0  # improper pipelining (smtpd) / COMMAND PIPELINING (postscreen)
+    non_smtp: int = 0  # non-SMTP commands, e.g. HTTP spoken to port 25 (smtpd and postscreen)
 
     def add_new(self, sec: int, n: int) -> None:
         if n <= 0:
@@ -103,6 +106,9 @@ class TopSource:
     auth_failures: int
     postscreen: tuple[tuple[str, int], ...]
     first_seen: float  # monotonic
+    rate_limits: int = 0
+    pipelining: int = 0
+    non_smtp: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +210,8 @@ class FloodTracker:
         self._history: deque[float] = deque(maxlen=120)
 
     def log_event(self, address: str | None, kind: str, action: str | None, now: float) -> None:
-        """A mail log event about a source: connects, rejects, auth failures, postscreen verdicts."""
+        """A mail log event about a source: rejects, auth failures, postscreen verdicts, and the signs of
+        bots: rate limits hit, improper pipelining, non-SMTP commands."""
         if not address:
             return
         row = self._sources.get(address, now)
@@ -212,8 +219,18 @@ class FloodTracker:
             row.rejects += 1
         elif kind == "sasl_fail":
             row.auth_failures += 1
+        elif kind == "rate_limit":
+            row.rate_limits += 1
+        elif kind == "pipelining":
+            row.pipelining += 1
+        elif kind == "non_smtp":
+            row.non_smtp += 1
         elif kind == "postscreen" and action and action != "CONNECT":
             row.postscreen[action] += 1
+            if action == "COMMAND PIPELINING":
+                row.pipelining += 1
+            elif action == "NON-SMTP COMMAND":
+                row.non_smtp += 1
 
     def update(
         self,
@@ -309,13 +326,16 @@ class FloodTracker:
         )
 
     def _top(self, table: _Table, now: float) -> tuple[TopSource, ...]:
+        def signs(r: _Source) -> int:
+            return r.rejects + r.auth_failures + r.rate_limits + r.pipelining + r.non_smtp
+
         ranked = sorted(
             table.rows.items(),
-            key=lambda kv: (-(kv[1].concurrent + kv[1].new_in(now, WINDOW)), -kv[1].rejects, kv[0]),
+            key=lambda kv: (-(kv[1].concurrent + kv[1].new_in(now, WINDOW)), -signs(kv[1]), kv[0]),
         )
         out = []
         for address, r in ranked[:TOP]:
-            if r.concurrent == 0 and r.new_in(now, WINDOW) == 0 and r.rejects == 0 and r.auth_failures == 0:
+            if r.concurrent == 0 and r.new_in(now, WINDOW) == 0 and signs(r) == 0:
                 continue
             out.append(
                 TopSource(
@@ -327,6 +347,9 @@ class FloodTracker:
                     r.auth_failures,
                     tuple(sorted(r.postscreen.items())),
                     r.first_seen,
+                    r.rate_limits,
+                    r.pipelining,
+                    r.non_smtp,
                 )
             )
         return tuple(out)

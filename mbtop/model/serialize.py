@@ -117,8 +117,10 @@ def port_firewall(pf: PortFirewall | None) -> dict[str, Any]:
             "sources": [],
             "rule": None,
             "limit": None,
+            "except": [],
             "families": [],
             "reason": "not read",
+            "unknown_because": None,
         }
     return {
         "backend": pf.backend,
@@ -135,10 +137,12 @@ def port_firewall(pf: PortFirewall | None) -> dict[str, Any]:
                 "rule": fv.rule,
                 "limit": fv.limit,
                 "except": list(fv.excepted),
+                "unknown_because": fv.unknown_because,
             }
             for fv in pf.families
         ],
         "reason": pf.reason or None,
+        "unknown_because": pf.unknown_because,
     }
 
 
@@ -211,6 +215,9 @@ def flood(state: FloodState) -> dict[str, Any]:
             "rejects": t.rejects,
             "auth_failures": t.auth_failures,
             "postscreen": dict(t.postscreen),
+            "rate_limits": t.rate_limits,
+            "pipelining": t.pipelining,
+            "non_smtp": t.non_smtp,
         }
 
     return {

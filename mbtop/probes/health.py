@@ -22,11 +22,18 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from mbtop.probes.own import OWN
+from mbtop.probes.own import OWN, OwnConnections
 
 DEFAULT_TIMEOUT = 3.0
 READ_LIMIT = 16384
 EHLO_NAME = b"mbtop.invalid"
+USER_AGENT = b"mbtop-health"  # the HTTP checks' User-Agent: nginx logs it, mbtop.logs.own recognises it
+# What Postfix's disconnect line says of an SMTP check's session (the commands `smtp` and `smtps`
+# below send): EHLO, QUIT; EHLO, STARTTLS, EHLO, QUIT where the server offers STARTTLS; QUIT (smtps).
+SMTP_SESSION_COMMANDS = ("ehlo=1 quit=1 commands=2", "ehlo=2 starttls=1 quit=1 commands=4", "quit=1 commands=1")
+# The SMTP checks opened in the last seconds, by client address and port: the live log view pairs
+# each with the "connect from" line it causes (mbtop.logs.own.OwnSessions).
+OWN_SMTP = OwnConnections(ttl=30.0, cap=256)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +213,13 @@ def _host(target: Target) -> bytes:
 
 
 async def http_redirect(conn: Conn, target: Target) -> tuple[str, int | None]:
-    req = b"GET / HTTP/1.1\r\nHost: " + _host(target) + b"\r\nUser-Agent: mbtop-health\r\nConnection: close\r\n\r\n"
+    req = (
+        b"GET / HTTP/1.1\r\nHost: "
+        + _host(target)
+        + b"\r\nUser-Agent: "
+        + USER_AGENT
+        + b"\r\nConnection: close\r\n\r\n"
+    )
     code, headers, _ = await _http_status(conn, req)
     location = headers.get("location", "")
     if code in (301, 302, 303, 307, 308) and location.lower().startswith("https://"):
@@ -216,7 +229,13 @@ async def http_redirect(conn: Conn, target: Target) -> tuple[str, int | None]:
 
 async def https(conn: Conn, target: Target) -> tuple[str, int | None]:
     days = cert_days(conn[1])
-    req = b"HEAD / HTTP/1.1\r\nHost: " + _host(target) + b"\r\nUser-Agent: mbtop-health\r\nConnection: close\r\n\r\n"
+    req = (
+        b"HEAD / HTTP/1.1\r\nHost: "
+        + _host(target)
+        + b"\r\nUser-Agent: "
+        + USER_AGENT
+        + b"\r\nConnection: close\r\n\r\n"
+    )
     code, _, _ = await _http_status(conn, req)
     return f"TLS · HTTP {code}", days
 
@@ -271,7 +290,7 @@ async def milter(conn: Conn, target: Target) -> tuple[str, int | None]:
 
 
 async def rspamd_controller(conn: Conn, target: Target) -> tuple[str, int | None]:
-    req = b"GET /ping HTTP/1.0\r\nHost: " + _host(target) + b"\r\nUser-Agent: mbtop-health\r\n\r\n"
+    req = b"GET /ping HTTP/1.0\r\nHost: " + _host(target) + b"\r\nUser-Agent: " + USER_AGENT + b"\r\n\r\n"
     code, _, body = await _http_status(conn, req)
     if code == 200 and body.strip().lower().startswith(b"pong"):
         return "pong", None
@@ -343,6 +362,8 @@ async def _open(target: Target) -> Conn:
     local = conn[1].get_extra_info("sockname")
     if isinstance(local, tuple) and len(local) >= 2:
         OWN.add(str(local[0]), int(local[1]))  # before any dialogue: a hung one still counts as ours
+        if target.protocol in ("smtp", "smtps"):
+            OWN_SMTP.add(str(local[0]), int(local[1]))
     return conn
 
 

@@ -39,6 +39,7 @@ from mbtop.config import Config
 from mbtop.logs import journal, nginx
 from mbtop.logs.events import MailEvent, WebEvent
 from mbtop.logs.follow import Follower, Line, follow
+from mbtop.logs.own import OwnSessions, live_sessions
 from mbtop.logs.ports import mail_event_port, socket_errors, web_event_ports
 from mbtop.logs.postfix import PostfixParser
 from mbtop.logs.window import Window, mail_tally, web_tally
@@ -79,7 +80,7 @@ ERROR_LOG_OFFSET = 1_000_000_000
 FAIL2BAN_EVERY = 60.0  # seconds (fail2ban-client is a Python program)
 FAIL2BAN_FLOOD_EVERY = 10.0  # seconds, while the Flood tab is shown
 FLOOD_KINDS = frozenset(
-    {"connect", "postscreen", "reject", "milter_reject", "sasl_fail"}
+    {"connect", "postscreen", "reject", "milter_reject", "sasl_fail", "rate_limit", "pipelining", "non_smtp"}
 )  # error-log lines share the web window: keep their row keys apart
 
 
@@ -220,27 +221,28 @@ class MbtopApp(App[int]):
         follower = Follower(path, backfill=200)
         year = time.localtime().tm_year
         parse = PostfixParser(year).parse if which == "mail" else nginx.parse
+        own = live_sessions() if which == "mail" else None  # marks mbtop's own SMTP checks
         self.log_status[path] = f"{path}: {follower.status}"
         if which == "mail" and not os.path.exists(path):
             has_journal = await asyncio.to_thread(journal.has_postfix)
             if has_journal:
                 status = f"no {path}: following Postfix in journald (journalctl --facility=mail -f)"
                 async for batch in journal.follow_journal():
-                    events = [parse(line.text, line.line_no) for line in batch]
-                    self.post_message(LogBatch(which, path, events, status))  # type: ignore[arg-type]
+                    events = _parse_batch(parse, batch, 0, own)
+                    self.post_message(LogBatch(which, path, events, status))
                 return
         async for batch in follow(follower):
             # Parsed in a thread: a flood writes thousands of lines a second and keys must not wait.
-            events = await asyncio.to_thread(_parse_batch, parse, batch, offset)
+            events = await asyncio.to_thread(_parse_batch, parse, batch, offset, own)
             history = follower.history_lines + offset if follower.history_lines else 0
-            self.post_message(LogBatch(which, path, events, follower.status, history))  # type: ignore[arg-type]
+            self.post_message(LogBatch(which, path, events, follower.status, history))
 
     def on_log_batch(self, message: LogBatch) -> None:
         now = time.monotonic()
         if message.which == "mail":
             self.mail_window.add(message.events, now, mail_tally)  # type: ignore[arg-type]
             for ev in message.events:
-                if ev.client_ip and ev.kind in FLOOD_KINDS and ev.line_no > message.history:
+                if ev.client_ip and ev.kind in FLOOD_KINDS and ev.line_no > message.history and not ev.own:
                     self.flood_inbox.append((ev.kind, ev.client_ip, ev.fields.get("action")))
         else:
             self.web_window.add(message.events, now, web_tally)  # type: ignore[arg-type]
@@ -668,8 +670,11 @@ def terminal_backlog() -> int:
 SWITCH_INTERVAL = 0.001  # s (CPython's default is 0.005)
 
 
-def _parse_batch(parse: Callable[[str, int], MailEvent | WebEvent], batch: list[Line], offset: int) -> list[Any]:
-    return [parse(x.text, x.line_no + offset) for x in batch]
+def _parse_batch(
+    parse: Callable[[str, int], MailEvent | WebEvent], batch: list[Line], offset: int, own: OwnSessions | None = None
+) -> list[Any]:
+    events = [parse(x.text, x.line_no + offset) for x in batch]
+    return own.mark(events) if own is not None else events  # type: ignore[arg-type]
 
 
 def make_source(cfg: Config, args: argparse.Namespace) -> Source:

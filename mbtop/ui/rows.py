@@ -189,6 +189,7 @@ def health_cell(h: Health | None, live: bool) -> Cell:
     return (short, "critical")
 
 
+SHOW_EXCEPT = 6  # the rest is in the JSON
 FW_SHORT = {"allow": "allow", "limit": "limit", "restricted": "restr", "deny": "deny", "unknown": "?"}
 
 
@@ -221,7 +222,9 @@ def firewall_who(p: PortStatus) -> str:
     else:
         who = "nobody from outside"
     if fw.excepted:
-        who += f" except {', '.join(fw.excepted)}"
+        shown = fw.excepted[:SHOW_EXCEPT]
+        more = f" +{len(fw.excepted) - len(shown)} more" if len(fw.excepted) > len(shown) else ""
+        who += f" except {', '.join(shown)}{more}"
     verdicts = {f.verdict for f in fw.families}
     if len(verdicts) > 1:
         who += " (" + ", ".join(f"IPv{f.family} {f.verdict}" for f in fw.families) + ")"

@@ -64,6 +64,44 @@ def test_log_verdicts_per_source() -> None:
     assert (top.rejects, top.auth_failures, top.postscreen) == (2, 1, (("PREGREET", 1),))
 
 
+def test_bot_signs_per_source_from_smtpd_and_postscreen() -> None:
+    """Rate-limit hits, pipelining and non-SMTP commands feed the Flood tab's columns, per source, even
+    from a source with no connection in the window."""
+    t = FloodTracker([25])
+    t.update([], now=1.0)
+    for kind, action in (
+        ("rate_limit", None),
+        ("rate_limit", None),
+        ("pipelining", None),
+        ("postscreen", "COMMAND PIPELINING"),
+        ("non_smtp", None),
+        ("postscreen", "NON-SMTP COMMAND"),
+        ("postscreen", "NON-SMTP COMMAND"),
+    ):
+        t.log_event("203.0.113.7", kind, action, 1.5)
+    t.log_event("203.0.113.8", "non_smtp", None, 1.5)
+    s = t.update([], now=2.0)
+    top = {x.address: x for x in s.top_sources}
+    assert (top["203.0.113.7"].rate_limits, top["203.0.113.7"].pipelining, top["203.0.113.7"].non_smtp) == (2, 2, 3)
+    assert top["203.0.113.8"].non_smtp == 1 and top["203.0.113.8"].new_per_min == 0
+    assert dict(top["203.0.113.7"].postscreen) == {"COMMAND PIPELINING": 1, "NON-SMTP COMMAND": 2}
+
+
+def test_window_leaves_own_checks_out_of_counts_and_clients() -> None:
+    import dataclasses
+
+    from mbtop.logs.postfix import PostfixParser
+    from mbtop.logs.window import Window, mail_tally
+
+    p = PostfixParser(2026)
+    mine = dataclasses.replace(p.parse("Nov 25 10:00:00 h postfix/smtpd[1]: connect from localhost[127.0.0.1]", 1))
+    theirs = p.parse("Nov 25 10:00:00 h postfix/smtpd[2]: warning: non-SMTP command from x[203.0.113.9]: GET /", 2)
+    w: Window = Window()
+    w.add([dataclasses.replace(mine, own=True), theirs], 100.0, mail_tally)
+    assert dict(w.clients) == {"203.0.113.9": 1} and w.own == 1 and len(w.events) == 2
+    assert w.last_minute(100.0) == {"lines": 1, "non_smtp": 1}
+
+
 def test_prefixes() -> None:
     assert prefix_of("203.0.113.77") == "203.0.113.0/24"
     assert prefix_of("2001:db8:1:2:3::9") == "2001:db8:1:2::/64"

@@ -39,14 +39,16 @@ FINDING = {"severity", "code", "message", "fix", "action"}
 TOP_FINDING = FINDING | {"port", "path"}
 HEALTH = {"ok", "detail", "latency_ms", "protocol", "cert_days"}
 SERVICE = {"name", "state", "pid", "since", "manager", "detail", "processes", "result", "log"}
-PORT_FIREWALL = {"backend", "verdict", "sources", "rule", "limit", "except", "families", "reason"}
-FAMILY = {"family", "verdict", "sources", "rule", "limit", "except"}
+PORT_FIREWALL = {"backend", "verdict", "sources", "rule", "limit", "except", "families", "reason", "unknown_because"}
+FAMILY = {"family", "verdict", "sources", "rule", "limit", "except", "unknown_because"}
 FIREWALL = {"backend", "active", "policies", "established_accepted", "interfaces", "rules", "reason", "notes"}
 FLOOD = {
     "ports", "new_per_s", "new_per_min", "concurrent", "syn_recv", "accept_queue", "backlog", "kernel", "alert",
     "reasons", "top_sources", "top_prefixes", "thresholds",
 }  # fmt: skip
-TOP_SOURCE = {"address", "concurrent", "new_per_min", "rejects", "auth_failures", "postscreen"}
+TOP_SOURCE = {
+    "address", "concurrent", "new_per_min", "rejects", "auth_failures", "postscreen", "rate_limits", "pipelining", "non_smtp",
+}
 QUEUE = {
     "available", "reason", "read_seconds", "counts", "bytes", "oldest_seconds", "top_domains", "top_senders",
     "deferred_reasons",

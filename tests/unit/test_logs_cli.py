@@ -27,8 +27,21 @@ MAIL_KEYS = {
     "client_hostname",
     "client_port",
     "queue_id",
+    "own",
 }
-WEB_KEYS = {"line_no", "kind", "timestamp", "client_ip", "method", "path", "status", "bytes", "referer", "user_agent"}
+WEB_KEYS = {
+    "line_no",
+    "kind",
+    "timestamp",
+    "client_ip",
+    "method",
+    "path",
+    "status",
+    "bytes",
+    "referer",
+    "user_agent",
+    "own",
+}
 
 
 def mbtop(*args: str) -> subprocess.CompletedProcess[str]:

@@ -4,13 +4,15 @@
 legacy tables when loaded, ``nft -j list ruleset``, ufw's rule files);
 ``analyse()`` evaluates, per port and per address family, a SYN from an
 outside address on each of the host's interfaces, and from one address inside
-each source network the rules name, and condenses that into a verdict:
+each piece of the address space the rules' source networks cut out (negated
+ones too), and condenses that into a verdict:
 
 * ``allow``      any outside address gets in,
 * ``limit``      any outside address gets in, under a rate limit,
 * ``restricted`` only the listed sources (or interfaces) get in,
 * ``deny``       nobody from outside gets in,
-* ``unknown``    the rules could not be read (with the reason).
+* ``unknown``    the rules could not be read, or a rule whose match cannot
+                 be decided changes the outcome (with that rule).
 """
 
 from __future__ import annotations
@@ -21,22 +23,21 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mbtop.probes.firewall.engine import (
+    Decision,
     IPAddress,
     IPNetwork,
     Packet,
     Rate,
     Ruleset,
-    Trace,
-    evaluate,
+    decide,
 )
+from mbtop.probes.firewall.space import Atom, atoms, label
 
 FwVerdict = Literal["allow", "limit", "restricted", "deny", "unknown"]
 Backend = Literal["ufw", "iptables", "nftables", "none", "unknown"]
 OPENNESS: dict[str, int] = {"unknown": -1, "deny": 0, "restricted": 1, "limit": 2, "allow": 3}
 
-OUTSIDERS_V4 = ("203.0.113.77", "198.51.100.77", "192.0.2.77", "100.64.7.77", "172.31.254.77", "10.254.7.77")
-OUTSIDERS_V6 = ("2001:db8:ffff::77", "2001:db8::77", "fd7e::77")
-MAX_EXCEPT = 20
+MAX_EXCEPT = 256  # a bound on memory, not on what is shown: a list cut short cannot be checked against
 FALLBACK_DADDR = {4: ipaddress.ip_address("192.0.2.1"), 6: ipaddress.ip_address("2001:db8::1")}
 
 
@@ -44,12 +45,13 @@ FALLBACK_DADDR = {4: ipaddress.ip_address("192.0.2.1"), 6: ipaddress.ip_address(
 class FamilyVerdict:
     family: Literal[4, 6]
     verdict: FwVerdict
-    sources: tuple[str, ...]  # for restricted: who gets in
+    sources: tuple[str, ...]  # for restricted: who gets in ("NET", "NET via IFACE", "any via IFACE")
     rule: str | None  # the rule (or policy) that decided, "chain: rule"
     limit: str | None  # the rate condition in force, when limited
     notes: tuple[str, ...] = ()
-    excepted: tuple[str, ...] = ()  # for allow/limit: named sources that are kept out (blocklists, bans)
+    excepted: tuple[str, ...] = ()  # who is kept out although the verdict lets others in ("NET [via IFACE]")
     rate: Rate | None = None  # the first rate limit on the way in, as numbers
+    unknown_because: str | None = None  # for unknown: the rule whose outcome cannot be told
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,7 @@ class PortFirewall:
     reason: str = ""  # why unknown
     excepted: tuple[str, ...] = ()
     rate: Rate | None = None
+    unknown_because: str | None = None
 
     @property
     def open_to_anyone(self) -> bool:
@@ -94,31 +97,6 @@ class Host:
     addresses: dict[int, tuple[IPAddress, ...]] = field(default_factory=dict)  # family -> global addresses
 
 
-def _representatives(nets: Iterable[IPNetwork], family: int) -> list[tuple[str, IPAddress]]:
-    out: list[tuple[str, IPAddress]] = []
-    seen: set[str] = set()
-    for net in nets:
-        if net.version != family or net.prefixlen == 0 or net.is_loopback:
-            continue
-        text = str(net) if net.num_addresses > 1 else str(net.network_address)
-        if text in seen:
-            continue
-        seen.add(text)
-        addr = net.network_address + 1 if net.num_addresses > 2 else net.network_address
-        out.append((text, addr))
-    return out
-
-
-def _outsider(nets: Sequence[IPNetwork], family: int) -> IPAddress:
-    pool = OUTSIDERS_V4 if family == 4 else OUTSIDERS_V6
-    narrow = [n for n in nets if n.version == family and n.prefixlen > 0]
-    for text in pool:
-        addr = ipaddress.ip_address(text)
-        if not any(addr in n for n in narrow):
-            return addr
-    return ipaddress.ip_address(pool[0])
-
-
 def _all_sources(rulesets: Sequence[Ruleset]) -> list[IPNetwork]:
     nets: list[IPNetwork] = []
     for rs in rulesets:
@@ -129,65 +107,93 @@ def _all_sources(rulesets: Sequence[Ruleset]) -> list[IPNetwork]:
     return nets
 
 
+def _labels(buckets: dict[str | None, list[Atom]], multi: bool) -> list[str]:
+    out: list[str] = []
+    for via, pieces in buckets.items():
+        suffix = f" via {via}" if via is not None and multi else ""
+        out.extend(text + suffix for text in label(pieces))
+    return out
+
+
 def _family_verdict(rulesets: Sequence[Ruleset], port: int, family: Literal[4, 6], host: Host) -> FamilyVerdict:
-    nets = _all_sources(rulesets)
-    daddr = (host.addresses.get(family) or (FALLBACK_DADDR[family],))[0]
+    daddrs = host.addresses.get(family) or (FALLBACK_DADDR[family],)
     ifaces = host.interfaces or ("eth0",)
-    outsider = _outsider(nets, family)
+    multi = len(ifaces) > 1
+    pieces = atoms(_all_sources(rulesets), family)
+    unnamed = [a for a in pieces if not a.named]
+    default = max(unnamed or pieces, key=lambda a: a.size)
+    # Unnamed atoms meet no source condition: they all go the way of the default one.
+    own = [a for a in pieces if a.named and a is not default]
     notes: list[str] = []
 
-    def run(saddr: IPAddress, iface: str) -> Trace:
-        trace = evaluate(rulesets, Packet(family, saddr, daddr, port, iface))
-        for n in trace.uncertain:
-            if n not in notes:
-                notes.append(n)
-        return trace
+    def run(atom: Atom, iface: str) -> Decision:
+        d = decide(rulesets, Packet(family, atom.sender, daddrs[0], port, iface, daddrs=tuple(daddrs)))
+        notes.extend(n for n in d.trace.uncertain if n not in notes)
+        return d
 
-    outside = {iface: run(outsider, iface) for iface in ifaces}
-    open_on = [i for i, t in outside.items() if t.verdict == "accept"]
-    if open_on and len(open_on) == len(ifaces):
-        trace = outside[open_on[0]]
-        excepted = tuple(
-            text for text, addr in _representatives(nets, family) if run(addr, ifaces[0]).verdict != "accept"
-        )
-        shown = excepted[:MAX_EXCEPT] + ((f"+{len(excepted) - MAX_EXCEPT} more",) if len(excepted) > MAX_EXCEPT else ())
+    base = {i: run(default, i) for i in ifaces}
+    got = {(id(a), i): run(a, i) for a in own for i in ifaces}
+    unknown = next((d for d in (*base.values(), *got.values()) if d.outcome == "unknown"), None)
+    if unknown is not None:
+        because = unknown.because or unknown.trace.decided_by
+        return FamilyVerdict(family, "unknown", (), because, None, tuple(notes), unknown_because=because)
+    is_open = {i: d.outcome == "open" for i, d in base.items()}  # "anyone else", per interface
+    atom_open = {key: d.outcome == "open" for key, d in got.items()}
+
+    def opened(a: Atom, i: str) -> bool:
+        return atom_open[(id(a), i)]
+
+    kept: dict[str | None, list[Atom]] = {}
+    if all(is_open[i] for i in ifaces):
+        for a in own:
+            shut = [i for i in ifaces if not opened(a, i)]
+            if len(shut) == len(ifaces):
+                kept.setdefault(None, []).append(a)
+            for i in shut if len(shut) < len(ifaces) else ():
+                kept.setdefault(i, []).append(a)
+        excepted = _labels(kept, multi)
+        shown = excepted[:MAX_EXCEPT] + ([f"+{len(excepted) - MAX_EXCEPT} more"] if len(excepted) > MAX_EXCEPT else [])
+        trace = base[ifaces[0]].trace
         verdict: FwVerdict = "limit" if trace.rates else "allow"
         limit = "; ".join(dict.fromkeys(trace.rates)) or None
         rate = trace.values[0] if trace.values else None
-        return FamilyVerdict(family, verdict, (), trace.decided_by, limit, tuple(notes), shown, rate)
-    allowed: list[str] = [f"any via {i}" for i in open_on]
-    deciding: Trace | None = outside[open_on[0]] if open_on else None
-    for text, addr in _representatives(nets, family):
-        for iface in ifaces:
-            if iface in open_on:
-                continue
-            trace = run(addr, iface)
-            if trace.verdict == "accept":
-                label = (
-                    text
-                    if len(ifaces) == 1 or all(run(addr, i).verdict == "accept" for i in ifaces)
-                    else (f"{text} via {iface}")
-                )
-                if label not in allowed:
-                    allowed.append(label)
-                deciding = deciding or trace
-                break
+        return FamilyVerdict(family, verdict, (), trace.decided_by, limit, tuple(notes), tuple(shown), rate)
+    allowed: list[str] = [f"any via {i}" for i in ifaces if is_open[i]]
+    deciding = next((base[i] for i in ifaces if is_open[i]), None)
+    let_in: dict[str | None, list[Atom]] = {}
+    for a in own:
+        through = [i for i in ifaces if opened(a, i)]
+        if through and deciding is None:
+            deciding = got[(id(a), through[0])]
+        if len(through) == len(ifaces):
+            let_in.setdefault(None, []).append(a)
+            continue
+        for i in through:
+            if not is_open[i]:
+                let_in.setdefault(i, []).append(a)
+        for i in ifaces:
+            if is_open[i] and not opened(a, i):
+                kept.setdefault(i, []).append(a)
+    allowed += _labels(let_in, multi)
     if allowed and deciding is not None:
         return FamilyVerdict(
             family,
             "restricted",
             tuple(allowed),
-            deciding.decided_by,
-            "; ".join(dict.fromkeys(deciding.rates)) or None,
+            deciding.trace.decided_by,
+            "; ".join(dict.fromkeys(deciding.trace.rates)) or None,
             tuple(notes),
+            tuple(_labels(kept, multi)),
         )
-    trace = outside[ifaces[0]]
-    return FamilyVerdict(family, "deny", (), trace.decided_by, None, tuple(notes))
+    return FamilyVerdict(family, "deny", (), base[ifaces[0]].trace.decided_by, None, tuple(notes))
 
 
 def _combine(verdicts: Sequence[FamilyVerdict]) -> FamilyVerdict:
-    """The most open family decides the headline (what an attacker can reach)."""
-    return max(verdicts, key=lambda v: OPENNESS[v.verdict])
+    """The most open family decides the headline (what an attacker can reach); unknown unless one is open."""
+    top = max(verdicts, key=lambda v: OPENNESS[v.verdict])
+    if top.verdict not in ("allow", "limit"):
+        return next((v for v in verdicts if v.verdict == "unknown"), top)
+    return top
 
 
 def analyse(
@@ -197,8 +203,19 @@ def analyse(
     for port in ports:
         per = tuple(_family_verdict(rulesets, port, f, host) for f in families)
         head = _combine(per)
+        reason = f"cannot tell: {head.unknown_because}" if head.unknown_because else ""
         out[port] = PortFirewall(
-            port, backend, head.verdict, head.sources, head.rule, head.limit, per, "", head.excepted, head.rate
+            port,
+            backend,
+            head.verdict,
+            head.sources,
+            head.rule,
+            head.limit,
+            per,
+            reason,
+            head.excepted,
+            head.rate,
+            head.unknown_because,
         )
     return out
 

@@ -9,9 +9,10 @@ packet on to the next base chain, ``drop``/``reject`` end it.
 
 Rate matches (``limit``, ``hashlimit``, ``recent``, nft ``limit``, ``ct
 count``) are evaluated for a sender that stays under the rate, and remembered:
-a verdict reached past one is a ``limit``.  Matches the evaluator cannot decide
-for an unknown outside sender (ipset membership, unknown modules) are treated
-as not matching and reported in ``notes``.
+a verdict reached past one is a ``limit``.  A match the evaluator cannot decide
+(ipset membership, ``time``, ``length``, unknown modules, ...) is tried both
+ways by ``decide``: when the outcome is the same either way the verdict
+stands, otherwise it is ``unknown`` with that rule named.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Packet:
     dport: int
     iface: str
     sport: int = 40000
+    daddrs: tuple[IPAddress, ...] = ()  # every address of the host it could be sent to (default: daddr)
 
 
 Outcome = Literal["yes", "no", "unknown"]
@@ -76,11 +78,12 @@ class Match:
     text: str
     test: Callable[[Packet], Outcome]
     rate: str | None = None
-    sources: tuple[IPNetwork, ...] = ()
+    sources: tuple[IPNetwork, ...] = ()  # source networks named, negated ones included
     value: Rate | None = None  # the rate as numbers, when it limits new connections
 
 
-TargetKind = Literal["accept", "drop", "reject", "return", "jump", "goto", "continue"]
+# "unknown": a target whose effect mbtop cannot tell (NFQUEUE, an unknown extension, a missing chain).
+TargetKind = Literal["accept", "drop", "reject", "return", "jump", "goto", "continue", "unknown"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +115,7 @@ class Ruleset:
     notes: tuple[str, ...] = ()
 
 
-Verdict = Literal["accept", "drop", "reject"]
+Verdict = Literal["accept", "drop", "reject", "unknown"]
 
 
 @dataclass(slots=True)
@@ -129,8 +132,8 @@ class Trace:
     @property
     def decided_by(self) -> str:
         if self.rule is None:
-            if self.where == NO_RULES:
-                return NO_RULES
+            if self.where == NO_RULES or self.verdict == "unknown":
+                return self.where
             return f"{self.where}: policy {self.verdict}"
         text = f"{self.where}: {self.rule.label or self.rule.text}"
         # ufw's commands label the jump into its helper chains: show the command first.
@@ -143,12 +146,37 @@ class Trace:
         return text
 
 
-def _rule_applies(rule: Rule, pkt: Packet, trace: Trace) -> bool:
-    for m in rule.matches:
+class Oracle:
+    """The assumed outcome of each match that cannot be decided, for one run of ``evaluate``.
+
+    Unasked matches are assumed not to match and recorded in ``new`` (key, text)
+    so that ``decide`` can try the other way.
+    """
+
+    __slots__ = ("fixed", "new")
+
+    def __init__(self, fixed: dict[tuple[int, int], bool] | None = None) -> None:
+        self.fixed: dict[tuple[int, int], bool] = dict(fixed or {})
+        self.new: list[tuple[tuple[int, int], str]] = []
+
+    def ask(self, key: tuple[int, int], text: str) -> bool:
+        if key not in self.fixed:
+            self.fixed[key] = False
+            self.new.append((key, text))
+        return self.fixed[key]
+
+
+def _rule_applies(rule: Rule, pkt: Packet, trace: Trace, oracle: Oracle) -> bool:
+    for i, m in enumerate(rule.matches):
         outcome = m.test(pkt)
         if outcome == "unknown":
-            trace.uncertain.append(f"{rule.text} ({m.text}: assumed not to match)")
-            return False
+            text = f"{rule.label or rule.text} ({m.text}: cannot be decided)" if m.text != rule.text else rule.text
+            note = f"{rule.text} ({m.text}: cannot be decided)"
+            if note not in trace.uncertain:
+                trace.uncertain.append(note)
+            if not oracle.ask((id(rule), i), text):
+                return False
+            continue
         if outcome == "no":
             if m.rate is not None and not rule.logs and _others_apply(rule, m, pkt):
                 trace.rates.append(m.rate)
@@ -175,7 +203,13 @@ Result = tuple[Verdict, Rule | None, str, tuple[tuple[str, Rule], ...]]
 
 
 def _walk(
-    rs: Ruleset, chain: Chain, pkt: Packet, trace: Trace, depth: int, via: tuple[tuple[str, Rule], ...] = ()
+    rs: Ruleset,
+    chain: Chain,
+    pkt: Packet,
+    trace: Trace,
+    oracle: Oracle,
+    depth: int,
+    via: tuple[tuple[str, Rule], ...] = (),
 ) -> Result | None:
     """Run one chain; a verdict, or None when the chain returns/falls through."""
     if depth > MAX_DEPTH:
@@ -184,9 +218,9 @@ def _walk(
     while True:
         goto: Chain | None = None
         for rule in current.rules:
-            if not _rule_applies(rule, pkt, trace):
+            if not _rule_applies(rule, pkt, trace, oracle):
                 continue
-            if rule.target in ("accept", "drop", "reject"):
+            if rule.target in ("accept", "drop", "reject", "unknown"):
                 verdict: Verdict = rule.target
                 return verdict, rule, current.name, via
             if rule.target == "return":
@@ -195,12 +229,12 @@ def _walk(
                 sub = rs.chains.get(rule.chain_target)
                 if sub is None:
                     trace.uncertain.append(f"{rule.text} (chain {rule.chain_target} not found)")
-                    continue
+                    return "unknown", rule, current.name, via
                 if rule.target == "goto":
                     goto = sub
                     via = (*via, (current.name, rule))
                     break
-                result = _walk(rs, sub, pkt, trace, depth + 1, (*via, (current.name, rule)))
+                result = _walk(rs, sub, pkt, trace, oracle, depth + 1, (*via, (current.name, rule)))
                 if result is not None:
                     return result
         if goto is None:
@@ -211,8 +245,9 @@ def _walk(
             raise _Loop(current.name)
 
 
-def evaluate(rulesets: Sequence[Ruleset], pkt: Packet) -> Trace:
-    """What the kernel does with ``pkt`` given every input-hook ruleset."""
+def evaluate(rulesets: Sequence[Ruleset], pkt: Packet, oracle: Oracle | None = None) -> Trace:
+    """What the kernel does with ``pkt`` given every input-hook ruleset (undecidable matches per ``oracle``)."""
+    oracle = oracle if oracle is not None else Oracle()
     bases: list[tuple[int, int, Ruleset, Chain]] = []
     for i, rs in enumerate(rulesets):
         for chain in rs.base:
@@ -223,11 +258,12 @@ def evaluate(rulesets: Sequence[Ruleset], pkt: Packet) -> Trace:
     last: Trace | None = None
     for _prio, _i, rs, chain in bases:
         trace.backend = rs.backend
+        result: Result | None
         try:
-            result = _walk(rs, chain, pkt, trace, 0)
+            result = _walk(rs, chain, pkt, trace, oracle, 0)
         except _Loop as loop:
             trace.uncertain.append(f"chain {loop} nests deeper than {MAX_DEPTH}: not followed")
-            result = None
+            result = ("unknown", None, f"chain {loop} nests deeper than {MAX_DEPTH} (a loop?)", ())
         if result is None:
             policy = chain.policy or "accept"
             result = (policy, None, chain.name, ())
@@ -241,19 +277,59 @@ def evaluate(rulesets: Sequence[Ruleset], pkt: Packet) -> Trace:
     return last or trace
 
 
+BRANCH_BUDGET = 64  # runs per packet; past that the verdict is unknown rather than slow
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The verdict for one packet over every way its undecidable matches could go."""
+
+    outcome: Literal["open", "closed", "unknown"]
+    trace: Trace  # the run with every undecidable match assumed not to match
+    because: str | None = None  # for unknown: the rule that makes it so
+
+
+def decide(rulesets: Sequence[Ruleset], pkt: Packet, budget: int = BRANCH_BUDGET) -> Decision:
+    """Evaluate ``pkt`` once per combination of outcomes of the matches that cannot be decided."""
+    pending: list[dict[tuple[int, int], bool]] = [{}]
+    traces: list[Trace] = []
+    first: str | None = None
+    while pending:
+        if len(traces) >= budget:
+            return Decision("unknown", traces[0], f"more than {budget} undecidable combinations, first: {first}")
+        fixed = pending.pop()
+        oracle = Oracle(fixed)
+        trace = evaluate(rulesets, pkt, oracle)
+        traces.append(trace)
+        if trace.verdict == "unknown":
+            return Decision("unknown", traces[0], trace.decided_by)
+        for j, (key, text) in enumerate(oracle.new):
+            first = first or text
+            branch = dict(fixed)
+            branch.update((k, False) for k, _ in oracle.new[:j])
+            branch[key] = True
+            pending.append(branch)
+    opens = {t.verdict == "accept" for t in traces}
+    if len(opens) > 1:
+        return Decision("unknown", traces[0], first)
+    return Decision("open" if traces[0].verdict == "accept" else "closed", traces[0])
+
+
 # --- helpers for the parsers -------------------------------------------------
 
 
 def net_match(text: str, nets: Sequence[IPNetwork], negate: bool, field_: Literal["saddr", "daddr"]) -> Match:
-    def test(pkt: Packet) -> Outcome:
-        addr = pkt.saddr if field_ == "saddr" else pkt.daddr
-        inside = any(addr.version == n.version and addr in n for n in nets)
-        families = {n.version for n in nets}
-        if not inside and pkt.family not in families and not negate:
-            return "no"
-        return "yes" if inside != negate else "no"
+    def inside(addr: IPAddress) -> bool:
+        return any(addr.version == n.version and addr in n for n in nets)
 
-    return Match(text, test, sources=tuple(nets) if field_ == "saddr" and not negate else ())
+    def test(pkt: Packet) -> Outcome:
+        if field_ == "saddr":
+            return "yes" if inside(pkt.saddr) != negate else "no"
+        # The host has several addresses: a sender may pick any of them.
+        hits = {inside(a) != negate for a in (pkt.daddrs or (pkt.daddr,))}
+        return "unknown" if len(hits) > 1 else "yes" if hits.pop() else "no"
+
+    return Match(text, test, sources=tuple(nets) if field_ == "saddr" else ())
 
 
 def iface_matches(pattern: str, name: str) -> bool:

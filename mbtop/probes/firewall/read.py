@@ -1,6 +1,7 @@
 """Read the rules in force and evaluate them for the catalog's ports.
 
-Commands are run with an argv (no shell), a timeout and ``LC_ALL=C``; a
+Commands are run with an argv (no shell), resolved from a fixed system PATH
+with a minimal environment (never the caller's), a timeout and ``LC_ALL=C``; a
 missing binary or a refusal (not root) degrades to ``unknown`` with the
 reason, never an exception.
 """
@@ -11,7 +12,6 @@ import fcntl
 import ipaddress
 import json
 import os
-import shutil
 import socket
 import struct
 import subprocess
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from mbtop import syscmd
 from mbtop.probes.firewall import Backend, FirewallState, Host, analyse, nft, ufw, unknown_state
 from mbtop.probes.firewall import iptables as ipt
 from mbtop.probes.firewall.engine import IPAddress, Ruleset
@@ -36,23 +37,16 @@ class Ran:
     why: str  # when not ok
 
 
-ENV = {"LC_ALL": "C", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-
-
 def run_all(argvs: list[list[str]], timeout: float = TIMEOUT) -> list[Ran]:
     """Run the commands at once (they are independent reads) and wait for all, each bounded."""
     started: list[subprocess.Popen[bytes] | Ran] = []
     for argv in argvs:
-        exe = shutil.which(argv[0], path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
-        if exe is None:
+        try:
+            # syscmd: resolved from the system PATH only, with a minimal environment (never the caller's).
+            started.append(syscmd.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        except FileNotFoundError:
             started.append(Ran(False, "", f"{argv[0]} not installed"))
             continue
-        try:
-            started.append(
-                subprocess.Popen(
-                    [exe, *argv[1:]], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV
-                )
-            )
         except OSError as exc:
             started.append(Ran(False, "", f"{argv[0]}: {exc.strerror or exc}"))
     out: list[Ran] = []

@@ -285,8 +285,8 @@ class PortDetail(DetailScreen):
             t.append(f"\nfirewall ({p.firewall.backend}): ")
             verdict, role = fw_cell(p)
             t.append(verdict, style=styles.get(role, "") if role else "")
-            t.append(f" — {firewall_who(p)}")
-            if p.firewall.rule:
+            t.append(f" — {firewall_who(p)}")  # for "?": "cannot tell: " and the rule that makes it so
+            if p.firewall.rule and p.firewall.verdict != "unknown":
                 t.append(" — " + safe(p.firewall.rule), style="dim")
         expect = f"expected: {spec.bind} bind, {'required' if spec.required else 'optional'}, firewall {spec.firewall}"
         t.append("\n" + expect, style="dim")

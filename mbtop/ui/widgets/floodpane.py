@@ -22,6 +22,9 @@ TALKERS = (
     Column("per_30s", "New/30s", 8, 2),
     Column("rejects", "Rejects", 8, 1),
     Column("auth", "Auth fail", 9, 1),
+    Column("limits", "Rate limit", 10, 1),
+    Column("pipelining", "Pipelining", 10, 1),
+    Column("non_smtp", "Non-SMTP", 8, 1),
     Column("postscreen", "Postscreen", None, 3),
     Column("seen", "Seen for", 9, 2),
 )
@@ -40,6 +43,9 @@ def talker_rows(
             "per_30s": (str(s.new_per_30s), "critical" if hot else "dim"),
             "rejects": (str(s.rejects), "warning" if s.rejects else "dim"),
             "auth": (str(s.auth_failures), "critical" if s.auth_failures else "dim"),
+            "limits": (str(s.rate_limits), "critical" if s.rate_limits else "dim"),
+            "pipelining": (str(s.pipelining), "warning" if s.pipelining else "dim"),
+            "non_smtp": (str(s.non_smtp), "warning" if s.non_smtp else "dim"),
             "postscreen": (" ".join(f"{k}×{n}" for k, n in s.postscreen), "dim"),
             "seen": (duration(now - s.first_seen), "dim"),
         }

@@ -30,9 +30,24 @@ WEB_COLUMNS = (
     Column("request", "Request", None, 0),
     Column("agent", "User agent", 24, 4),
 )
-KIND_FILTERS = (None, "reject", "sasl_fail", "delivery", "connect", "postscreen", "warning")
-CRITICAL_KINDS = frozenset({"reject", "milter_reject", "sasl_fail", "fatal", "panic", "too_many_errors"})
-WARNING_KINDS = frozenset({"warning", "lost_connection", "timeout"})
+OWN = "own"  # the filter that shows mbtop's own health-check lines (hidden otherwise)
+KIND_FILTERS = (
+    None,
+    "reject",
+    "sasl_fail",
+    "delivery",
+    "connect",
+    "postscreen",
+    "rate_limit",
+    "pipelining",
+    "non_smtp",
+    "warning",
+    OWN,
+)
+CRITICAL_KINDS = frozenset({"reject", "milter_reject", "sasl_fail", "fatal", "panic", "too_many_errors", "rate_limit"})
+WARNING_KINDS = frozenset(
+    {"warning", "lost_connection", "timeout", "pipelining", "non_smtp", "tls_error", "reject_warning"}
+)
 
 
 def _time(ts: str | None) -> str:
@@ -55,12 +70,16 @@ def mail_role(ev: MailEvent) -> str:
 def mail_rows(events: list[MailEvent], kind: str | None) -> dict[str, dict[str, Cell]]:
     out: dict[str, dict[str, Cell]] = {}
     for ev in events:
-        if kind and not (ev.kind == kind or (kind == "reject" and ev.kind == "milter_reject")):
+        if (kind == OWN) != ev.own:  # mbtop's own checks: only, and only, under their filter
+            continue
+        if kind and kind != OWN and not (ev.kind == kind or (kind == "reject" and ev.kind == "milter_reject")):
             continue
         label = ev.kind + (f" {ev.fields['status']}" if ev.kind == "delivery" and "status" in ev.fields else "")
+        if ev.own:
+            label += " (mbtop)"
         out[f"m{ev.line_no}"] = {
             "time": (_time(ev.timestamp), "dim"),
-            "kind": (label, mail_role(ev)),
+            "kind": (label, "dim" if ev.own else mail_role(ev)),
             "client": (ev.client_ip or "", ""),
             "qid": (ev.queue_id or "", "dim"),
             "message": (safe(ev.message), ""),
@@ -68,9 +87,11 @@ def mail_rows(events: list[MailEvent], kind: str | None) -> dict[str, dict[str, 
     return out
 
 
-def web_rows(events: list[WebEvent]) -> dict[str, dict[str, Cell]]:
+def web_rows(events: list[WebEvent], own: bool = False) -> dict[str, dict[str, Cell]]:
     out: dict[str, dict[str, Cell]] = {}
     for ev in events:
+        if ev.own != own:  # mbtop's own health checks, under the "own" filter only
+            continue
         if ev.kind == "access":
             status = str(ev.status)
             role = "critical" if (ev.status or 0) >= 500 else "warning" if (ev.status or 0) >= 400 else ""
@@ -132,6 +153,9 @@ class LogsPane(Vertical):
             ("sent", "sent", "ok"),
             ("deferred", "deferred", "warning"),
             ("bounced", "bounced", "critical"),
+            ("rate_limit", "rate-limit", "critical"),
+            ("pipelining", "pipelining", "warning"),
+            ("non_smtp", "non-smtp", "warning"),
         ):
             n = m.get(key, 0)
             t.append(f"{label} ", style="dim")
@@ -153,14 +177,16 @@ class LogsPane(Vertical):
         top = web.clients.most_common(1)
         if top:
             t.append(f"top client {safe(top[0][0])} ×{top[0][1]}  ", style="dim")
-        paths = Counter(e.path.split("?", 1)[0] for e in web.events if e.path)
+        paths = Counter(e.path.split("?", 1)[0] for e in web.events if e.path and not e.own)
         if paths:
             path, n = paths.most_common(1)[0]
-            t.append(f"top path {safe(path)} ×{n}", style="dim")
+            t.append(f"top path {safe(path)} ×{n}  ", style="dim")
+        if web.own or mail.own:
+            t.append(f"mbtop's own checks {web.own + mail.own} (filter: {OWN})", style="dim")
         self.query_one("#web-counters", TextBox).put(t)
         mail_events = list(mail.events)[-SHOWN:]
         _tail(self.query_one("#mail-table", LiveTable), mail_rows(mail_events, self.kind_filter))
-        _tail(self.query_one("#web-table", LiveTable), web_rows(list(web.events)[-SHOWN:]))
+        _tail(self.query_one("#web-table", LiveTable), web_rows(list(web.events)[-SHOWN:], self.kind_filter == OWN))
         self.query_one("#log-status", TextBox).put(Text("  ·  ".join(safe(s) for s in status), no_wrap=True))
 
     def restyle(self) -> None:

@@ -1,0 +1,1 @@
+"""The headless monitor: sources, schedules, frames, and the flight recorder."""

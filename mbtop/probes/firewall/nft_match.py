@@ -1,0 +1,223 @@
+"""nft JSON match expressions → the evaluator's matches, for a new connection's SYN."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from mbtop.probes.firewall.engine import (
+    IPNetwork,
+    Match,
+    Outcome,
+    Packet,
+    Rate,
+    address_range,
+    const_match,
+    family_match,
+    iface_match,
+    net_match,
+)
+
+CT_NEW = "new"
+
+Key = tuple[str, str, str]  # family, table, name
+
+
+def set_key(family: str, table: str, name: str) -> Key:
+    return (family, table, name)
+
+
+def elements(value: Any, sets: Mapping[Key, list[Any]], family: str, table: str) -> list[Any] | None:
+    """A right-hand side as a list of elements; None when it cannot be read."""
+    if isinstance(value, str) and value.startswith("@"):
+        return sets.get(set_key(family, table, value[1:]))
+    if isinstance(value, dict) and "set" in value:
+        inner = value["set"]
+        return list(inner) if isinstance(inner, list) else [inner]
+    if isinstance(value, list):
+        return list(value)
+    return [value]
+
+
+def _port_ranges(elems: Iterable[Any]) -> list[tuple[int, int]] | None:
+    out: list[tuple[int, int]] = []
+    for e in elems:
+        if isinstance(e, int):
+            out.append((e, e))
+        elif isinstance(e, dict) and "range" in e:
+            lo, hi = e["range"]
+            if not (isinstance(lo, int) and isinstance(hi, int)):
+                return None
+            out.append((lo, hi))
+        elif isinstance(e, str) and e.isdigit():
+            out.append((int(e), int(e)))
+        elif isinstance(e, str):
+            named = {"smtp": 25, "http": 80, "https": 443, "submission": 587, "submissions": 465, "ssh": 22}
+            if e not in named:
+                return None
+            out.append((named[e], named[e]))
+        elif isinstance(e, dict) and "elem" in e:
+            inner = _port_ranges([e["elem"].get("val")])
+            if inner is None:
+                return None
+            out.extend(inner)
+        else:
+            return None
+    return out
+
+
+def _nets(elems: Iterable[Any]) -> list[IPNetwork] | None:
+    out: list[IPNetwork] = []
+    for e in elems:
+        try:
+            if isinstance(e, str):
+                out.append(ipaddress.ip_network(e, strict=False))
+            elif isinstance(e, dict) and "prefix" in e:
+                p = e["prefix"]
+                out.append(ipaddress.ip_network(f"{p['addr']}/{p['len']}", strict=False))
+            elif isinstance(e, dict) and "range" in e:
+                out.extend(address_range(str(e["range"][0]), str(e["range"][1])))
+            elif isinstance(e, dict) and "elem" in e:
+                inner = _nets([e["elem"].get("val")])
+                if inner is None:
+                    return None
+                out.extend(inner)
+            else:
+                return None
+        except (ValueError, TypeError, KeyError):
+            return None
+    return out
+
+
+def _ct_states(elems: Iterable[Any]) -> set[str]:
+    states: set[str] = set()
+    for e in elems:
+        if isinstance(e, str):
+            states.add(e)
+        elif isinstance(e, list):
+            states |= {x for x in e if isinstance(x, str)}
+    return states
+
+
+def rate_text(limit: Mapping[str, Any]) -> str:
+    rate = limit.get("rate")
+    per = limit.get("per", "second")
+    unit = limit.get("rate_unit")
+    burst = limit.get("burst")
+    text = f"{rate}/{per}" + (f" {unit}" if unit and unit != "packets" else "")
+    if burst:
+        text += f" burst {burst}"
+    return text
+
+
+def rate_value(limit: Mapping[str, Any], per_source: bool) -> Rate | None:
+    if limit.get("rate_unit") not in (None, "packets"):
+        return None  # a byte rate says nothing about connections
+    rate = limit.get("rate")
+    return Rate.parse(rate, str(limit.get("per", "second")), per_source) if isinstance(rate, int | float) else None
+
+
+def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, table: str, text: str) -> list[Match]:
+    op = expr.get("op", "==")
+    left = expr.get("left")
+    right = expr.get("right")
+    negate = op == "!="
+    if op not in ("==", "!=", "in"):
+        return [const_match(text, "unknown")]
+    if isinstance(left, dict) and "payload" in left:
+        payload = left["payload"]
+        proto, fld = payload.get("protocol"), payload.get("field")
+        if proto in ("tcp", "th") and fld in ("dport", "sport"):
+            elems = elements(right, sets, family, table)
+            ranges = _port_ranges(elems) if elems is not None else None
+            if ranges is None:
+                return [const_match(text, "unknown")]
+            if fld == "sport":
+                return [const_match(text, "unknown")]
+            hit_ranges = ranges
+
+            def test_port(pkt: Packet) -> Outcome:
+                hit = any(lo <= pkt.dport <= hi for lo, hi in hit_ranges)
+                return "yes" if hit != negate else "no"
+
+            return [Match(text, test_port)]
+        if proto == "tcp" and fld == "flags":
+            flags = elements(right, sets, family, table) or []
+            if op == "in":  # any of the flags set
+                return [const_match(text, "yes" if ("syn" in flags) != negate else "no")]
+            if flags in (["syn"], "syn") and not negate:
+                return [const_match(text, "unknown")]  # exactly SYN: not when the client asks for ECN
+            return [const_match(text, "no" if not negate and "syn" not in flags else "unknown")]
+        if proto in ("udp", "icmp", "icmpv6", "sctp", "udplite"):
+            return [const_match(text, "no")]
+        if proto in ("ip", "ip6") and fld in ("saddr", "daddr"):
+            elems = elements(right, sets, family, table)
+            nets = _nets(elems) if elems is not None else None
+            fam: Literal[4, 6] = 4 if proto == "ip" else 6
+            if nets is None:
+                return [family_match(text, fam), const_match(text, "unknown")]
+            # "ip saddr X" only ever matches IPv4 packets, negated or not.
+            return [family_match(text, fam), net_match(text, nets, negate, fld)]
+        if proto in ("ip", "ip6") and fld in ("protocol", "nexthdr"):
+            elems = elements(right, sets, family, table) or []
+            hit = "tcp" in elems or 6 in elems
+            fam = 4 if proto == "ip" else 6
+            return [family_match(text, fam), const_match(text, "yes" if hit != negate else "no")]
+        return [const_match(text, "unknown")]
+    if isinstance(left, dict) and "&" in left:
+        operands = left["&"]
+        if (
+            isinstance(operands, list)
+            and len(operands) == 2
+            and isinstance(operands[0], dict)
+            and operands[0].get("payload", {}).get("field") == "flags"
+        ):
+            mask = operands[1] if isinstance(operands[1], list) else [operands[1]]
+            want = right if isinstance(right, list) else [right]
+            if not all(isinstance(x, str) for x in (*mask, *want)):
+                return [const_match(text, "unknown")]
+            if {"ecn", "cwr"} & set(mask):
+                return [const_match(text, "unknown")]  # the client decides whether its SYN asks for ECN
+            got = {"syn"} & set(mask)
+            hit = got == set(want)
+            return [const_match(text, "yes" if hit != negate else "no")]
+        if isinstance(operands, list) and operands and isinstance(operands[0], dict) and "ct" in operands[0]:
+            # "ct state & (established|related) != 0" style
+            return [const_match(text, "unknown")]
+        return [const_match(text, "unknown")]
+    if isinstance(left, dict) and "meta" in left:
+        key = left["meta"].get("key")
+        elems = elements(right, sets, family, table) or []
+        if key in ("iifname", "iif"):
+            names = [e for e in elems if isinstance(e, str)]
+            return [iface_match(text, names, negate)]
+        if key == "l4proto":
+            hit = "tcp" in elems or 6 in elems
+            return [const_match(text, "yes" if hit != negate else "no")]
+        if key == "nfproto":
+            fams = {4 if e == "ipv4" else 6 for e in elems if e in ("ipv4", "ipv6")}
+
+            def test_fam(pkt: Packet) -> Outcome:
+                return "yes" if (pkt.family in fams) != negate else "no"
+
+            return [Match(text, test_fam)]
+        if key == "pkttype":
+            hit = "host" in elems or "unicast" in elems
+            return [const_match(text, "yes" if hit != negate else "no")]
+        return [const_match(text, "unknown")]
+    if isinstance(left, dict) and "ct" in left:
+        key = left["ct"].get("key")
+        if key == "state":
+            elems = elements(right, sets, family, table) or []
+            hit = CT_NEW in _ct_states(elems)
+            return [const_match(text, "yes" if hit != negate else "no")]
+        if key == "status":
+            return [const_match(text, "no" if not negate else "yes")]  # dnat/snat... a plain SYN has none
+        return [const_match(text, "unknown")]
+    if isinstance(left, dict) and "fib" in left:
+        elems = elements(right, sets, family, table) or []
+        if "local" in elems:
+            return [const_match(text, "yes" if not negate else "no")]
+        return [const_match(text, "unknown")]
+    return [const_match(text, "unknown")]
