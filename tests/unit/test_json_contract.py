@@ -47,8 +47,9 @@ FLOOD = {
     "reasons", "top_sources", "top_prefixes", "thresholds",
 }  # fmt: skip
 TOP_SOURCE = {
-    "address", "concurrent", "new_per_min", "rejects", "auth_failures", "postscreen", "rate_limits", "pipelining", "non_smtp",
-}
+    "address", "concurrent", "new_per_min", "rejects", "auth_failures", "postscreen", "rate_limits", "pipelining",
+    "non_smtp",
+}  # fmt: skip
 QUEUE = {
     "available", "reason", "read_seconds", "counts", "bytes", "oldest_seconds", "top_domains", "top_senders",
     "deferred_reasons",
