@@ -445,6 +445,18 @@ def build(catalog: Catalog, sample: Sample) -> Snapshot:
     )
 
 
+def with_host_findings(snapshot: Snapshot, extra: Iterable[Finding]) -> Snapshot:
+    """``snapshot`` with findings about the host rather than one port (the flood watch's
+    smtp-flood), among the others by severity; the status follows the worst."""
+    added = tuple(extra)
+    if not added:
+        return snapshot
+    findings = sorted((*snapshot.findings, *added), key=lambda f: -SEVERITY_RANK[f.severity])
+    return dataclasses.replace(
+        snapshot, findings=tuple(findings), status=worst([snapshot.status, *(f.severity for f in added)])
+    )
+
+
 def _exposed(p: PortStatus) -> list[str]:
     return sorted({lst.address for lst in p.listeners if not is_loopback(lst.address)})
 

@@ -23,6 +23,7 @@ from mbtop.probes.firewall import FirewallState
 from mbtop.probes.health import Health, Target, connect_address
 from mbtop.probes.own import OWN
 from mbtop.probes.owners import OwnerMap
+from mbtop.probes.schedule import Periodic
 from mbtop.probes.services import ServiceProbe, ServiceState
 from mbtop.probes.types import InetSocket, InetTable, ProcessInfo, SocketFile, UnixSocket, UnixTable
 
@@ -33,6 +34,7 @@ SERVICES_EVERY = 5.0
 # read every sample; with tens of thousands of connections the table costs tens of milliseconds, so
 # it is then read every few samples instead.
 CONNECTIONS_BUDGET = 0.03
+FRESH_RULES_WAIT = 30.0  # s an action's re-check waits for the rules read after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +136,15 @@ class Sampler:
         use_netlink: bool = True,
         firewall_every: float | None = 10.0,
         connections_budget: float | None = None,
+        background: bool = False,
+        service_probe: ServiceProbe | None = None,
     ) -> None:
         """``connections_budget``: read the connection table at most that share of one core (the
-        live screen); None reads it with every sample (a one-shot snapshot)."""
+        live screen); None reads it with every sample (a one-shot snapshot).
+
+        ``background``: the probes that run programs (the firewall's iptables-save/nft, init-script
+        status) run in threads of their own on their own schedule, and a sample takes their latest
+        answer without waiting (the live screen); otherwise a sample runs them when they are due."""
         self.catalog = catalog
         self._budget = connections_budget
         self._conns: tuple[InetSocket, ...] | None = None
@@ -152,13 +160,33 @@ class Sampler:
         self._fw_every = firewall_every
         self._fw: FirewallState | None = None
         self._fw_at = float("-inf")
-        self._services = ServiceProbe(catalog, proc)
+        self._services = service_probe or ServiceProbe(catalog, proc)
         self._svc: tuple[ServiceState, ...] | None = None
         self._svc_at = float("-inf")
+        self._fw_job: Periodic[FirewallState] | None = None
+        self._svc_job: Periodic[tuple[ServiceState, ...]] | None = None
+        if background:
+            # Started now: the first answers are usually in before the first sample is taken.
+            if firewall_every is not None:
+                self._fw_job = Periodic("firewall", self._read_firewall, firewall_every).start()
+            self._svc_job = Periodic("services", self._services.read, SERVICES_EVERY).start()
+
+    def close(self) -> None:
+        """Stop the background probes (a run under way finishes on its own)."""
+        for job in (self._fw_job, self._svc_job):
+            if job is not None:
+                job.stop()
+
+    def _read_firewall(self) -> FirewallState:
+        from mbtop.probes.firewall.read import read
+
+        return read(self.catalog.tcp_ports)
 
     def services(self) -> tuple[ServiceState, ...]:
         """Service states, read every SERVICES_EVERY seconds (a scan of the process table): a stopped
         daemon shows at once anyway, as a port that stopped listening."""
+        if self._svc_job is not None:
+            return self._svc_job.latest() or ()
         now = time.monotonic()
         if self._svc is None or now - self._svc_at >= SERVICES_EVERY:
             self._svc = self._services.read()
@@ -166,13 +194,14 @@ class Sampler:
         return self._svc
 
     def firewall(self, force: bool = False) -> FirewallState | None:
+        """The rules in force (None: not read); ``force`` reads them again now (after an action)."""
         if self._fw_every is None:
             return None
+        if self._fw_job is not None:
+            return self._fw_job.fresh(FRESH_RULES_WAIT) if force else self._fw_job.latest()
         now = time.monotonic()
         if force or self._fw is None or now - self._fw_at >= self._fw_every:
-            from mbtop.probes.firewall.read import read
-
-            self._fw = read(self.catalog.tcp_ports)
+            self._fw = self._read_firewall()
             self._fw_at = now
         return self._fw
 

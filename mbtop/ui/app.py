@@ -13,7 +13,7 @@ import sys
 import termios
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,16 +44,25 @@ from mbtop.logs.ports import mail_event_port, socket_errors, web_event_ports
 from mbtop.logs.postfix import PostfixParser
 from mbtop.logs.window import Window, mail_tally, web_tally
 from mbtop.model import queue as queuemodel
-from mbtop.model.build import build
-from mbtop.model.flood import FloodState, FloodTracker, Thresholds, firewall_rate, from_firewall, mail_ports
+from mbtop.model.build import build, with_host_findings
+from mbtop.model.flood import (
+    FloodState,
+    FloodTracker,
+    Thresholds,
+    finding,
+    firewall_rate,
+    from_firewall,
+    mail_ports,
+)
 from mbtop.model.gateway import QUEUE_EVERY, GatewayReader, GatewayState
 from mbtop.model.history import RateTracker
 from mbtop.model.types import Snapshot
 from mbtop.model.vitals import VitalsThresholds, extend
 from mbtop.probes import fail2ban
 from mbtop.probes.fail2ban import Fail2ban
-from mbtop.probes.health import Health, check_all
-from mbtop.probes.sample import CONNECTIONS_BUDGET, Sample, Sampler, health_targets
+from mbtop.probes.healthwatch import HealthWatch
+from mbtop.probes.sample import CONNECTIONS_BUDGET, Sample, Sampler
+from mbtop.probes.schedule import Periodic
 from mbtop.text import clean
 from mbtop.ui.messages import LogBatch, SnapshotReady
 from mbtop.ui.screens.confirm import ConfirmScreen
@@ -68,7 +77,8 @@ from mbtop.ui.widgets.logspane import LogsPane
 
 Source = Callable[[], Sample]
 ERROR_LOG_OFFSET = 1_000_000_000
-FAIL2BAN_EVERY = 60.0  # seconds; 10 while the Flood tab is shown (fail2ban-client is a Python program)
+FAIL2BAN_EVERY = 60.0  # seconds (fail2ban-client is a Python program)
+FAIL2BAN_FLOOD_EVERY = 10.0  # seconds, while the Flood tab is shown
 FLOOD_KINDS = frozenset(
     {"connect", "postscreen", "reject", "milter_reject", "sasl_fail", "rate_limit", "pipelining", "non_smtp"}
 )  # error-log lines share the web window: keep their row keys apart
@@ -127,13 +137,20 @@ class MbtopApp(App[int]):
         self.read_only = read_only or self.sampler is None
         self.audit_log = audit_log or DEFAULT_LOG
         self.last_action: tuple[Plan, Result, list[str], bool | None] | None = None
-        self._fail2ban_at = float("-inf")
         self.flood_visible = False  # set by the main screen: fail2ban is asked more often then
-        # Protocol checks run in their own worker, every ``health_every`` seconds (None: never, e.g. a
-        # replay); the latest results are merged into each sample, so a hung daemon never delays one.
+        # fail2ban-client (a Python program, seconds when fail2ban is busy) on its own schedule.
+        self.fail2ban_job: Periodic[Fail2ban] | None = (
+            Periodic("fail2ban", fail2ban.probe, lambda: FAIL2BAN_FLOOD_EVERY if self.flood_visible else FAIL2BAN_EVERY)
+            if follow_logs
+            else None
+        )
+        # Protocol checks run in their own thread, every ``health_every`` seconds (None: never, e.g. a
+        # replay), and again at once when a listener changes; each sample takes the answers that
+        # belong to its listeners, so a hung daemon never delays one and an answer never outlives
+        # the process that gave it.
         self.health_every = health_every
         self.health_timeout = health_timeout
-        self.health: Mapping[str, Health] = {}
+        self.health_watch = HealthWatch(catalog, health_every, health_timeout) if health_every else None
         self.thresholds = thresholds or Thresholds()
         self.flood = FloodTracker(mail_ports((p.port, p.service) for p in catalog.ports), self.thresholds)
         self._flood_state: FloodState | None = None
@@ -190,6 +207,8 @@ class MbtopApp(App[int]):
         for problem in self.theme_problems:
             self.notify(problem, severity="warning", timeout=8, markup=False)  # file names, parser errors
         self.kick()
+        if self.fail2ban_job is not None:
+            self.fail2ban_job.start()
         if self.follow_logs:
             logs = self.catalog.logs
             self.follow_log("mail", logs.mail, 0)
@@ -283,12 +302,13 @@ class MbtopApp(App[int]):
         if not self.paused:
             self.sample_worker()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="health")
-    def health_worker(self) -> None:
-        view = self.view
-        if view is None:
-            return
-        self.health = check_all(health_targets(self.catalog, view.sample), self.health_timeout)
+    def on_unmount(self) -> None:
+        if self.health_watch is not None:
+            self.health_watch.stop()
+        if self.fail2ban_job is not None:
+            self.fail2ban_job.stop()
+        if self.sampler is not None:
+            self.sampler.close()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="gateway")
     def gateway_worker(self, force_queue: bool = False) -> None:
@@ -303,9 +323,11 @@ class MbtopApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sample")
     def sample_worker(self) -> None:
+        # Nothing in here waits for a program or a daemon: the slow probes (protocol checks,
+        # firewall rules, init scripts, fail2ban) answer from their own threads.
         sample = self.source()
-        if self.health:
-            sample = dataclasses.replace(sample, health=self.health)
+        if self.health_watch is not None:
+            sample = dataclasses.replace(sample, health=self.health_watch.observe(sample))
         snapshot = build(self.catalog, sample)
         gateway = self.gateway_state
         if gateway is not None:
@@ -316,10 +338,11 @@ class MbtopApp(App[int]):
         if sample.fresh_connections and self.sampler is not None:
             # What a read of the connection table costs includes counting its rates and sources.
             self.sampler.charge_connections(time.thread_time() - start)
-        every = 10.0 if self.flood_visible else FAIL2BAN_EVERY
-        if self.follow_logs and sample.monotonic - self._fail2ban_at >= every:
-            self._fail2ban_at = sample.monotonic
-            self.fail2ban = fail2ban.probe()
+        alert = finding(flood) if flood is not None else None
+        if alert is not None:
+            snapshot = with_host_findings(snapshot, [alert])  # smtp-flood, as `mbtop check` reports it
+        if self.fail2ban_job is not None:
+            self.fail2ban = self.fail2ban_job.latest()
         self.post_message(SnapshotReady(sample, snapshot, rates, flood, self.fail2ban))
 
     def _flood_update(self, sample: Sample, snapshot: Snapshot) -> FloodState | None:
@@ -357,9 +380,6 @@ class MbtopApp(App[int]):
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         self.error = None
         self.samples_taken += 1
-        if self.samples_taken == 1 and self.health_every:
-            self.health_worker()
-            self.set_interval(self.health_every, self.health_worker)
         if self.samples_taken == 1 and self.gateway is not None:
             self.gateway_worker()
             self.set_interval(QUEUE_EVERY, self.gateway_worker)
@@ -668,6 +688,7 @@ def make_source(cfg: Config, args: argparse.Namespace) -> Source:
         use_netlink=not getattr(args, "no_netlink", False),
         firewall_every=None if getattr(args, "no_firewall", False) else 30.0,
         connections_budget=CONNECTIONS_BUDGET,
+        background=True,
     ).sample
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -42,8 +44,9 @@ def test_overview_lists_every_documented_port(width: int, height: int, term: str
         for s in snap["sockets"]:
             assert f"{s['id']}.sock" in screen
         assert "CRIT" not in screen
-        lines = screen.splitlines()
-        assert len(lines) <= height and all(len(line) <= width for line in lines)
+        # Joined (-J): a line drawn past the pane's width would be one long line, not two wrapped.
+        lines = t.screen(joined=True).splitlines()
+        assert len(lines) <= height and all(len(line) <= width for line in lines), [len(x) for x in lines]
         assert max(len(line.rstrip()) for line in lines) > width - 10  # the app uses the whole width
         t.send("q")
         t.wait_for(lambda _s: t.pane_dead(), timeout=10)
@@ -54,9 +57,10 @@ def test_squatter_shows_on_its_row_within_two_refreshes() -> None:
     with Tmux([mbtop_bin(), "--interval", "1"], 120, 30) as t:
         t.wait_for("redis.sock", timeout=20)
         with st.squatter_on(6379, "redis-server") as squatter:
-            start = time.monotonic()
+            # The clock starts when the squatter began to listen, not after the scenario's failed
+            # start of Redis that follows it.
             screen = t.wait_for(re.compile(rf"6379 Redis .*held by squatter\[{squatter.pid}\]"), timeout=2 * 1 + 2)
-            elapsed = time.monotonic() - start
+            elapsed = time.monotonic() - squatter.listening_at
             assert elapsed <= 3.0, elapsed  # two 1 s refreshes plus the sample itself
             assert re.search(r"CRIT\s+6379 Redis", screen)
         t.wait_for(re.compile(r"OK\s+6379 Redis"), timeout=10)
@@ -84,9 +88,9 @@ def test_hostile_process_text_is_literal_and_no_escape_reaches_the_terminal(tmp_
 
 
 def test_first_full_screen_about_a_second_and_no_color() -> None:
+    start = time.monotonic()  # before the program is started, not after
     with Tmux([mbtop_bin()], 100, 30, env={"NO_COLOR": "1"}) as t:
-        start = time.monotonic()
-        t.wait_for("redis.sock", timeout=20)
+        t.wait_for("redis.sock", timeout=20, poll=0.02)
         elapsed = time.monotonic() - start
         coloured = t.screen(colours=True)
         t.send("q")
@@ -184,9 +188,15 @@ def test_fix_a_socket_from_the_live_screen_with_preview_and_confirmation(tmp_pat
     """F on the socket's row shows the plan with Cancel focused; Escape changes nothing; Run fixes it."""
     import json
     import os
+    import shutil
     import stat
+    import tempfile
 
-    log = tmp_path / "audit" / "actions.log"
+    # The audit log is written only where no one else can swap it: a directory of root's alone (not
+    # under /tmp, which everyone can write).
+    audit_dir = Path(tempfile.mkdtemp(prefix="mbtop-audit-", dir="/run"))
+    os.chmod(audit_dir, 0o700)
+    log = audit_dir / "audit" / "actions.log"
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'audit_log = "{log}"\n')
     path = "/var/run/mailborder/mb-rpcd.sock"
@@ -208,10 +218,12 @@ def test_fix_a_socket_from_the_live_screen_with_preview_and_confirmation(tmp_pat
         t.wait_for(re.compile(r"now: /var/run/mailborder/mb-rpcd\.sock: OK"), timeout=15)
         s = os.stat(path)
         assert stat.S_IMODE(s.st_mode) == 0o660
-        [line] = [json.loads(x) for x in log.read_text().splitlines()]
-        assert line["action"] == "fix-perms" and line["result"] == "done"
+        started, ended = [json.loads(x) for x in log.read_text().splitlines()]  # a line at each end
+        assert (started["action"], started["result"]) == ("fix-perms", "started")
+        assert (ended["action"], ended["result"], ended["id"]) == ("fix-perms", "done", started["id"])
         t.send("q")
         t.wait_for(lambda _s: t.pane_dead(), timeout=10)
+    shutil.rmtree(audit_dir, ignore_errors=True)
 
 
 def test_low_bandwidth_redraws_rarely_but_shows_a_new_problem_at_once(tmp_path: Path) -> None:
@@ -228,9 +240,11 @@ def test_low_bandwidth_redraws_rarely_but_shows_a_new_problem_at_once(tmp_path: 
         # (the default draws it every second).
         frames = set(re.findall(rb"\d\d:\d\d:\d\d", raw.read_bytes()))
         assert 1 <= len(frames) <= 3, frames
-        with st.squatter_on(6379, "redis-server"):
-            start = time.monotonic()
-            t.wait_for(re.compile(r"CRIT\s+6379 Redis"), timeout=8)
+        # The new problem: a foreign process on 465 (unexpected-owner). The clock starts before the
+        # process does, so it can only over-measure.
+        start = time.monotonic()
+        with Holder([], {"name": "squatter", "listen": [["127.0.0.1", 465]]}):
+            t.wait_for(re.compile(r"CRIT\s+465 SMTPS"), timeout=8, poll=0.02)
             took = time.monotonic() - start
         print(f"\nlow bandwidth: {quiet / 1024:.2f} KiB/s while quiet; a squatter shown after {took:.1f} s")
         assert quiet < 1024, quiet  # ≤ 1 KiB/s
@@ -239,3 +253,56 @@ def test_low_bandwidth_redraws_rarely_but_shows_a_new_problem_at_once(tmp_path: 
         assert b"38;2;" not in data  # 16 colours, even on a truecolor terminal
         t.send("q")
         t.wait_for(lambda _s: t.pane_dead(), timeout=10)
+
+
+def test_a_real_flood_raises_the_smtp_flood_finding(tmp_path: Path) -> None:
+    """30 SMTP connections held from 10 loopback sources, over a threshold of 20 open at once: the
+    live screen lists smtp-flood among its findings (not only FLOOD in the header), and drops it
+    once the flood is gone."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[flood]\nconcurrent = 20\n")
+    cfg.chmod(0o600)
+    finding = re.compile(r"smtp-flood\s+SMTP flood on 25/587")
+    with Tmux([mbtop_bin(), "--config", str(cfg), "--interval", "1"], 160, 48) as t:
+        t.wait_for("redis.sock", timeout=20)
+        t.send("3")
+        t.wait_for("3 Findings", timeout=10)
+        assert not finding.search(t.screen())
+        with st.smtp_flood({f"127.79.0.{i}": 3 for i in range(1, 11)}):
+            screen = t.wait_for(finding, timeout=8)
+            assert "FLOOD" in screen
+        t.wait_for(lambda s: not finding.search(s), timeout=15)
+        t.send("q")
+        t.wait_for(lambda _s: t.pane_dead(), timeout=10)
+
+
+def test_K_frees_a_squatted_port_from_the_live_screen() -> None:
+    """K on the squatted row: the plan names the squatter, Cancel has the focus; Run stops it,
+    starts Redis and says the port is back (the real stack, the real processes)."""
+    import shutil
+    import tempfile
+
+    audit_dir = Path(tempfile.mkdtemp(prefix="mbtop-audit-", dir="/run"))  # root's alone, not /tmp
+    os.chmod(audit_dir, 0o700)
+    cfg = audit_dir / "c.toml"
+    cfg.write_text(f'audit_log = "{audit_dir}/actions.log"\n')
+    cfg.chmod(0o600)
+    try:
+        with st.squatter_on(6379, "redis-server") as squatter, Tmux([mbtop_bin(), "--config", str(cfg)], 140, 40) as t:
+            t.wait_for(re.compile(rf"6379 Redis .*held by squatter\[{squatter.pid}\]"), timeout=20)
+            t.send(*["Down"] * 11)  # 25 80 443 587 465 10031 10032 11332 11333 3310 3306, then 6379
+            t.send("K")
+            screen = t.wait_for("Cancel", timeout=10)
+            assert f"SIGTERM to squatter (pid {squatter.pid})" in screen, screen
+            assert squatter.proc.poll() is None
+            t.send("Tab", "Enter")  # to Run
+            t.wait_for(re.compile(r"now: port 6379: OK"), timeout=30)
+            assert squatter.proc.wait(5) is not None  # the squatter is gone
+            assert (
+                "redis-server"
+                in subprocess.run(["ss", "-Htlnp", "sport = :6379"], capture_output=True, text=True).stdout
+            )
+            t.send("q")
+            t.wait_for(lambda _s: t.pane_dead(), timeout=10)
+    finally:
+        shutil.rmtree(audit_dir, ignore_errors=True)

@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
 from tests.support.netns import REPO, Holder
+from tests.support.require import require
 
 STACK = REPO / "scripts" / "stack"
 STATE = Path("/run/mbtop-stack")
@@ -27,12 +26,14 @@ def stack(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 
 def require_stack() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("the stack needs root")
-    if stack("status", check=False).returncode != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the stack is not up (the test command runs `scripts/stack up` first)")
-        pytest.skip("the stack is not up: sudo scripts/stack up")
+    """The lab stack is up: skipped without root, a failure saying what is down as root."""
+    require(os.geteuid() == 0, "the stack needs root")
+    status = stack("status", check=False)
+    if status.returncode != 0:
+        said = (status.stdout + status.stderr).splitlines()
+        down = [" ".join(line.split()) for line in said if "DOWN" in line or "MISSING" in line]
+        detail = "; ".join(down or [line for line in said if line.strip()])[-600:]
+        require(False, f"the lab stack is not up (`scripts/stack status` exited {status.returncode}: {detail})")
 
 
 def snapshot(*args: str, sample: float = 0) -> dict:
@@ -105,12 +106,22 @@ def _zombie(pid: int) -> bool:
         return True
 
 
+class Squatter(Holder):
+    """A Holder that knows when it began to listen (before the daemon's failed start, which the
+    scenario waits for): timing tests start their clock there, at the event."""
+
+    def __init__(self, port: int) -> None:
+        began = time.monotonic()  # before the process exists: a clock that can only over-measure
+        super().__init__([], {"name": "squatter", "listen": [["127.0.0.1", port]]})
+        self.listening_at = began
+
+
 @contextmanager
-def squatter_on(port: int, service: str) -> Iterator[Holder]:
+def squatter_on(port: int, service: str) -> Iterator[Squatter]:
     """'Port already in use': a foreign process takes the port before the daemon starts."""
     subprocess.run(["service", service, "stop"], capture_output=True, check=False)
     wait_until(lambda: port_free(port), 30, what=f"port {port} to be free")
-    holder = Holder([], {"name": "squatter", "listen": [["127.0.0.1", port]]})
+    holder = Squatter(port)
     try:
         subprocess.run(["service", service, "start"], capture_output=True, check=False, timeout=60)
         yield holder

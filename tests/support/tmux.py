@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.require import require
+
 
 def mbtop_bin() -> str:
     """The installed `mbtop` entry point of the interpreter running the tests."""
@@ -38,8 +40,7 @@ class Tmux:
         term: str = "xterm-256color",
         env: dict[str, str] | None = None,
     ) -> None:
-        if not shutil.which("tmux"):
-            pytest.skip("tmux is not installed")
+        require(shutil.which("tmux") is not None, "tmux is not installed (scripts/stack install installs it)")
         self.socket = f"mbtop-e2e-{uuid.uuid4().hex[:8]}"
         self.width, self.height = width, height
         envs = [f"TERM={term}", *(f"{k}={v}" for k, v in (env or {}).items())]
@@ -55,10 +56,15 @@ class Tmux:
             raise RuntimeError(f"tmux {' '.join(args)}: {out.stderr.strip()}")
         return out.stdout
 
-    def screen(self, colours: bool = False, history: bool = False) -> str:
+    def screen(self, colours: bool = False, history: bool = False, joined: bool = False) -> str:
+        """The pane's text. tmux wraps what is written past the last column onto the next line, so a
+        plain capture never has a line wider than the pane: ``joined`` undoes the wrapping (-J), and
+        a line longer than the pane then shows that the program wrote past its width."""
         args = ["capture-pane", "-p", "-t", "main"]
         if colours:
             args.append("-e")
+        if joined:
+            args.append("-J")
         if history:
             args += ["-S", "-"]
         return self._tmux(*args)
@@ -85,6 +91,7 @@ class Tmux:
         timeout: float = 15.0,
         history: bool = False,
         poll: float = 0.05,
+        joined: bool = False,
     ) -> str:
         if isinstance(cond, str):
             text = cond
@@ -97,7 +104,7 @@ class Tmux:
         end = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < end:
-            screen = self.screen(history=history)
+            screen = self.screen(history=history, joined=joined)
             if pred(screen):
                 return screen
             time.sleep(poll)

@@ -10,6 +10,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from mbtop.catalog import LogSpec, load_reference
+from mbtop.model.flood import Thresholds
 from mbtop.probes.record import Replay, load
 from mbtop.ui.app import MbtopApp
 
@@ -23,7 +24,9 @@ def fixed_tz() -> None:
     time.tzset()
 
 
-def make_app(theme: str = "mbtop-dark", interval: float = 3600.0, logs: Path | None = None) -> MbtopApp:
+def make_app(
+    theme: str = "mbtop-dark", interval: float = 3600.0, logs: Path | None = None, thresholds: Thresholds | None = None
+) -> MbtopApp:
     """Refresh only on demand ('r'), so the screen is a known sample. Logs are followed only when
     ``logs`` names a directory (mail.log, access.log, error.log in it), never the machine's own."""
     fixed_tz()
@@ -32,7 +35,13 @@ def make_app(theme: str = "mbtop-dark", interval: float = 3600.0, logs: Path | N
         spec = LogSpec(str(logs / "mail.log"), str(logs / "access.log"), str(logs / "error.log"))
         catalog = dataclasses.replace(catalog, logs=spec)
     return MbtopApp(
-        catalog, Replay(list(SAMPLES)), interval=interval, theme=theme, ascii_only=False, follow_logs=logs is not None
+        catalog,
+        Replay(list(SAMPLES)),
+        interval=interval,
+        theme=theme,
+        ascii_only=False,
+        follow_logs=logs is not None,
+        thresholds=thresholds,
     )
 
 

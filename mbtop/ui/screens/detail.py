@@ -396,6 +396,8 @@ def _health_line(t: Text, h: Health | None, view: View, service: str, styles: di
         latency = f" in {h.latency_ms:.0f} ms" if h.latency_ms is not None else ""
         cert = f" · certificate {h.cert_days} days left" if h.cert_days is not None else ""
         t.append(f"{latency} — {safe(h.detail)}{cert}")
+    elif h is not None and h.detail:
+        t.append(f"health: {safe(h.detail)}", style="dim")  # "checking…": the listener changed
     else:
         t.append("health: not checked yet", style="dim")
     st = next((x for x in view.snapshot.services if x.name == service), None)
