@@ -12,10 +12,11 @@ name nor, by default, the client port, so the session is recognised by three thi
 * the client is an address of this host (the checks connect to the listener's own address);
 * the session is tied by the smtpd's pid: one smtpd process serves one session at a time, so every
   line of that pid between the connect and the disconnect belongs to it;
-* proof that it was a check: live, the probe's own record of the SMTP connections it opened
-  (``mbtop.probes.health.OWN_SMTP``), each claimed by one connect line; reading a file, the
-  disconnect line's command counts, which are exactly the check's dialogue (a client that
-  only greets and quits, from this host).
+* proof that it was a check: the disconnect line's command counts, which are exactly the check's
+  dialogue (a client that only greets and quits, from this host); live, also a claim the probe
+  registered *before* it connected (``mbtop.probes.health.OWN_SMTP``), one per session: a session
+  that takes a claim is held until its disconnect (at most ``HOLD`` seconds), so a stranger
+  connecting from the same address while a check runs is held a moment, never hidden.
 
 A file is read in order, so a session's lines are held back (at most ``LOOKAHEAD`` lines) until its
 disconnect line says whose it was.
@@ -39,6 +40,7 @@ from mbtop.probes.health import OWN_SMTP, SMTP_SESSION_COMMANDS, USER_AGENT
 AGENT = USER_AGENT.decode()
 LOOKAHEAD = 5000  # lines a session may span in a file before it is given up as not ours
 MAX_SESSIONS = 1024  # open sessions from this host followed at once
+HOLD = 5.0  # s a live session that may be a check is held for its disconnect (a check lasts < its timeout)
 _ADDRESSES_FOR = 60.0  # seconds the host's address list is reused
 _SESSION_END = frozenset({"disconnect", "lost_connection", "timeout", "too_many_errors"})
 _addresses: tuple[float, frozenset[str]] = (-_ADDRESSES_FOR, frozenset())
@@ -101,43 +103,60 @@ class OwnSessions:
     def __init__(self, claims: Callable[[], frozenset[tuple[str, int]]] | None = None) -> None:
         self.claims = claims
         self._claimed: set[tuple[str, int]] = set()
-        self._own_pids: OrderedDict[tuple[str | None, int], None] = OrderedDict()  # live: sessions known ours
+        # live: sessions held until their disconnect decides: (host, pid) -> (since, address, lines)
+        self._pending: OrderedDict[tuple[str | None, int], tuple[float, str, list[MailEvent]]] = OrderedDict()
         self._held: deque[MailEvent] = deque()  # a file: lines waiting for a session's verdict
         self._open: OrderedDict[tuple[str | None, int], list[int]] = OrderedDict()  # session -> held indices
         self._verdict: dict[int, bool] = {}  # held line_no -> own
         self.own_lines = 0
 
     # -- live -------------------------------------------------------------------------------
-    def mark(self, events: Iterable[MailEvent]) -> list[MailEvent]:
-        """Live: decide at once (the probe says which connects were its own)."""
-        out = []
+    def mark(self, events: Iterable[MailEvent], now: float | None = None) -> list[MailEvent]:
+        """Live: a session from an address the probe has an open claim on is held until its
+        disconnect, and is mbtop's own only when that line shows exactly a check's dialogue; any
+        other line passes at once.  A held session is let go as traffic after ``HOLD`` seconds."""
+        now = time.monotonic() if now is None else now
+        out: list[MailEvent] = []
         for ev in events:
-            own = self._live(ev)
-            if own:
-                self.own_lines += 1
-                ev = dataclasses.replace(ev, own=True)
-            out.append(ev)
+            out.extend(self._live(ev, now))
+        for key in [k for k, (since, _a, _l) in self._pending.items() if now - since > HOLD]:
+            out.extend(self._settle(key, False))
         return out
 
-    def _live(self, ev: MailEvent) -> bool:
+    def _live(self, ev: MailEvent, now: float) -> list[MailEvent]:
         if not _smtpd(ev):
-            return False
+            return [ev]
         key = (ev.host, ev.pid or 0)
         if ev.kind == "connect":
-            self._own_pids.pop(key, None)  # a new session of that process
-            if is_local(ev.client_ip) and self._claim(ev.client_ip or ""):
-                self._own_pids[key] = None
-                while len(self._own_pids) > MAX_SESSIONS:
-                    self._own_pids.popitem(last=False)
-                return True
-            return False
-        if key in self._own_pids:
-            if ev.kind in _SESSION_END:
-                del self._own_pids[key]
-            return True
-        return check_session(ev)  # a check by another mbtop (a cron `mbtop check`): its disconnect at least
+            out = self._settle(key, False)  # an earlier session of that process never ended in the log
+            address = ev.client_ip or ""
+            if is_local(address) and self._claim(address):
+                self._pending[key] = (now, address, [ev])
+                while len(self._pending) > MAX_SESSIONS:
+                    out.extend(self._settle(next(iter(self._pending)), False))
+                return out
+            return [*out, ev]
+        pending = self._pending.get(key)
+        if pending is None:
+            # A check by another mbtop (a cron `mbtop check`): its disconnect line at least.
+            return [self._own(ev)] if check_session(ev) else [ev]
+        pending[2].append(ev)
+        if ev.kind in _SESSION_END:
+            return self._settle(key, check_session(ev))
+        return []
+
+    def _settle(self, key: tuple[str | None, int], own: bool) -> list[MailEvent]:
+        pending = self._pending.pop(key, None)
+        if pending is None:
+            return []
+        return [self._own(e) for e in pending[2]] if own else pending[2]
+
+    def _own(self, ev: MailEvent) -> MailEvent:
+        self.own_lines += 1
+        return dataclasses.replace(ev, own=True)
 
     def _claim(self, address: str) -> bool:
+        """Take one of the probe's open claims on ``address`` (each claim serves one session)."""
         if self.claims is None:
             return False
         opened = self.claims()

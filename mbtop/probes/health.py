@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ipaddress
+import itertools
 import socket
 import ssl
 import struct
@@ -34,6 +36,7 @@ SMTP_SESSION_COMMANDS = ("ehlo=1 quit=1 commands=2", "ehlo=2 starttls=1 quit=1 c
 # The SMTP checks opened in the last seconds, by client address and port: the live log view pairs
 # each with the "connect from" line it causes (mbtop.logs.own.OwnSessions).
 OWN_SMTP = OwnConnections(ttl=30.0, cap=256)
+_CLAIMS = itertools.count(1)  # OWN_SMTP keys: (address, -n), one per check (the client port is not known yet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,15 +358,25 @@ PROTOCOLS: dict[str, tuple[Dialogue, bool]] = {  # name -> (dialogue, TLS from t
 }
 
 
+def _canonical(host: str) -> str:
+    """An address as the mail log writes it (the parser's canonical form); a name as it is."""
+    try:
+        return str(ipaddress.ip_address(host.split("%", 1)[0]))
+    except ValueError:
+        return host
+
+
 async def _open(target: Target) -> Conn:
     if target.path is not None:
         return await asyncio.open_unix_connection(target.path, limit=READ_LIMIT)
+    if target.protocol in ("smtp", "smtps") and target.host:
+        # Claimed before connecting: smtpd may log "connect from" before open_connection returns.
+        # The checks connect to an address of this host, which is then also the source address.
+        OWN_SMTP.add(_canonical(target.host), -next(_CLAIMS))
     conn = await asyncio.open_connection(target.host, target.port, limit=READ_LIMIT)
     local = conn[1].get_extra_info("sockname")
     if isinstance(local, tuple) and len(local) >= 2:
         OWN.add(str(local[0]), int(local[1]))  # before any dialogue: a hung one still counts as ours
-        if target.protocol in ("smtp", "smtps"):
-            OWN_SMTP.add(str(local[0]), int(local[1]))
     return conn
 
 

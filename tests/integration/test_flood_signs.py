@@ -40,10 +40,14 @@ async def test_pipelining_and_http_to_port_25_show_in_the_flood_tab() -> None:
     async with app.run_test(size=(220, 50)) as pilot:
         await pilot.press("5")
         for _ in range(200):  # the mail log is followed, and a round of health checks has run
-            if any(s.endswith("following") for s in app.log_status.values()) and "port:25" in app.health:
+            if (
+                any(s.endswith("following") for s in app.log_status.values())
+                and app.view is not None
+                and "port:25" in app.view.sample.health
+            ):
                 break
             await pilot.pause(0.1)
-        assert "port:25" in app.health, app.health
+        assert app.view is not None and "port:25" in app.view.sample.health, app.view
         _session(PIPELINER, b"EHLO pipe.example\r\nMAIL FROM:<a@example.org>\r\nQUIT\r\n", wait_banner=False)
         _session(HTTP, b"GET / HTTP/1.1\r\nHost: mail.example\r\n\r\n", wait_banner=True)
         table = app.screen.query_one("#talkers", LiveTable)
@@ -62,7 +66,11 @@ async def test_pipelining_and_http_to_port_25_show_in_the_flood_tab() -> None:
         assert not table.cell_text("src:127.0.0.1", "address")
         assert app.mail_window.own >= 2
         own = [e for e in app.mail_window.events if e.own]
-        assert {e.kind for e in own} >= {"connect", "disconnect"} and all(e.client_ip == "127.0.0.1" for e in own)
+        assert {e.kind for e in own} >= {"connect", "disconnect"}, own
+        # A connect line is marked only through a claim of this app's checks (from 127.0.0.1); a
+        # disconnect alone may be another local client's that only quit (the backfill can hold one).
+        connects = [(e.client_ip, e.message) for e in own if e.kind == "connect"]
+        assert connects and all(ip == "127.0.0.1" for ip, _m in connects), connects
         await pilot.press("q")
 
 
@@ -77,7 +85,7 @@ def test_snapshot_sample_does_not_count_its_own_smtp_checks() -> None:
 
     st.require_stack()
     stranger = "127.77.3.9"
-    timer = threading.Timer(1.5, _session, (stranger, b"QUIT\r\n", True))
+    timer = threading.Timer(1.5, _session, (stranger, b"NOOP\r\nQUIT\r\n", True))  # not a check's dialogue
     timer.start()
     run = subprocess.run(
         [sys.executable, "-m", "mbtop", "snapshot", "--json", "--sample", "4", "--no-firewall"],

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mbtop.logs.own import OwnSessions, check_session
+from mbtop.logs.own import HOLD, OwnSessions, check_session
 from mbtop.logs.postfix import PostfixParser
 from mbtop.logs.summary import MailSummary
 from mbtop.probes.own import OwnConnections
@@ -40,6 +40,43 @@ def test_live_marks_connects_the_probe_opened() -> None:
     # a third local session finds no claim left: it is traffic, not hidden
     again = o.mark([P.parse(LINES[6], 20)])
     assert not again[0].own
+
+
+STRANGER = [
+    "Nov 28 04:56:43 gw postfix/smtpd[13233]: connect from unknown[127.0.0.1]",
+    "Nov 28 04:56:43 gw postfix/smtpd[13233]: NOQUEUE: reject: RCPT from unknown[127.0.0.1]: 550 5.1.1 "
+    "<nobody@mailborder.test>: Recipient address rejected; from=<a@example.org> to=<nobody@mailborder.test> "
+    "proto=ESMTP helo=<x>",
+    "Nov 28 04:56:43 gw postfix/smtpd[13233]: disconnect from unknown[127.0.0.1] ehlo=1 mail=1 rcpt=0/1 quit=1 "
+    "commands=3/4",
+]
+
+
+def test_live_a_stranger_on_a_checks_address_is_never_hidden() -> None:
+    """Claims left over from a round whose connect lines were read first (smtpd logs before the
+    client's connect returns) must not hide the next session from that address: a session is
+    mbtop's only when its disconnect shows exactly a check's dialogue."""
+    opened = OwnConnections(ttl=30.0)
+    o = OwnSessions(claims=opened.current)
+    opened.add("127.0.0.1", -1)
+    opened.add("127.0.0.1", -2)  # two stale claims, nothing of them in the log
+    events = [P.parse(line, i) for i, line in enumerate(STRANGER, 100)]
+    out = o.mark(events[:2], now=10.0)
+    assert out == []  # held for its disconnect: it took a claim from the checks' address
+    out = o.mark(events[2:], now=10.5)
+    assert [e.line_no for e in out] == [100, 101, 102] and not any(e.own for e in out)
+    assert out[1].kind == "reject"
+
+
+def test_live_a_held_session_goes_out_as_traffic_after_the_hold() -> None:
+    opened = OwnConnections(ttl=30.0)
+    o = OwnSessions(claims=opened.current)
+    opened.add("127.0.0.1", -1)
+    first = P.parse(STRANGER[0], 1)
+    assert o.mark([first], now=0.0) == []
+    later = P.parse("Nov 28 04:56:50 gw postfix/qmgr[9]: 4ABC123: removed", 2)
+    out = o.mark([later], now=HOLD + 0.1)
+    assert [(e.line_no, e.own) for e in out] == [(2, False), (1, False)]
 
 
 def test_summary_leaves_own_sessions_out() -> None:
