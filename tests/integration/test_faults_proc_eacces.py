@@ -1,7 +1,8 @@
-"""Fault: /proc reads that fail with EACCES. A real run as ``nobody`` under a private /proc mounted
-with ``hidepid=1`` (every other user's /proc/PID/{stat,status,cmdline} and fd/ are EPERM — the
-same PermissionError as EACCES — as on a hardened gateway): ``snapshot --json`` completes, the listener and its state are shown, its owner
-is unknown with the reason, and nothing of another user's process is made up."""
+"""Fault: /proc reads refused. A real run as ``nobody`` under a private /proc mounted with
+``hidepid=1`` (as on a hardened gateway): every other user's /proc/PID/{stat,status,cmdline} and
+fd/ are EPERM, the same PermissionError as EACCES. ``snapshot --json`` completes, the listener and
+its state are shown, its owner is unknown with the reason, and nothing of another user's process
+is made up."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def test_eacces_on_other_users_proc_entries_is_said_not_crashed(ns: Netns, pkgdi
             f"sh -c 'cat /proc/{holder.pid}/stat; ls /proc/{holder.pid}/fd'",
             check=False,
         )  # fmt: skip
-    # The fault is real: the entries are listed, and reading them is refused (EPERM: both are PermissionError, as EACCES is).
+    # The fault is real: the entries are listed, and reading them is refused.
     assert f"/proc/{holder.pid}/stat: Operation not permitted" in probe.stderr, probe
     assert f"'/proc/{holder.pid}/fd': Operation not permitted" in probe.stderr, probe
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
