@@ -91,6 +91,11 @@ def execute(
     details: list[str] = []
     # The start line is written before anything runs: a killed mbtop still leaves it.
     start_problem = audit.write(plan, "started", plan.preview()[:2000], log, action_id)
+    if start_problem:
+        # An action that cannot be audited does not run (a full disk, a log made unsafe): refused
+        # before its first step, with the reason; the syslog copy of the start line is all there is.
+        why = f"the audit log's start line could not be written — {start_problem}"
+        return Result(False, f"refused: {why}", [start_problem])
     ok = True
     for step in plan.steps:
         if step.kind == "signal" and step.optional and _exited_before(details, step.pid):
@@ -107,7 +112,8 @@ def execute(
         message = plan.summary
     result = Result(ok, message, details)
     problem = audit.write(plan, result.outcome, "; ".join(details)[:2000], log, action_id)
-    result.details += [p for p in dict.fromkeys((start_problem, problem)) if p]
+    if problem:
+        result.details.append(problem)
     return result
 
 

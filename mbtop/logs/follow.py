@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import os
 import stat
 import struct
@@ -76,12 +77,20 @@ class Follower:
 
     # -- opening ----------------------------------------------------------------------------
     def _open(self, first: bool) -> _Reader | None:
+        flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+        unsafe = untrusted_directory(self.path)
+        if unsafe:
+            flags |= os.O_NOFOLLOW  # whoever can write the directory could point the log at /etc/shadow
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+            fd = os.open(self.path, flags)
         except FileNotFoundError:
             self.status = "waiting for the file to appear"
             return None
         except OSError as exc:
+            if unsafe and exc.errno == errno.ELOOP:
+                self.status = f"refused: {self.path} is a symbolic link and {unsafe}: not following it"
+                self.error = self.status
+                return None
             self.status = f"cannot open: {exc.strerror}"
             self.error = self.status
             return None
@@ -228,14 +237,14 @@ class Follower:
         for name in names:
             full = os.path.join(directory, name)
             try:
-                st = os.stat(full)
+                st = os.lstat(full)  # a rotated copy is a plain file, never a link to one
             except OSError:
                 continue
             if stat.S_ISREG(st.st_mode) and st.st_size >= cur.pos:
                 candidates.append((st.st_mtime, full))
         for _mtime, full in sorted(candidates, reverse=True):
             try:
-                fd = os.open(full, os.O_RDONLY | os.O_CLOEXEC)
+                fd = os.open(full, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
             except OSError:
                 continue
             try:
@@ -283,6 +292,33 @@ class Follower:
         if self._cur is not None:
             self._cur.close()
             self._cur = None
+
+
+def untrusted_directory(path: str) -> str | None:
+    """Why the directory holding ``path`` (as written or resolved) is not root's alone, or None.
+
+    Its owner, or a group or anyone else who can write it, can replace the log with a symbolic link;
+    an ancestor is a risk only when it can be written without the sticky bit or is someone else's.
+    """
+    parent = os.path.dirname(os.path.abspath(path)) or "/"
+    for directory in dict.fromkeys((parent, os.path.realpath(parent))):
+        current = directory
+        immediate = True
+        while True:
+            try:
+                st = os.stat(current)
+            except OSError:
+                return None  # nothing to open there anyway; the open says why
+            writable = stat.S_IMODE(st.st_mode) & (stat.S_IWGRP | stat.S_IWOTH)
+            sticky = st.st_mode & stat.S_ISVTX
+            if st.st_uid != 0:
+                return f"{current} is owned by uid {st.st_uid}"
+            if writable and (immediate or not sticky):
+                return f"{current} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
+            if current == "/":
+                break
+            current, immediate = os.path.dirname(current), False
+    return None
 
 
 def _is_regular(fd: int) -> bool:

@@ -94,6 +94,8 @@ class OwnerMap:
             return  # the process is gone: normal
         self._denied.discard(pid)
         start = self._start_ticks(pid)
+        if start is None:
+            return  # exited between the listing of its fds and its stat: gone, nothing to attribute
         found: dict[int, int] = {}
         base = str(fd_dir)
         readlink = os.readlink
@@ -107,6 +109,8 @@ class OwnerMap:
                 inode = int(target[8:-1])
                 if inode in keep:
                     found[inode] = int(name)
+        if found and self._start_ticks(pid) != start:
+            return  # exited (and its pid perhaps reused) while its fds were read: those fds were not its
         self._fds[pid] = found
         self._start[pid] = start
         index = self._index

@@ -12,6 +12,7 @@ documented ports' sockets cross into Python.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import struct
@@ -64,12 +65,13 @@ INET_MSG_LEN = 72
 _RECORD_HEAD = "=IH10x BBxx HH 16s16s I 8x 4x IIII"
 _HEAD_LEN = struct.calcsize(_RECORD_HEAD)  # 88
 _records: dict[int, struct.Struct] = {}
+_MAX_RECORD = 1024  # an inet record with every attribute the kernel adds unasked is ~150 bytes
 _SWAP = tuple(((p & 0xFF) << 8) | (p >> 8) for p in range(65536))
 
 
 def _record(length: int) -> struct.Struct | None:
-    if length < _HEAD_LEN or length % 4:
-        return None
+    if length < _HEAD_LEN or length % 4 or length > _MAX_RECORD:
+        return None  # not a plain inet record (or a garbled length): the checked path reads it
     rec = _records.get(length)
     if rec is None:
         rec = _records[length] = struct.Struct(_RECORD_HEAD + f"{length - _HEAD_LEN}x")
@@ -77,7 +79,15 @@ def _record(length: int) -> struct.Struct | None:
 
 
 class DiagUnavailable(OSError):
-    """Netlink sock_diag cannot be used here (old kernel, seccomp, module missing)."""
+    """Netlink sock_diag cannot be used here (old kernel, seccomp, module missing), or answered
+    with a truncated or garbled dump: the caller falls back to /proc/net."""
+
+
+TIMEOUT = 5.0  # s without a datagram before a dump is abandoned (the kernel answers in ms)
+
+
+def _garbled(why: str) -> DiagUnavailable:
+    return DiagUnavailable(errno.EPROTO, f"sock_diag: {why}")
 
 
 def _port_filter(ports: Iterable[int]) -> bytes:
@@ -112,6 +122,7 @@ def _open() -> socket.socket:
         raise DiagUnavailable(exc.errno, f"netlink sock_diag unavailable: {exc.strerror}") from None
     with contextlib.suppress(OSError):  # the default buffer works, only with more recv calls
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    sock.settimeout(TIMEOUT)  # a dump that stops half-way must not stall the sampler
     return sock
 
 
@@ -120,24 +131,40 @@ def _dump(request: bytes, fast: Callable[[memoryview], int] | None = None) -> It
 
     ``fast``, when given, is offered each received buffer first and returns how many bytes of
     whole records it consumed; the rest is read message by message here.
+
+    A dump that ends before NLMSG_DONE, a message longer than its datagram or shorter than its
+    header, or a datagram with bytes left over raises DiagUnavailable: a table read half-way would
+    be a lie, /proc/net is read instead.
     """
     sock = _open()
     try:
-        sock.sendto(request, (0, 0))
+        try:
+            sock.sendto(request, (0, 0))
+        except OSError as exc:
+            raise DiagUnavailable(exc.errno, f"sock_diag refused: {exc.strerror or exc}") from None
         buf = bytearray(1 << 18)
         view = memoryview(buf)
         while True:
-            n = sock.recv_into(buf)
+            try:
+                n = sock.recv_into(buf)
+            except TimeoutError:
+                raise _garbled(f"no answer in {TIMEOUT:g} s") from None
+            except OSError as exc:
+                raise DiagUnavailable(exc.errno, f"sock_diag: {exc.strerror or exc}") from None
             if n == 0:
-                return
+                raise _garbled("the dump ended without its done message (truncated)")
             off = fast(view[:n]) if fast is not None else 0
-            while off + 16 <= n:
+            while off < n:
+                if off + 16 > n:
+                    raise _garbled(f"{n - off} stray bytes after the last message (truncated)")
                 length, mtype, _flags, _seq, _pid = _NLMSGHDR.unpack_from(buf, off)
-                if length < 16:
-                    return
+                if length < 16 or off + length > n:
+                    raise _garbled(f"a message of {length} bytes in {n - off} (truncated or garbled)")
                 if mtype == NLMSG_DONE:
                     return
                 if mtype == NLMSG_ERROR:
+                    if length < 20:
+                        raise _garbled("an error message without its code (truncated)")
                     (code,) = struct.unpack_from("=i", buf, off + 16)
                     if code == 0:
                         return
@@ -194,7 +221,7 @@ def tcp_sockets(
         if len(view) < 16:
             return 0
         size = _NLMSGHDR.unpack_from(view, 0)[0]
-        rec = _record(size)
+        rec = _record(size) if size <= len(view) else None
         if rec is None:
             return 0
         whole = len(view) - len(view) % size
@@ -224,8 +251,8 @@ def tcp_sockets(
             attr_len = _RTATTR.size + len(bytecode)
             payload += _RTATTR.pack(attr_len, INET_DIAG_REQ_BYTECODE) + bytecode
         for msg in _dump(_request(payload, seq), fast):
-            if len(msg) < INET_MSG_LEN:
-                continue
+            if len(msg) < INET_MSG_LEN or msg[0] not in caches:
+                continue  # not an inet socket's message: nothing to read in it
             fam, state = msg[0], msg[1]
             sport, dport = _PORTS.unpack_from(msg, 4)
             src = bytes(msg[8:24])

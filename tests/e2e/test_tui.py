@@ -192,38 +192,40 @@ def test_fix_a_socket_from_the_live_screen_with_preview_and_confirmation(tmp_pat
     import stat
     import tempfile
 
-    # The audit log is written only where no one else can swap it: a directory of root's alone (not
-    # under /tmp, which everyone can write).
-    audit_dir = Path(tempfile.mkdtemp(prefix="mbtop-audit-", dir="/run"))
-    os.chmod(audit_dir, 0o700)
-    log = audit_dir / "audit" / "actions.log"
+    # The audit log where only root can write (never under /tmp: its log would be refused, and an
+    # action whose start line cannot be written is refused with it).
+    root_only = Path(tempfile.mkdtemp(prefix="mbtop-audit-", dir="/run"))
+    os.chmod(root_only, 0o700)
+    log = root_only / "audit" / "actions.log"
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'audit_log = "{log}"\n')
     path = "/var/run/mailborder/mb-rpcd.sock"
-    with st.socket_perms(path, "root", 0o666), Tmux([mbtop_bin(), "--config", str(cfg)], 120, 34) as t:
-        t.wait_for(re.compile(r"mb-rpcd\.sock.*0666"), timeout=20)
-        t.send("2")
-        t.wait_for(re.compile(r"Owner:group"), timeout=10)
-        t.send("Down")  # php-fpm, then mb-rpcd
-        t.send("F")
-        screen = t.wait_for("Cancel", timeout=10)
-        assert "set /var/run/mailborder/mb-rpcd.sock to mailborder:mailborder 0660" in screen
-        assert "LocalSocketMode" not in screen and "mb-rpcd service's socket settings" in screen
-        t.send("Enter")  # Cancel has the focus: nothing happens
-        t.wait_for(lambda s: "Cancel" not in s, timeout=10)
-        assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 and not log.exists()
-        t.send("F")
-        t.wait_for("Cancel", timeout=10)
-        t.send("Tab", "Enter")  # to Run
-        t.wait_for(re.compile(r"now: /var/run/mailborder/mb-rpcd\.sock: OK"), timeout=15)
-        s = os.stat(path)
-        assert stat.S_IMODE(s.st_mode) == 0o660
-        started, ended = [json.loads(x) for x in log.read_text().splitlines()]  # a line at each end
-        assert (started["action"], started["result"]) == ("fix-perms", "started")
-        assert (ended["action"], ended["result"], ended["id"]) == ("fix-perms", "done", started["id"])
-        t.send("q")
-        t.wait_for(lambda _s: t.pane_dead(), timeout=10)
-    shutil.rmtree(audit_dir, ignore_errors=True)
+    try:
+        with st.socket_perms(path, "root", 0o666), Tmux([mbtop_bin(), "--config", str(cfg)], 120, 34) as t:
+            t.wait_for(re.compile(r"mb-rpcd\.sock.*0666"), timeout=20)
+            t.send("2")
+            t.wait_for(re.compile(r"Owner:group"), timeout=10)
+            t.send("Down")  # php-fpm, then mb-rpcd
+            t.send("F")
+            screen = t.wait_for("Cancel", timeout=10)
+            assert "set /var/run/mailborder/mb-rpcd.sock to mailborder:mailborder 0660" in screen
+            assert "LocalSocketMode" not in screen and "mb-rpcd service's socket settings" in screen
+            t.send("Enter")  # Cancel has the focus: nothing happens
+            t.wait_for(lambda s: "Cancel" not in s, timeout=10)
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 and not log.exists()
+            t.send("F")
+            t.wait_for("Cancel", timeout=10)
+            t.send("Tab", "Enter")  # to Run
+            t.wait_for(re.compile(r"now: /var/run/mailborder/mb-rpcd\.sock: OK"), timeout=15)
+            s = os.stat(path)
+            assert stat.S_IMODE(s.st_mode) == 0o660
+            started, line = [json.loads(x) for x in log.read_text().splitlines()]
+            assert started["result"] == "started" and started["id"] == line["id"]
+            assert line["action"] == "fix-perms" and line["result"] == "done"
+            t.send("q")
+            t.wait_for(lambda _s: t.pane_dead(), timeout=10)
+    finally:
+        shutil.rmtree(root_only, ignore_errors=True)
 
 
 def test_low_bandwidth_redraws_rarely_but_shows_a_new_problem_at_once(tmp_path: Path) -> None:
