@@ -72,7 +72,7 @@ def _agent(raw: Any, where: str) -> AgentConfig:
         keep = parse_duration(raw.get("keep", default.keep))
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{where}: [agent] {exc}") from None
-    if isinstance(raw.get("max_size"), bool) or isinstance(raw.get("keep"), bool) or size < 1 << 20:
+    if isinstance(raw.get("max_size"), bool) or isinstance(raw.get("keep"), bool) or size < 1 << 20 or keep <= 0:
         raise ConfigError(f"{where}: [agent] max_size must be a size of at least 1M (e.g. 256M), keep a duration")
     interval = raw.get("interval", default.interval)
     if not isinstance(interval, (int, float)) or isinstance(interval, bool) or not 0.2 <= interval <= 3600:
