@@ -1,0 +1,103 @@
+"""A real ``mbtop agent`` recording the real machine: kill -9 mid-write, and a squatter found by
+``snapshot --replay --at`` inside its window only (on the lab stack: run under the stack lock)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mbtop.engine.recorder import RecordedFrames
+from tests.support import stack as st
+from tests.support.netns import REPO
+
+
+@contextmanager
+def agent(path: Path, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mbtop", "agent", "--record", str(path), "--no-health", *extra],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        st.wait_until(lambda: path.exists() and _count(path) >= 2, 60, what="the agent's first frames")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def _count(path: Path) -> int:
+    try:
+        rec = RecordedFrames(path)
+    except Exception:  # noqa: BLE001 - not there yet
+        return 0
+    try:
+        return rec.recording.count()
+    finally:
+        rec.close()
+
+
+def test_kill_9_mid_write_leaves_a_recording_with_every_frame_older_than_2s(tmp_path: Path) -> None:
+    path = tmp_path / "rec" / "mbtop.db"
+    for round_ in range(3):  # three kills at different moments of the write cycle, into the same file
+        started = time.time()
+        with agent(path, "--interval", "0.2") as proc:
+            time.sleep(2.0 + 0.37 * round_)
+            killed_at = time.time()
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        rec = RecordedFrames(path)  # opens: not damaged
+        span = rec.span()
+        assert span is not None
+        times = [f.time for f in rec.between(span[0], span[1])]  # every frame decodes
+        rec.close()
+        assert times == sorted(times)
+        assert times[-1] >= killed_at - 2.0, f"round {round_}: last frame {killed_at - times[-1]:.2f} s before the kill"
+        mine = [t for t in times if t >= started]  # this round's frames: no hole among them
+        gaps = [b - a for a, b in zip(mine, mine[1:], strict=False)]
+        assert max(gaps) < 1.5, f"round {round_}: a hole of {max(gaps):.2f} s between recorded frames"
+
+
+def _replay_port(path: Path, at: float, port: int) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-m", "mbtop", "snapshot", "--replay", str(path), "--at",
+         time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)), "--json"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    doc = json.loads(out.stdout)
+    return next(p for p in doc["ports"] if p["port"] == port)
+
+
+def test_a_squatter_is_found_in_its_window_and_not_outside(tmp_path: Path) -> None:
+    st.require_stack()
+    path = tmp_path / "rec" / "mbtop.db"
+    with agent(path, "--interval", "0.5"):
+        time.sleep(2)
+        before = time.time()
+        time.sleep(1.5)
+        with st.squatter_on(6379, "redis-server") as squatter:
+            st.wait_until(lambda: not st.port_free(6379), 30, what="the squatter")
+            time.sleep(2.5)
+            inside = time.time()
+            time.sleep(1.5)
+            pid = squatter.pid
+        time.sleep(1.5)  # squatter_on restored the stack: redis is back
+        after = time.time()
+        time.sleep(1.5)
+    port = _replay_port(path, inside, 6379)
+    assert [(x["pid"], x["process"]) for x in port["listeners"]] == [(pid, "squatter")]
+    assert any(f["code"] == "unexpected-owner" for f in port["findings"])
+    for when in (before, after):
+        port = _replay_port(path, when, 6379)
+        assert pid not in [x["pid"] for x in port["listeners"]]
+        assert not any(f["code"] == "unexpected-owner" for f in port["findings"])
