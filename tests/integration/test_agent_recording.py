@@ -128,3 +128,33 @@ def test_the_size_cap_holds_under_a_real_smtp_flood(tmp_path: Path) -> None:
     frame = rec.at(span[1])
     rec.close()
     assert frame is not None and frame.snapshot.ports  # what is left is a readable, recent frame
+
+
+def test_sighup_keeps_a_refused_config_and_sigterm_closes_the_recording(tmp_path: Path) -> None:
+    path = tmp_path / "rec" / "mbtop.db"
+    conf = tmp_path / "config.toml"
+    conf.write_text("[agent]\ninterval = 0.5\n")
+    conf.chmod(0o600)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mbtop", "--config", str(conf), "agent", "--record", str(path), "--no-health"],
+        cwd=REPO, stderr=subprocess.PIPE, text=True, env={**os.environ, "INVOCATION_ID": "test"},
+    )  # fmt: skip
+    try:
+        st.wait_until(lambda: _count(path) >= 2, 60, what="the agent's first frames")
+        conf.write_text("[agent]\ninterval = -1\n")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(2)
+        assert proc.poll() is None, "a refused config stopped the agent"
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    lines = err.splitlines()
+    assert any("config not reloaded, the old one is kept" in x and "interval" in x for x in lines), err
+    assert any("recording closed" in x for x in lines), err
+    assert all(x.startswith(("INFO ", "WARNING ", "ERROR ")) for x in lines), err  # no timestamps under systemd
+    wal = Path(f"{path}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0  # checkpointed at the stop
+    assert _count(path) >= 2
