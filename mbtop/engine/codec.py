@@ -81,6 +81,10 @@ _CONV = _converter()
 def to_json(frame: Frame) -> dict[str, Any]:
     """The frame as a JSON-able dict (only dicts, lists, strings, numbers, booleans and None)."""
     out: dict[str, Any] = _CONV.unstructure(frame, Frame)
+    # First-seen times are keyed by conn_id, a hash salted per process: recorded by socket instead
+    # (one entry per connection of the sample, in its order), keyed again by the reader.
+    seen = frame.rates.first_seen
+    out["rates"]["first_seen"] = [seen.get(conn_id(s)) for s in frame.sample.tcp.sockets] if seen else []
     out["format"] = FORMAT
     return out
 
@@ -93,8 +97,19 @@ def from_json(data: Mapping[str, Any]) -> Frame:
             raise CodecError(f"frame format {fmt} is newer than this mbtop reads ({FORMAT}): upgrade mbtop")
         raise CodecError(f"not a frame of format {FORMAT} (format: {fmt!r})")
     body = {k: v for k, v in data.items() if k != "format"}
+    rates = body.get("rates")
+    by_socket = rates.get("first_seen") if isinstance(rates, dict) else None
+    if isinstance(rates, dict) and isinstance(by_socket, list):
+        body["rates"] = {**rates, "first_seen": {}}
     try:
-        return _CONV.structure(body, Frame)
+        frame = _CONV.structure(body, Frame)
+        if by_socket:
+            sockets = frame.sample.tcp.sockets
+            if len(by_socket) != len(sockets):
+                raise ValueError("rates.first_seen does not match the connections")
+            seen = {conn_id(s): float(t) for s, t in zip(sockets, by_socket, strict=True) if t is not None}
+            frame = dataclasses.replace(frame, rates=dataclasses.replace(frame.rates, first_seen=seen))
+        return frame
     except Exception as exc:  # noqa: BLE001 - cattrs raises class groups and plain errors alike
         raise CodecError(f"frame does not fit: {_why(exc)}") from None
 

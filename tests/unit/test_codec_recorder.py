@@ -9,6 +9,9 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from mbtop.logs.nginx import parse as parse_web
 from mbtop.logs.postfix import PostfixParser
 from mbtop.model.build import build
 from mbtop.model.flood import FloodTracker
-from mbtop.model.history import RateTracker
+from mbtop.model.history import RateTracker, conn_id
 from mbtop.probes.record import load
 from mbtop.probes.types import InetSocket
 
@@ -146,3 +149,30 @@ def test_a_full_disk_is_said_once_and_retried() -> None:
     rec.close()
     assert [s.state for s in said] == ["disk full"]
     assert "full" in (said[0].problem or "") and rec.status.dropped == len(frames())
+
+
+def test_first_seen_times_survive_a_reader_with_another_hash_seed(tmp_path: Path) -> None:
+    """conn_id is a hash salted per process: a recording read by another process must still give
+    each connection its own first-seen time."""
+    f = frames()[-1]
+    want = {
+        f"{s.local_address}:{s.local_port}-{s.remote_address}:{s.remote_port}": f.rates.first_seen[conn_id(s)]
+        for s in f.sample.tcp.sockets
+        if conn_id(s) in f.rates.first_seen
+    }
+    assert want
+    doc = tmp_path / "frame.json"
+    doc.write_text(json.dumps(codec.to_json(f)))
+    script = (
+        "import json, sys\n"
+        "from mbtop.engine import codec\n"
+        "from mbtop.model.history import conn_id\n"
+        "f = codec.from_json(json.load(open(sys.argv[1])))\n"
+        "print(json.dumps({f'{s.local_address}:{s.local_port}-{s.remote_address}:{s.remote_port}':"
+        " f.rates.first_seen[conn_id(s)] for s in f.sample.tcp.sockets if conn_id(s) in f.rates.first_seen}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(doc)],
+        capture_output=True, text=True, check=True, timeout=60, env={**os.environ, "PYTHONHASHSEED": "12345"},
+    )  # fmt: skip
+    assert json.loads(out.stdout) == want
