@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mbtop.config import Config, ConfigError, load
-from mbtop.engine.recorder import Recorder, RecorderStatus
+from mbtop.engine.recorder import Recorder, RecorderStatus, key_every_for
 from mbtop.engine.store import RecordingError, Store, parse_duration, parse_size
 from mbtop.text import clean
 
@@ -72,7 +72,7 @@ class Agent:
 
         path, size, keep, interval = self.settings(self.cfg)
         if path is not None:
-            store = Store(path, max_size=size, keep=keep)
+            store = Store(path, max_size=size, keep=keep, key_every=key_every_for(size))
             self.recorder = Recorder(store, on_state=self._said)
             log.info("recording to %s (cap %d bytes, keep %g s)", path, size, keep)
         else:

@@ -121,17 +121,19 @@ def _why(exc: BaseException) -> str:
 
 
 def compact(frame: Frame, per_port: int = PER_PORT) -> Frame:
-    """The frame bounded for recording: at most ``per_port`` connections per local port."""
-    sockets = frame.sample.tcp.sockets
+    """The frame bounded for recording: every listening socket, and at most ``per_port``
+    connections on each documented port (the other ends of local connections, on ephemeral
+    ports, and connections to undocumented ports are what no tab lists)."""
+    ports = {p.spec.port for p in frame.snapshot.ports}
     counts: dict[int, int] = {}
     kept: list[InetSocket] = []
     dropped = False
-    for s in sockets:
+    for s in frame.sample.tcp.sockets:
         if s.state == "LISTEN":
             kept.append(s)
             continue
         n = counts.get(s.local_port, 0)
-        if n >= per_port:
+        if n >= per_port or s.local_port not in ports:
             dropped = True
             continue
         counts[s.local_port] = n + 1

@@ -31,6 +31,15 @@ QUEUE = 64  # frames waiting for the disk before new ones are dropped
 RETRY = 30.0  # seconds between attempts to write again after the filesystem was full
 
 
+FRAME_GUESS = 64 << 10  # bytes a stored frame may take at worst (a flood's compact frame, compressed)
+
+
+def key_every_for(max_size: int) -> int:
+    """Frames per key-frame group for a cap: the store drops whole groups and never the one being
+    written, so a group must stay a small part of the cap (a 2M cap under a flood: 8 frames)."""
+    return max(2, min(60, max_size // (4 * FRAME_GUESS)))
+
+
 def _disk_full(exc: BaseException) -> bool:
     text = str(exc).lower()
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:

@@ -81,7 +81,8 @@ def main() -> None:
     # The agent's service: installed (not enabled), pointing at the installed mbtop.
     unit = Path("/etc/systemd/system/mbtop-agent.service")
     agent = unit if Path("/run/systemd/system").is_dir() else Path("/etc/init.d/mbtop-agent")
-    if "/opt/mbtop/bin/mbtop agent" not in agent.read_text():
+    text = agent.read_text()
+    if "ExecStart=/opt/mbtop/bin/mbtop agent" not in text and "DAEMON=/opt/mbtop/bin/mbtop\n" not in text:
         sys.exit(f"{agent} does not run /opt/mbtop/bin/mbtop agent")
     if agent.name == "mbtop-agent":
         run("sh", "-n", str(agent))

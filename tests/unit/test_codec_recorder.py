@@ -73,6 +73,9 @@ def test_compact_keeps_listeners_and_at_most_n_connections_per_port() -> None:
     flood = tuple(
         InetSocket(2, "ESTABLISHED", "127.0.0.1", 25, f"10.0.{i // 250}.{i % 250}", 40000 + i, 0, 0, 0, 0)
         for i in range(1000)
+    ) + tuple(  # the client ends of those connections (local, on ephemeral ports): no tab lists them
+        InetSocket(2, "ESTABLISHED", f"10.0.{i // 250}.{i % 250}", 40000 + i, "127.0.0.1", 25, 0, 0, 0, 0)
+        for i in range(1000)
     )
     big = dataclasses.replace(
         f, sample=dataclasses.replace(s, tcp=dataclasses.replace(s.tcp, sockets=s.tcp.sockets + flood))
@@ -81,6 +84,7 @@ def test_compact_keeps_listeners_and_at_most_n_connections_per_port() -> None:
     small = codec.compact(big, per_port=50)
     on25 = [x for x in small.sample.tcp.sockets if x.local_port == 25 and x.state != "LISTEN"]
     assert len(on25) == 50
+    assert not [x for x in small.sample.tcp.sockets if x.local_port >= 40000]
     listeners = [x for x in big.sample.tcp.sockets if x.state == "LISTEN"]
     assert [x for x in small.sample.tcp.sockets if x.state == "LISTEN"] == listeners
     assert len(small.rates.first_seen) <= len(small.sample.tcp.sockets)
