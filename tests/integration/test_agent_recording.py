@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mbtop.engine.recorder import RecordedFrames
 from tests.support import stack as st
-from tests.support.netns import REPO
+from tests.support.netns import REPO, Netns
 
 
 @contextmanager
@@ -158,3 +158,54 @@ def test_sighup_keeps_a_refused_config_and_sigterm_closes_the_recording(tmp_path
     wal = Path(f"{path}-wal")
     assert not wal.exists() or wal.stat().st_size == 0  # checkpointed at the stop
     assert _count(path) >= 2
+
+
+LISTENER = """
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 25))
+s.listen(4096)
+while True:
+    c, _ = s.accept()
+    c.sendall(b"220 lab ESMTP\\r\\n")
+    c.close()
+"""
+
+
+def test_the_size_cap_holds_under_a_flood_in_a_namespace(ns: Netns, tmp_path: Path) -> None:
+    """The same cap without the lab stack: a real SMTP-greeting listener on port 25 in a private
+    network namespace, a real agent there, 1,000 connections/s (no mail log: sockets only)."""
+    path = tmp_path / "rec" / "mbtop.db"
+    cap = 512 << 10
+    listener = subprocess.Popen(ns.argv(sys.executable, "-c", LISTENER))
+    agent_proc = subprocess.Popen(
+        ns.argv(sys.executable, "-m", "mbtop", "agent", "--record", str(path), "--no-health",
+                "--interval", "0.2", "--max-size", "512k"),
+        cwd=REPO, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        st.wait_until(lambda: _count(path) >= 2, 60, what="the agent's first frames")
+        started = time.time()
+        flood = subprocess.Popen(
+            ns.argv(sys.executable, str(REPO / "tests/support/floodgen.py"), "1000", "25", "2000"),
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        peak = 0
+        while flood.poll() is None:
+            peak = max(peak, sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists()))
+            time.sleep(0.2)
+        stats = json.loads(flood.communicate(timeout=30)[0])
+        assert agent_proc.poll() is None, "the agent died under the flood"
+    finally:
+        for p in (agent_proc, listener):
+            p.kill()
+            p.wait(10)
+    assert stats["connected"] > 10_000, stats
+    assert peak <= cap * 1.05, f"{peak} bytes on disk, cap {cap}"
+    rec = RecordedFrames(path)
+    span = rec.span()
+    assert span is not None and span[0] > started + 5, "nothing was trimmed: the cap was never reached"
+    last = rec.at(span[1])
+    rec.close()
+    assert last is not None and any(p.spec.port == 25 and p.listening for p in last.snapshot.ports)
