@@ -32,12 +32,52 @@ KNOWN_KEYS = frozenset(
         "low_bandwidth",
         "queue",
         "vitals",
+        "agent",
     }
 )
 
 
 class ConfigError(Exception):
     """The config file cannot be used; the message says why, for a person."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """``[agent]``: the headless monitor and its flight recorder."""
+
+    record: Path | None = Path("/var/lib/mbtop/mbtop.db")  # None: record = false
+    max_size: int = 256 << 20  # bytes, database and WAL together
+    keep: float = 7 * 86400.0  # seconds
+    interval: float = 1.0
+
+
+def _agent(raw: Any, where: str) -> AgentConfig:
+    from mbtop.engine.store import parse_duration, parse_size
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: [agent] must be a table")
+    unknown = sorted(set(raw) - {"record", "max_size", "keep", "interval"})
+    if unknown:
+        raise ConfigError(f"{where}: [agent]: unknown setting(s): {', '.join(unknown)}")
+    default = AgentConfig()
+    record = raw.get("record", str(default.record))
+    if record is False:
+        path = None
+    elif isinstance(record, str) and record.startswith("/") and "\x00" not in record:
+        path = Path(record)
+    else:
+        raise ConfigError(f"{where}: [agent] record must be an absolute path or false")
+    try:
+        size = parse_size(raw.get("max_size", default.max_size))
+        keep = parse_duration(raw.get("keep", default.keep))
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{where}: [agent] {exc}") from None
+    if isinstance(raw.get("max_size"), bool) or isinstance(raw.get("keep"), bool) or size < 1 << 20 or keep <= 0:
+        raise ConfigError(f"{where}: [agent] max_size must be a size of at least 1M (e.g. 256M), keep a duration")
+    interval = raw.get("interval", default.interval)
+    if not isinstance(interval, (int, float)) or isinstance(interval, bool) or not 0.2 <= interval <= 3600:
+        raise ConfigError(f"{where}: [agent] interval must be a number of seconds from 0.2 to 3600")
+    return AgentConfig(record=path, max_size=size, keep=keep, interval=float(interval))
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +94,7 @@ class Config:
     low_bandwidth: bool = False
     queue: QueueThresholds = field(default_factory=QueueThresholds)
     vitals: VitalsThresholds = field(default_factory=VitalsThresholds)
+    agent: AgentConfig = field(default_factory=lambda: AgentConfig())
 
 
 def check_trusted(path: Path, st: os.stat_result, euid: int) -> None:
@@ -158,6 +199,7 @@ def from_data(data: dict[str, Any], source: str | None) -> Config:
         low_bandwidth=low_bandwidth,
         queue=_gateway(data.get("queue", {}), where)[0],
         vitals=_gateway(data.get("vitals", {}), where, vitals=True)[1],
+        agent=_agent(data.get("agent", {}), where),
     )
 
 

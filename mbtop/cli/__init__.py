@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
 
     snap = sub.add_parser("snapshot", parents=[common], help="print every documented port and socket once")
     snap.add_argument("--json", action="store_true", help="one JSON document (schema in README)")
+    snap.add_argument(
+        "--replay", dest="replay_path", type=Path, metavar="PATH", help="from a recording (`mbtop agent --record`)"
+    )
+    snap.add_argument("--at", metavar="TIME", help="with --replay: the time (03:10, 2026-11-27 03:10:05, -15m)")
 
     rec = sub.add_parser("record", parents=[common], help="record live samples to a file for --replay")
     rec.add_argument("file", type=Path)
@@ -83,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     from mbtop.cli import logs
 
     logs.add_parser(sub, [common])
+
+    from mbtop.cli import agent
+
+    agent.add_parser(sub, [common])
 
     chk = sub.add_parser(
         "check", parents=[common], help="monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"
@@ -197,6 +205,10 @@ def cmd_snapshot(cfg: Config, args: argparse.Namespace) -> int:
     from mbtop.model.serialize import snapshot as to_json
     from mbtop.probes import fail2ban
 
+    if args.replay_path is not None:
+        from mbtop.cli import replay
+
+        return replay.snapshot(args)
     snap, flood_state = _snapshot(cfg, args)
     if args.json:
         doc = to_json(snap)
@@ -288,6 +300,12 @@ def cmd_logs(cfg: Config, args: argparse.Namespace) -> int:
     return logs.run(args)
 
 
+def cmd_agent(cfg: Config, args: argparse.Namespace) -> int:
+    from mbtop.cli import agent
+
+    return agent.run(cfg, args)
+
+
 def cmd_queue(cfg: Config, args: argparse.Namespace) -> int:
     from mbtop.cli import queue as queue_cli
 
@@ -310,10 +328,27 @@ def cmd_tui(cfg: Config, args: argparse.Namespace) -> int:
     return int(app.run(cfg, args))
 
 
+TIME_OPTIONS = ("--at", "--from", "--to")
+
+
+def _relative_times(argv: list[str]) -> list[str]:
+    """``--at -15m`` as ``--at=-15m``: argparse would take a value starting with "-" for an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in TIME_OPTIONS and i + 1 < len(argv) and argv[i + 1][:1] == "-" and argv[i + 1][1:2].isdigit():
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; an option that would be ignored where it was given is refused (exit 2)."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_relative_times(sys.argv[1:] if argv is None else argv))
     if args.command:
         given = [name for name in LIVE_ONLY if getattr(args, name) not in (None, False)]
         if given:
@@ -345,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         "block": cmd_action,
         "unblock": cmd_action,
         "queue": cmd_queue,
+        "agent": cmd_agent,
     }
     handler = handlers.get(args.command or "", cmd_tui)
     try:

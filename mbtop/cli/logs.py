@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TextIO
 
 from mbtop.logs import nginx
@@ -26,7 +27,9 @@ def add_parser(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]
 ) -> None:
     p = sub.add_parser("logs", parents=parents, help="parse a Postfix or nginx log: events or a summary")
-    p.add_argument("file", help="the log file (e.g. /var/log/mail.log, /var/log/nginx/mailborder-access.log)")
+    p.add_argument(
+        "file", nargs="?", help="the log file (e.g. /var/log/mail.log, /var/log/nginx/mailborder-access.log)"
+    )
     p.add_argument("--format", choices=("postfix", "nginx", "auto"), default="auto", help="default: guess")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--events", action="store_true", help="one event per input line (the default)")
@@ -34,6 +37,11 @@ def add_parser(
     p.add_argument("--json", action="store_true", help="events as JSON lines; the summary as one JSON document")
     p.add_argument("--year", type=int, help="year for timestamps that carry none (default: this year)")
     p.add_argument("--follow", action="store_true", help="keep reading as the file grows (events only)")
+    p.add_argument(
+        "--replay", dest="replay_path", type=Path, metavar="PATH", help="the events of a recording instead of a file"
+    )
+    p.add_argument("--from", dest="time_from", metavar="TIME", help="with --replay: from (03:10, -15m, …)")
+    p.add_argument("--to", dest="time_to", metavar="TIME", help="with --replay: to (default: now)")
 
 
 def guess_format(path: str, first: Iterable[Line]) -> str:
@@ -100,6 +108,16 @@ def _summary(args: argparse.Namespace, year: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.replay_path is not None:
+        if args.file or args.summary or args.follow:
+            print("mbtop: logs --replay reads the recording's events: no FILE, --summary or --follow", file=sys.stderr)
+            return 2
+        from mbtop.cli import replay
+
+        return replay.logs(args)
+    if not args.file:
+        print("mbtop: logs needs a FILE (or --replay PATH)", file=sys.stderr)
+        return 2
     year = args.year or dt.date.today().year
     if args.summary:
         return _summary(args, year)

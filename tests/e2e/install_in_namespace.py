@@ -21,7 +21,8 @@ sys.path.insert(0, str(REPO))
 
 from tests.support.tmux import Tmux  # noqa: E402
 
-AREAS = ("/usr/local", "/etc/logrotate.d")
+# The agent's service goes to /etc/systemd/system, or /etc/init.d without systemd: overlaid too.
+AREAS = ("/usr/local", "/etc/logrotate.d", *(a for a in ("/etc/systemd/system", "/etc/init.d") if os.path.isdir(a)))
 
 
 def run(*argv: str, cwd: Path | None = None) -> str:
@@ -56,7 +57,8 @@ def main() -> None:
     overlays()
     # A fresh machine: no earlier mbtop (the overlay hides the removal from the real system).
     shutil.rmtree("/opt/mbtop", ignore_errors=True)
-    for old in ("/usr/local/bin/mbtop", "/usr/local/share/man/man1/mbtop.1", "/etc/logrotate.d/mbtop"):
+    for old in ("/usr/local/bin/mbtop", "/usr/local/share/man/man1/mbtop.1", "/etc/logrotate.d/mbtop",
+                "/etc/systemd/system/mbtop-agent.service", "/etc/init.d/mbtop-agent"):  # fmt: skip
         Path(old).unlink(missing_ok=True)
     before = listing()
     clone = WORK / "clone"
@@ -75,6 +77,19 @@ def main() -> None:
         if rotate.returncode != 0 or "/var/log/mbtop/actions.log" not in rotate.stderr + rotate.stdout:
             sys.exit(f"logrotate refuses /etc/logrotate.d/mbtop:\n{rotate.stderr}")
         print("logrotate ok")
+
+    # The agent's service: installed (not enabled), pointing at the installed mbtop.
+    unit = Path("/etc/systemd/system/mbtop-agent.service")
+    agent = unit if Path("/run/systemd/system").is_dir() else Path("/etc/init.d/mbtop-agent")
+    text = agent.read_text()
+    if "ExecStart=/opt/mbtop/bin/mbtop agent" not in text and "DAEMON=/opt/mbtop/bin/mbtop\n" not in text:
+        sys.exit(f"{agent} does not run /opt/mbtop/bin/mbtop agent")
+    if agent.name == "mbtop-agent":
+        run("sh", "-n", str(agent))
+        status = subprocess.run([str(agent), "status"], capture_output=True, text=True, timeout=30)
+        if status.returncode == 0:
+            sys.exit(f"{agent} status says running right after install: {status.stdout}")
+    print("agent service ok")
 
     home = WORK / "home"
     home.mkdir()

@@ -1,0 +1,137 @@
+"""``mbtop agent``: the monitor without a screen, in the foreground, recording every frame.
+
+Logs to stderr (no timestamps of its own under systemd: journald adds them). SIGTERM/SIGINT stop
+it cleanly (queued frames written, the recording closed and its WAL checkpointed); SIGHUP reloads
+the config, and keeps the old one (saying why) when the new one is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from mbtop.config import Config, ConfigError, load
+from mbtop.engine.recorder import Recorder, RecorderStatus, key_every_for
+from mbtop.engine.store import RecordingError, Store, parse_duration, parse_size
+from mbtop.text import clean
+
+log = logging.getLogger("mbtop.agent")
+
+
+def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("agent", parents=parents, help="the monitor without a screen, recording what it sees")
+    rec = p.add_mutually_exclusive_group()
+    rec.add_argument("--record", type=Path, metavar="PATH", help="the recording (default /var/lib/mbtop/mbtop.db)")
+    rec.add_argument("--no-record", action="store_true", help="record nothing")
+    p.add_argument(
+        "--interval", dest="agent_interval", type=float, metavar="SECONDS", help="seconds between samples (default 1)"
+    )
+    p.add_argument("--max-size", type=parse_size, metavar="SIZE", help="the recording's cap, e.g. 2M, 256M")
+    p.add_argument("--keep", type=parse_duration, metavar="AGE", help="drop frames older than this, e.g. 10m, 7d")
+
+
+def _logging() -> None:
+    systemd = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
+    fmt = "%(levelname)s %(message)s" if systemd else "%(asctime)s mbtop agent: %(levelname)s %(message)s"
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=fmt)
+
+
+class Agent:
+    def __init__(self, cfg: Config, args: argparse.Namespace) -> None:
+        self.cfg = cfg
+        self.args = args
+        self.stop = threading.Event()
+        self.reload = threading.Event()
+        self.recorder: Recorder | None = None
+        self.engine: Any = None
+
+    def settings(self, cfg: Config) -> tuple[Path | None, int, float, float]:
+        a = self.args
+        path = None if a.no_record else (a.record or cfg.agent.record)
+        return (
+            path,
+            a.max_size or cfg.agent.max_size,
+            a.keep or cfg.agent.keep,
+            a.agent_interval or cfg.agent.interval,
+        )
+
+    def _said(self, status: RecorderStatus) -> None:
+        if status.problem:
+            log.warning("%s", clean(status.problem))
+        else:
+            log.info("recording again (%d frames dropped so far)", status.dropped)
+
+    def begin(self) -> None:
+        from mbtop.engine.agent import make_engine
+
+        path, size, keep, interval = self.settings(self.cfg)
+        if path is not None:
+            store = Store(path, max_size=size, keep=keep, key_every=key_every_for(size))
+            self.recorder = Recorder(store, on_state=self._said)
+            log.info("recording to %s (cap %d bytes, keep %g s)", path, size, keep)
+        else:
+            log.info("not recording (--no-record or record = false)")
+        a = self.args
+        self.engine = make_engine(
+            self.cfg.catalog, interval=interval, use_netlink=not a.no_netlink, firewall=not a.no_firewall
+        )
+        if self.recorder is not None:
+            self.engine.subscribe(self.recorder)
+        self.engine.start()
+        log.info("started: a frame every %g s", interval)
+
+    def end(self) -> None:
+        if self.engine is not None:
+            self.engine.stop()
+        if self.recorder is not None:
+            self.recorder.close()
+            st = self.recorder.status
+            log.info("recording closed: %d frames written, %d dropped", st.written, st.dropped)
+        self.engine = self.recorder = None
+
+    def do_reload(self) -> None:
+        try:
+            cfg = load(self.args.config)
+        except ConfigError as exc:
+            log.error("config not reloaded, the old one is kept: %s", clean(str(exc)))
+            return
+        self.end()
+        self.cfg = cfg
+        try:
+            self.begin()
+        except RecordingError as exc:
+            log.error("%s", clean(str(exc)))
+            self.stop.set()
+            return
+        log.info("config reloaded from %s", clean(cfg.source or "the defaults"))
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.reload.set())
+        try:
+            self.begin()
+        except RecordingError as exc:
+            log.error("%s", clean(str(exc)))
+            return 1
+        try:
+            while not self.stop.is_set():
+                self.stop.wait(0.5)
+                if self.reload.is_set():
+                    self.reload.clear()
+                    self.do_reload()
+        finally:
+            self.end()
+            log.info("stopped")
+        return 0
+
+
+def run(cfg: Config, args: argparse.Namespace) -> int:
+    _logging()
+    return Agent(cfg, args).run()
