@@ -107,7 +107,7 @@ class Engine:
         self.gateway = GatewayReader() if gateway else None
         self.queue_thresholds = queue_thresholds or queuemodel.QueueThresholds()
         self.vitals_thresholds = vitals_thresholds or VitalsThresholds()
-        self._gateway_state: GatewayState | None = None
+        self.gateway_state: GatewayState | None = None
         self._gateway_job: Periodic[GatewayState] | None = None
         # Mail log events for the flood tracker: appended by the log thread, drained by the sampling
         # thread (deque append/popleft are thread-safe); bounded so a flood cannot grow it without end.
@@ -222,7 +222,7 @@ class Engine:
 
     def _read_gateway(self, reader: GatewayReader, force_queue: bool = False) -> GatewayState:
         state = reader.read(force_queue=force_queue)
-        self._gateway_state = state
+        self.gateway_state = state
         return state
 
     # --- sampling ------------------------------------------------------------------------------
@@ -254,7 +254,7 @@ class Engine:
         if self.health_watch is not None:
             sample = dataclasses.replace(sample, health=self.health_watch.observe(sample))
         snapshot = build(self.catalog, sample)
-        gateway = self._gateway_state
+        gateway = self.gateway_state
         if gateway is not None:
             snapshot = extend(snapshot, gateway.queue, gateway.vitals, self.queue_thresholds, self.vitals_thresholds)
         start = time.thread_time()

@@ -15,18 +15,20 @@ same protocol; the screen does not change for them.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from mbtop.catalog import Catalog
+from mbtop.config import Config
 from mbtop.engine.engine import Engine
 from mbtop.engine.feeds import LogBatch
 from mbtop.engine.frame import Frame
 from mbtop.model.flood import Thresholds
 from mbtop.model.types import Snapshot
 from mbtop.probes.record import Replay, load
-from mbtop.probes.sample import Sample
+from mbtop.probes.sample import CONNECTIONS_BUDGET, Sample, Sampler
 
 FrameCallback = Callable[[Frame], None]
 LogCallback = Callable[[LogBatch], None]
@@ -100,6 +102,11 @@ class LiveSource:
     def history(self) -> Sequence[Frame]:
         return self.engine.history()
 
+    def refresh_gateway(self) -> None:
+        """Read the queue and vitals now (blocking; after a queue action)."""
+        if self._live:
+            self.engine.refresh_gateway()
+
 
 class SampleReplaySource(LiveSource):
     """Today's JSON sample recordings, played in a loop through an engine: no protocol checks, no
@@ -123,3 +130,29 @@ class SampleReplaySource(LiveSource):
         cls, catalog: Catalog, path: Path, interval: float = 1.0, follow_logs: bool = False
     ) -> SampleReplaySource:
         return cls(catalog, load(path), interval=interval, follow_logs=follow_logs)
+
+
+def screen_source(cfg: Config, args: argparse.Namespace, interval: float) -> FrameSource:
+    """What ``sudo mbtop`` reads: a recording given with ``--replay FILE``, else an engine on this machine."""
+    replay = getattr(args, "replay", None)
+    if replay:
+        return SampleReplaySource(cfg.catalog, load(Path(replay)), interval, follow_logs=True, thresholds=cfg.flood)
+    sampler = Sampler(
+        cfg.catalog,
+        use_netlink=not getattr(args, "no_netlink", False),
+        firewall_every=None if getattr(args, "no_firewall", False) else 30.0,
+        connections_budget=CONNECTIONS_BUDGET,
+        background=True,
+    )
+    engine = Engine(
+        cfg.catalog,
+        sampler.sample,
+        interval=interval,
+        thresholds=cfg.flood,
+        health_every=None if getattr(args, "no_health", False) else cfg.health_every,
+        health_timeout=cfg.health_timeout,
+        gateway=True,
+        queue_thresholds=cfg.queue,
+        vitals_thresholds=cfg.vitals,
+    )
+    return LiveSource(engine)
