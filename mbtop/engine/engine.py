@@ -234,8 +234,10 @@ class Engine:
             try:
                 frame = self._sample()
             except Exception as exc:  # a probe's failure is shown, never the end of the engine
-                log.exception("sample failed")
-                self.error = f"{type(exc).__name__}: {exc}"
+                error = f"{type(exc).__name__}: {exc}"
+                if error != self.error:  # once per new reason, not once a second
+                    log.exception("sample failed")
+                self.error = error
                 frame = None if self.last is None else dataclasses.replace(self.last, error=self.error)
             if frame is not None:
                 self._publish(frame)
