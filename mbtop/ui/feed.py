@@ -21,6 +21,7 @@ from mbtop.engine.engine import Engine
 from mbtop.engine.source import FrameSource, LiveSource
 from mbtop.engine.types import (
     Frame,
+    Health,
     LogBatch,
     MailEvent,
     WebEvent,
@@ -78,6 +79,11 @@ class FeedApp(App[int]):
     fail2ban_job = property(
         lambda self: self._engine_attr("fail2ban_job"), lambda self, v: self._set_engine_attr("fail2ban_job", v)
     )
+
+    @property
+    def health(self) -> dict[str, Health]:
+        """The protocol checks' answers in the last frame ("port:25" → result)."""
+        return dict(self.frame.sample.health) if self.frame is not None else {}
 
     @property
     def gateway_state(self) -> GatewayState | None:
