@@ -47,7 +47,9 @@ LogCallback = Callable[[LogBatch], None]
 FAIL2BAN_EVERY = 60.0  # seconds (fail2ban-client is a Python program)
 FAIL2BAN_FLOOD_EVERY = 10.0  # seconds, while a face shows the Flood tab
 HISTORY_SECONDS = 3600.0  # the in-memory history a late face starts with
-HISTORY_MAX = 20_000  # frames, whatever the interval (0.2 s x 3600 s = 18,000)
+RECENT_SECONDS = 300.0  # of which every frame is kept for the last five minutes,
+HISTORY_STEP = 10.0  # and one frame every ten seconds before that
+HISTORY_MAX = 2_000  # frames in each part, whatever the interval (0.2 s x 300 s = 1,500)
 PENDING_EVENTS = 50_000  # log events waiting for the next frame, per log kind (a flood cannot grow it)
 
 
@@ -56,7 +58,8 @@ def trimmed(frame: Frame) -> Frame:
 
     The snapshot is counts already (by state, top remotes); the sample keeps its listening sockets
     only, the rates their per-port figures (not every connection's first sighting), the logs their
-    status. Memory stays bounded at 10k connections: an hour of these is a few tens of megabytes.
+    status. At 10k connections one is about 40 kB in memory; the history keeps every frame of the
+    last five minutes and one in ten seconds before that: about 25 MB for the hour at 1 s.
     """
     s = frame.sample
     tcp = InetTable(tuple(x for x in s.tcp.sockets if x.state == LISTEN_STATE), s.tcp.source, s.tcp.error)
@@ -122,7 +125,8 @@ class Engine:
         self._pending_backfill = True
         self._log_status: dict[str, str] = {}
         self.history_seconds = history_seconds
-        self._history: deque[Frame] = deque(maxlen=HISTORY_MAX)
+        self._recent: deque[Frame] = deque(maxlen=HISTORY_MAX)  # every frame of the last RECENT_SECONDS
+        self._older: deque[Frame] = deque(maxlen=HISTORY_MAX)  # one per HISTORY_STEP before that
         self.last: Frame | None = None
         self.error: str | None = None  # why the last sample failed; None after a good one
         self.seq = 0
@@ -160,7 +164,7 @@ class Engine:
     def history(self) -> list[Frame]:
         """The last ``history_seconds`` of frames, oldest first, trimmed (see ``trimmed``)."""
         with self._lock:
-            return list(self._history)
+            return [*self._older, *self._recent]
 
     def set_flood_visible(self, visible: bool) -> None:
         """A face shows the Flood tab: fail2ban is asked more often then."""
@@ -278,15 +282,25 @@ class Engine:
             self.seq += 1
             frame = dataclasses.replace(frame, seq=self.seq)
             self.last = frame
-            self._history.append(trimmed(frame))
-            while self._history and self._history[0].time < frame.time - self.history_seconds:
-                self._history.popleft()
+            self._remember(trimmed(frame))
             subs = list(self._frame_subs)
         for callback in subs:
             try:
                 callback(frame)
             except Exception:  # one face's bug never stops the others or the engine
                 log.exception("frame subscriber failed")
+
+    def _remember(self, frame: Frame) -> None:
+        """Into the history (lock held): every frame while recent, one per HISTORY_STEP once older."""
+        recent, older = self._recent, self._older
+        recent.append(frame)
+        now = frame.time
+        while recent and recent[0].time < now - min(RECENT_SECONDS, self.history_seconds):
+            old = recent.popleft()
+            if not older or old.time >= older[-1].time + HISTORY_STEP:
+                older.append(old)
+        while older and older[0].time < now - self.history_seconds:
+            older.popleft()
 
     def _flood_update(self, sample: Sample, snapshot: Snapshot) -> FloodState | None:
         """The flood watch, from a sample with newly read connections (and the log's events since

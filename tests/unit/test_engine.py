@@ -4,6 +4,7 @@ system access beyond temporary log files; the source is the recording, not a fak
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -111,6 +112,27 @@ def test_history_is_bounded_and_keeps_listeners_and_counts() -> None:
     assert all(s.state == "LISTEN" for s in small.sample.tcp.sockets)
     assert len(small.sample.tcp.sockets) < len(full.sample.tcp.sockets)
     assert small.snapshot == full.snapshot and small.rates.first_seen == {}
+
+
+def test_history_keeps_an_hour_every_frame_recent_one_in_ten_seconds_older() -> None:
+    replay = Replay(list(SAMPLES))
+    count = iter(range(1_000_000))
+
+    def one_a_second() -> Sample:
+        return dataclasses.replace(replay(), taken_at=1_800_000_000.0 + next(count))
+
+    engine = Engine(CATALOG, one_a_second, interval=0.0, follow_logs=False)
+    engine.start()
+    wait_for(lambda: engine.seq >= 4000, timeout=120)
+    engine.stop()
+    times = [f.time - 1_800_000_000.0 for f in engine.history()]
+    newest = times[-1]
+    assert newest - times[0] <= 3600  # an hour, nothing older
+    recent = [t for t in times if t >= newest - 300]
+    assert recent == [newest - i for i in range(len(recent) - 1, -1, -1)]  # every second of the last 5 min
+    older = [t for t in times if t < newest - 300]
+    assert older and all(b - a >= 10 for a, b in itertools.pairwise(older))
+    assert len(times) <= 301 + 331
 
 
 def test_a_failing_sample_repeats_the_last_good_frame_with_the_reason() -> None:
