@@ -179,13 +179,14 @@ class Engine:
     def start(self) -> Engine:
         if self._thread is not None:
             return self
-        # The first sample first: the first screen waits for it, not for the logs' backfill.
+        # The logs are followed before the first sample starts the protocol checks: a check's SMTP
+        # session must reach the follower live (claimed as mbtop's own), not in the backfill.
+        if self.feeds is not None:
+            self.feeds.start()
         self._thread = threading.Thread(target=self._loop, name="mbtop-engine", daemon=True)
         self._thread.start()
         if self.fail2ban_job is not None:
             self.fail2ban_job.start()
-        if self.feeds is not None:
-            self.feeds.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
