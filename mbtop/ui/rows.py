@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mbtop.engine.types import Health
 from mbtop.model.build import is_loopback
 from mbtop.model.history import sparkline
 from mbtop.model.types import SEVERITY_RANK, PortStatus, SocketStatus
-from mbtop.probes.health import Health
 from mbtop.ui.cells import MARK, Cell, duration, safe
 from mbtop.ui.state import View
 

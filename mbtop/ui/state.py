@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mbtop.engine.types import Fail2ban, Sample
 from mbtop.model.flood import FloodState
 from mbtop.model.history import Rates
 from mbtop.model.types import Snapshot
-from mbtop.probes.fail2ban import Fail2ban
-from mbtop.probes.sample import Sample
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,9 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from mbtop.catalog import SocketSpec
-from mbtop.logs.events import MailEvent, WebEvent
+from mbtop.engine.types import Health, MailEvent, WebEvent
 from mbtop.model.history import conn_id, conn_key, sparkline
 from mbtop.model.types import Finding, Listener, PortStatus, SocketStatus
-from mbtop.probes.health import Health
 from mbtop.ui.cells import MARK, Cell, duration, safe, style_for
 from mbtop.ui.rows import Column, firewall_who, fw_cell
 from mbtop.ui.state import View

@@ -13,8 +13,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
+from mbtop.engine.types import queue_probe as probe
 from mbtop.model import queue as queuemodel
-from mbtop.probes import queue as probe
 from mbtop.ui.cells import Cell, duration, safe
 from mbtop.ui.rows import Column
 from mbtop.ui.widgets.footer import KeyFooter

@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
-from mbtop.logs.events import MailEvent
+from mbtop.engine.types import MailEvent
 from mbtop.ui.cells import safe, style_for
 from mbtop.ui.widgets.footer import KeyFooter
 from mbtop.ui.widgets.logspane import mail_role

@@ -7,9 +7,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from mbtop.engine.types import Fail2ban
 from mbtop.model.flood import FloodState, TopSource
 from mbtop.model.history import sparkline
-from mbtop.probes.fail2ban import Fail2ban
 from mbtop.ui.cells import Cell, duration, safe, style_for
 from mbtop.ui.rows import Column
 from mbtop.ui.widgets.livetable import LiveTable

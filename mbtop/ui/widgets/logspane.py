@@ -8,8 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
-from mbtop.logs.events import MailEvent, WebEvent
-from mbtop.logs.window import Window
+from mbtop.engine.types import MailEvent, WebEvent, Window
 from mbtop.ui.cells import Cell, safe, style_for
 from mbtop.ui.rows import Column
 from mbtop.ui.widgets.livetable import LiveTable

@@ -11,11 +11,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
+from mbtop.engine.types import Vitals
 from mbtop.model.gateway import GatewayState
 from mbtop.model.history import sparkline
 from mbtop.model.queue import QueueState
 from mbtop.model.vitals import days_left
-from mbtop.probes.vitals import Vitals
 from mbtop.ui.cells import Cell, duration, safe, style_for
 from mbtop.ui.rows import Column
 from mbtop.ui.widgets.livetable import LiveTable
