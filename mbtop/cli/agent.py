@@ -68,7 +68,7 @@ class Agent:
             log.info("recording again (%d frames dropped so far)", status.dropped)
 
     def begin(self) -> None:
-        from mbtop.engine.agent import make_engine
+        from mbtop.engine.source import live_engine
 
         path, size, keep, interval = self.settings(self.cfg)
         if path is not None:
@@ -78,8 +78,8 @@ class Agent:
         else:
             log.info("not recording (--no-record or record = false)")
         a = self.args
-        self.engine = make_engine(
-            self.cfg.catalog, interval=interval, use_netlink=not a.no_netlink, firewall=not a.no_firewall
+        self.engine = live_engine(
+            self.cfg, interval=interval, netlink=not a.no_netlink, firewall=not a.no_firewall, health=not a.no_health
         )
         if self.recorder is not None:
             self.engine.subscribe(self.recorder)

@@ -137,22 +137,36 @@ def screen_source(cfg: Config, args: argparse.Namespace, interval: float) -> Fra
     replay = getattr(args, "replay", None)
     if replay:
         return SampleReplaySource(cfg.catalog, load(Path(replay)), interval, follow_logs=True, thresholds=cfg.flood)
+    engine = live_engine(
+        cfg,
+        interval=interval,
+        netlink=not getattr(args, "no_netlink", False),
+        firewall=not getattr(args, "no_firewall", False),
+        health=not getattr(args, "no_health", False),
+    )
+    return LiveSource(engine)
+
+
+def live_engine(
+    cfg: Config, *, interval: float, netlink: bool = True, firewall: bool = True, health: bool = True
+) -> Engine:
+    """The engine on this machine, as the screen and the agent run it: the sampler on its connection
+    budget with its slow probes in the background, protocol checks, the logs, the queue and vitals."""
     sampler = Sampler(
         cfg.catalog,
-        use_netlink=not getattr(args, "no_netlink", False),
-        firewall_every=None if getattr(args, "no_firewall", False) else 30.0,
+        use_netlink=netlink,
+        firewall_every=30.0 if firewall else None,
         connections_budget=CONNECTIONS_BUDGET,
         background=True,
     )
-    engine = Engine(
+    return Engine(
         cfg.catalog,
         sampler.sample,
         interval=interval,
         thresholds=cfg.flood,
-        health_every=None if getattr(args, "no_health", False) else cfg.health_every,
+        health_every=cfg.health_every if health else None,
         health_timeout=cfg.health_timeout,
         gateway=True,
         queue_thresholds=cfg.queue,
         vitals_thresholds=cfg.vitals,
     )
-    return LiveSource(engine)
