@@ -100,6 +100,9 @@ def _kernel_refuses() -> str | None:
     return None
 
 
+CANARY = Path("/tmp/mbtop-systemd-canary")
+
+
 @pytest.fixture(scope="session")
 def gateway() -> Iterator[Gateway]:
     if os.geteuid() != 0:
@@ -114,6 +117,7 @@ def gateway() -> Iterator[Gateway]:
     try:
         # A fresh gateway every run: whatever an earlier run or a person left in one is gone.
         subprocess.run([str(GW), "down"], capture_output=True, timeout=120, check=False)
+        CANARY.write_text("the host's /tmp, before the gateway booted\n")  # see test_host_untouched.py
         up = subprocess.run([str(GW), "up"], capture_output=True, text=True, timeout=300, check=False)
         if up.returncode != 0:
             pytest.fail(f"scripts/systemd/gw up failed:\n{up.stderr[-4000:]}")
