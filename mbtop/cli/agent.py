@@ -14,12 +14,14 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mbtop.config import Config, ConfigError, load
-from mbtop.engine.recorder import Recorder, RecorderStatus, key_every_for
 from mbtop.engine.store import RecordingError, Store, parse_duration, parse_size
 from mbtop.text import clean
+
+if TYPE_CHECKING:  # the recorder (cattrs) is loaded when the agent starts, not to build the CLI's parser
+    from mbtop.engine.recorder import Recorder, RecorderStatus
 
 log = logging.getLogger("mbtop.agent")
 
@@ -72,6 +74,8 @@ class Agent:
 
         path, size, keep, interval = self.settings(self.cfg)
         if path is not None:
+            from mbtop.engine.recorder import Recorder, key_every_for
+
             store = Store(path, max_size=size, keep=keep, key_every=key_every_for(size))
             self.recorder = Recorder(store, on_state=self._said)
             log.info("recording to %s (cap %d bytes, keep %g s)", path, size, keep)
