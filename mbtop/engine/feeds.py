@@ -26,7 +26,6 @@ from mbtop.logs.postfix import PostfixParser
 
 log = logging.getLogger(__name__)
 
-OWN_GRACE = 0.2  # s a mail batch waits before its sessions are marked as mbtop's own checks or not
 FLOOD_KINDS = frozenset(
     {"connect", "postscreen", "reject", "milter_reject", "sasl_fail", "rate_limit", "pipelining", "non_smtp"}
 )
@@ -114,10 +113,6 @@ class LogFeeds:
                 self._deliver(LogBatch(which, path, tuple(events), status))
             return
         async for batch in follow(follower):
-            if own is not None:
-                # Postfix logs a check's connect as it accepts it; the check records the session as
-                # mbtop's own only once its connect returns: give it that moment before marking.
-                await asyncio.sleep(OWN_GRACE)
             # Parsed in a thread: a flood writes thousands of lines a second and the loop must not wait.
             events = await asyncio.to_thread(parse_batch, parse, batch, offset, own)
             history = follower.history_lines + offset if follower.history_lines else 0
