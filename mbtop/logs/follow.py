@@ -428,8 +428,16 @@ async def follow(follower: Follower, safety_interval: float = 1.0) -> AsyncItera
     loop = asyncio.get_running_loop()
     watch = Inotify(os.path.dirname(os.path.abspath(follower.path)) or ".")
     wake = asyncio.Event()
-    if watch.fd is not None:
-        loop.add_reader(watch.fd, wake.set)
+    fd = watch.fd
+
+    def readable() -> None:
+        # epoll is level-triggered and the events stay queued until drained: unregister at once, or
+        # the loop spins on a readable inotify descriptor while the batch coalesces (a flood writes
+        # thousands of lines a second; that spin took a tenth of a core and the GIL from the screen).
+        if fd is not None:
+            loop.remove_reader(fd)
+        wake.set()
+
     name = os.path.basename(follower.path).encode()
     last_status = None
     try:
@@ -440,16 +448,19 @@ async def follow(follower: Follower, safety_interval: float = 1.0) -> AsyncItera
                 yield lines  # an empty batch tells a new status (waiting, removed, following)
             deadline = loop.time() + safety_interval
             while (left := deadline - loop.time()) > 0:
+                wake.clear()
+                if fd is not None:
+                    loop.add_reader(fd, readable)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=left)
-                wake.clear()
+                if fd is not None:
+                    loop.remove_reader(fd)
                 if watch.drain(name):
                     await asyncio.sleep(COALESCE)
                     watch.drain()
-                    wake.clear()
                     break
     finally:
-        if watch.fd is not None:
-            loop.remove_reader(watch.fd)
+        if fd is not None:
+            loop.remove_reader(fd)
         watch.close()
         follower.close()

@@ -165,3 +165,57 @@ def test_inotify_wakes_only_for_the_followed_file(tmp_path: Path) -> None:
         assert watch.drain() is True  # no name: any event counts
     finally:
         watch.close()
+
+
+def test_a_busy_log_does_not_spin_the_loop(tmp_path: Path) -> None:
+    # A writer appends a line every millisecond (a flood writes thousands a second). While a batch
+    # coalesces, inotify's descriptor stays readable; a reader left registered made the event loop
+    # spin on it (thousands of wake-ups a second, a tenth of a core and the GIL taken from the
+    # screen). The loop must wake about once per batch, and every line must still arrive.
+    import asyncio
+    import selectors
+    import threading
+    import time
+
+    from mbtop.logs.follow import follow
+
+    log = tmp_path / "mail.log"
+    log.write_text("")
+    selects = 0
+
+    class Counting(selectors.EpollSelector):
+        def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+            nonlocal selects
+            selects += 1
+            return super().select(timeout)
+
+    def writer() -> None:
+        with open(log, "a", buffering=1) as fh:
+            for i in range(1000):
+                fh.write(f"line {i}\n")
+                time.sleep(0.001)
+
+    async def run() -> list[str]:
+        got: list[str] = []
+        thread = threading.Thread(target=writer)
+        gen = follow(Follower(str(log), backfill=0))
+        started = False
+        async for batch in gen:
+            if not started:
+                thread.start()
+                started = True
+            got += [x.text for x in batch]
+            if len(got) >= 1000:
+                break
+        await gen.aclose()
+        thread.join()
+        return got
+
+    loop = asyncio.SelectorEventLoop(Counting())
+    try:
+        got = loop.run_until_complete(asyncio.wait_for(run(), timeout=30))
+    finally:
+        loop.close()
+    assert got == [f"line {i}" for i in range(1000)]
+    # About 1.2 s of writing in batches of 0.1 s: tens of wake-ups. The spin made thousands.
+    assert selects < 200, selects
