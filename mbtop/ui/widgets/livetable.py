@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.cache import LRUCache
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
@@ -24,6 +29,10 @@ class LiveTable(DataTable[object]):
         self._rows: dict[str, tuple[Cell, ...]] = {}
         self._source: dict[str, dict[str, Cell]] = {}
         self.filter_text = ""
+        # Rendered cells by what they show (see _render_cell); DataTable's own cache is keyed by its
+        # update counter, so one changed cell (or a focus change) re-renders every visible cell.
+        self._by_content: LRUCache[tuple[object, ...], list[list[Segment]]] = LRUCache(4096)
+        self._lines_by_content: LRUCache[tuple[object, ...], Strip] = LRUCache(512)
 
     @property
     def selected_key(self) -> str | None:
@@ -95,9 +104,88 @@ class LiveTable(DataTable[object]):
             if index != self.cursor_row:
                 self.move_cursor(row=index, animate=False)
 
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        """DataTable's cell rendering, cached by the cell's content rather than the table's update
+        counter: under a flood every sample changes a few counts, and DataTable would then re-render
+        all its cells through Rich (most of a screen refresh; the key-to-screen latency under a flood
+        depends on it). The key holds all that the rendered segments depend on, including the row and
+        column index that DataTable puts in the segments' meta for mouse clicks."""
+        if row_index < 0 or column_index < 0:
+            cell: object = None  # the header and row labels: DataTable's own cache
+        else:
+            try:
+                row_key = self._row_locations.get_key(row_index)
+                column_key = self._column_locations.get_key(column_index)
+                cell = self._data[row_key][column_key]
+            except KeyError:
+                cell = None
+        if not isinstance(cell, Text) or cell.spans:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        key = (
+            row_index,
+            column_index,
+            cell.plain,
+            cell.style,
+            base_style,
+            width,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+            self.app.theme,
+        )
+        lines = self._by_content.get(key)
+        if lines is None:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+            self._by_content[key] = lines
+        return lines
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """DataTable's line rendering, cached by what the line shows (the row's cells, the columns'
+        widths, whether the cursor or the mouse is on it) rather than by the table's update counter
+        and cursor position: after a tab switch or a sample that changed one count, the rows that did
+        not change come from the cache instead of being built again cell by cell."""
+        try:
+            row_key, line_no = self._get_offsets(y)
+        except LookupError:
+            return super()._render_line(y, x1, x2, base_style)
+        cells = self._rows.get(row_key.value) if isinstance(row_key.value, str) else None
+        if cells is None or row_key not in self._row_locations:
+            return super()._render_line(y, x1, x2, base_style)
+        row_index = self._row_locations.get(row_key)
+        key = (
+            row_index,
+            line_no,
+            cells,
+            x1,
+            x2,
+            self.size.width,
+            tuple(c.get_render_width(self) for c in self.ordered_columns),
+            base_style,
+            self.show_cursor and self.cursor_row == row_index,
+            self._show_hover_cursor and self.hover_row == row_index,
+            self._pseudo_class_state,
+            self.app.theme,
+        )
+        strip = self._lines_by_content.get(key)
+        if strip is None:
+            strip = super()._render_line(y, x1, x2, base_style)
+            self._lines_by_content[key] = strip
+        return strip
+
     def restyle(self) -> None:
         """Re-render every cell (after a theme change)."""
         self._rows = {}
+        self._by_content.clear()
+        self._lines_by_content.clear()
         self._apply(rebuild=True)
 
 
