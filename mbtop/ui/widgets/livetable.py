@@ -118,15 +118,12 @@ class LiveTable(DataTable[object]):
         all its cells through Rich (most of a screen refresh; the key-to-screen latency under a flood
         depends on it). The key holds all that the rendered segments depend on, including the row and
         column index that DataTable puts in the segments' meta for mouse clicks."""
-        if row_index < 0 or column_index < 0:
-            cell: object = None  # the header and row labels: DataTable's own cache
-        else:
-            try:
-                row_key = self._row_locations.get_key(row_index)
-                column_key = self._column_locations.get_key(column_index)
-                cell = self._data[row_key][column_key]
-            except KeyError:
-                cell = None
+        cell: object = None  # the header and row labels: DataTable's own cache
+        if row_index >= 0 and column_index >= 0:
+            row_key = self._row_locations.get_key(row_index)
+            column_key = self._column_locations.get_key(column_index)
+            if row_key is not None and column_key is not None:
+                cell = self._data.get(row_key, {}).get(column_key)
         if not isinstance(cell, Text) or cell.spans:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         key = (
