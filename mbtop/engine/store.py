@@ -250,16 +250,25 @@ class Store:
         patch = None if key else diff(self._last or {}, frame)
         blob = _encode(frame if key else (patch or {}))
         try:
-            with self.db:
+            # One transaction (the connection is in autocommit mode, where ``with db:`` opens none):
+            # a writer killed between the two statements left a key frame whose base was never set.
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
                 cur = self.db.execute(
                     "INSERT INTO frames (ts, base, data) VALUES (?, ?, ?)", (ts, self._base if not key else -1, blob)
                 )
                 seq = int(cur.lastrowid or 0)
                 if key:
-                    self._base = seq
                     self.db.execute("UPDATE frames SET base = seq WHERE seq = ?", (seq,))
+                self.db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    self.db.execute("ROLLBACK")
+                raise
         except sqlite3.DatabaseError as exc:
             raise RecordingError(f"{self.path}: cannot write: {exc}") from None
+        if key:
+            self._base = seq
         self._since_key = 1 if key else self._since_key + 1
         self._last = frame
         self._trim(ts)
@@ -352,12 +361,15 @@ class Recording:
         if not rows:
             raise RecordingError(f"{self.path}: frame {seq} is no longer in the recording")
         base = int(rows[0][0])
+        if base < 0:  # a key frame whose base was never set (an older writer killed mid-write)
+            base = seq
         start, frame = base, None
         if self._cache is not None and base <= self._cache[0] <= seq:
             start, frame = self._cache[0] + 1, self._cache[1]  # walking forward: reuse the last frame
         ts = 0.0
         for s, t, data in self._query(
-            "SELECT seq, ts, data FROM frames WHERE base = ? AND seq >= ? AND seq <= ? ORDER BY seq", (base, start, seq)
+            "SELECT seq, ts, data FROM frames WHERE (base = ? OR seq = ?) AND seq >= ? AND seq <= ? ORDER BY seq",
+            (base, base, start, seq),
         ):
             try:
                 payload = _decode(data)

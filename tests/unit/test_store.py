@@ -146,6 +146,53 @@ def test_a_writer_killed_mid_write_leaves_a_recording_that_opens(tmp_path: Path)
         rec.close()
 
 
+KILLED_BETWEEN = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    from mbtop.engine.store import Store
+    store = Store(Path(sys.argv[1]), key_every=3)
+    for i in range(3):
+        store.append(float(i), {"i": i})
+    def trace(sql):
+        if sql.startswith("UPDATE frames SET base"):  # the key frame's second statement
+            os.kill(os.getpid(), signal.SIGKILL)
+    store.db.set_trace_callback(trace)
+    store.append(3.0, {"i": 3})  # frame 0 was a key frame; with key_every=3 so is this one
+    """
+)
+
+
+def test_a_key_frame_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    """SIGKILL exactly between a key frame's row and its base: nothing of it may stay."""
+    path = tmp_path / "between" / "mbtop.db"
+    proc = subprocess.run([sys.executable, "-c", KILLED_BETWEEN, str(path)], timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    db = sqlite3.connect(path)
+    rows = db.execute("SELECT ts, base FROM frames ORDER BY seq").fetchall()
+    db.close()
+    assert [ts for ts, _ in rows] == [0.0, 1.0, 2.0]
+    assert all(base > 0 for _, base in rows)
+
+
+def test_a_key_frame_left_without_its_base_still_opens(tmp_path: Path) -> None:
+    """Writers before the fix committed a key frame's row and its base in two steps; one killed in
+    between left ``base = -1``. Such a frame is read as the key frame it is."""
+    path = tmp_path / "old" / "mbtop.db"
+    store = Store(path, key_every=3)
+    for i in range(4):
+        store.append(float(i), frame(i))
+    store.close()
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("INSERT INTO frames (ts, base, data) SELECT 9.0, -1, data FROM frames WHERE seq = base LIMIT 1")
+    db.close()
+    rec = Recording(path)
+    ts, got = rec.at(9.0) or (0.0, {})
+    assert ts == 9.0 and got == frame(0)
+    assert rec.at(3.0) == (3.0, frame(3))
+
+
 def test_files_that_are_not_recordings_are_refused_with_a_reason(tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("hello\n" * 100)
