@@ -40,6 +40,7 @@ class LogBatch:
     events: tuple[MailEvent, ...] | tuple[WebEvent, ...]
     status: str  # the follower's status text
     history: int = 0  # events with line_no up to this came from the backfill: the past
+    reset: bool = False  # a recording jumped: these events replace what the face kept, not add to it
 
     @property
     def backfill(self) -> bool:

@@ -36,7 +36,7 @@ from mbtop.model import queue as queuemodel
 from mbtop.model.flood import Thresholds
 from mbtop.model.vitals import VitalsThresholds
 from mbtop.text import clean
-from mbtop.ui.acting import ACTIONS, ActingApp
+from mbtop.ui.acting import ACTIONS
 from mbtop.ui.messages import FrameReady
 from mbtop.ui.screens.detail import DetailScreen, PortDetail, SocketDetail
 from mbtop.ui.screens.help import HelpScreen
@@ -45,12 +45,13 @@ from mbtop.ui.screens.queuelist import QueueListScreen
 from mbtop.ui.state import View
 from mbtop.ui.terminal import BACKLOG_LIMIT, LOW_BANDWIDTH_FRAME, QUEUED_FRAMES, SWITCH_INTERVAL, terminal_backlog
 from mbtop.ui.theming import DEFAULT, ThemeError, discover, load_file
+from mbtop.ui.travel import TravelApp
 
 Source = Callable[[], Sample]
 __all__ = ["ACTIONS", "ERROR_LOG_OFFSET", "MbtopApp", "run"]
 
 
-class MbtopApp(ActingApp):
+class MbtopApp(TravelApp):
     TITLE = "mbtop"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
@@ -77,9 +78,11 @@ class MbtopApp(ActingApp):
         gateway: bool = False,
         queue_thresholds: queuemodel.QueueThresholds | None = None,
         vitals_thresholds: VitalsThresholds | None = None,
+        history_path: Path | None = None,
     ) -> None:
         """``source``: where frames come from. A plain sample source (a ``Sampler``'s ``sample``, a
-        ``Replay``) gets an in-process engine configured from the other arguments."""
+        ``Replay``) gets an in-process engine configured from the other arguments. ``history_path``:
+        the agent's recording, which `[` and `]` scroll through."""
         super().__init__()
         if callable(source):
             engine = Engine(
@@ -128,6 +131,9 @@ class MbtopApp(ActingApp):
         self.web_window: Window[WebEvent] = Window()
         self.log_status: dict[str, str] = {}
         self._log_timer: Timer | None = None
+        self.history_path = history_path
+        self.past = None
+        self._live_logs = None
 
     def _setup_themes(self) -> None:
         themes, problems = discover()
@@ -160,6 +166,8 @@ class MbtopApp(ActingApp):
         self.frames.start(self._frame_arrived, self._logs_arrived)
 
     def on_unmount(self) -> None:
+        if self.past is not None:
+            self.past.stop()
         self.frames.stop()
 
     def open_queue_list(self, by: str, value: str) -> None:
@@ -167,7 +175,11 @@ class MbtopApp(ActingApp):
 
     def on_frame_ready(self, message: FrameReady) -> None:
         frame = message.frame
-        if self.paused:
+        if (message.origin == "history") != (self.past is not None):
+            if self.past is not None:
+                self._held = frame  # the machine now, while the screen shows the past: kept for `]`
+            return  # (or a late frame of a history just left)
+        if self.paused and self.past is None:
             self._held = frame  # the screen stands still; the newest is shown on resume
             return
         self._show(frame)
@@ -183,7 +195,16 @@ class MbtopApp(ActingApp):
         self.error = None
         self.samples_taken += 1
         self.frame = frame
-        self.view = View(frame.sample, frame.snapshot, frame.rates, self.paused, None, frame.flood, frame.fail2ban)
+        self.view = View(
+            frame.sample,
+            frame.snapshot,
+            frame.rates,
+            self.paused,
+            None,
+            frame.flood,
+            frame.fail2ban,
+            self.timeline(frame),
+        )
         self._render_soon()
 
     def _alert_state(self) -> tuple[object, ...]:
@@ -272,6 +293,9 @@ class MbtopApp(ActingApp):
             self.push_screen(SocketDetail(key))
 
     def action_pause(self) -> None:
+        if self.mode == "replay":
+            self.action_play()  # the recording's clock stops, not the screen
+            return
         self.paused = not self.paused
         if self.view is not None:
             self.view = dataclasses.replace(self.view, paused=self.paused, error=self.error)
@@ -360,9 +384,18 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         read_only=bool(args.read_only or cfg.read_only),
         audit_log=cfg.audit_log,
         low_bandwidth=low_bandwidth,
+        history_path=cfg.agent.record,
     )
     # The engine and the log parser run in threads beside the event loop; a shorter switch
     # interval hands the interpreter back to the keyboard, the loop and the writer sooner.
+    sys.setswitchinterval(SWITCH_INTERVAL)
+    app.run()
+    return app.return_code or 0
+
+
+def run_recording(cfg: Config, args: argparse.Namespace, source: FrameSource) -> int:
+    """`mbtop replay`: the screen on a recording (read-only: the source is not live)."""
+    app = MbtopApp(cfg.catalog, source, theme=cfg.theme, audit_log=cfg.audit_log, low_bandwidth=cfg.low_bandwidth)
     sys.setswitchinterval(SWITCH_INTERVAL)
     app.run()
     return app.return_code or 0

@@ -55,6 +55,9 @@ class FeedApp(App[int]):
     _log_timer: Timer | None
     _flood_visible: bool
 
+    def live_batch_while_away(self, batch: messages.LogBatch) -> None:
+        """A live batch while the screen shows a recording's past (the history mixin keeps it)."""
+
     def action_refresh(self) -> None:
         """Ask the source for a frame now (the app's own adds the pause)."""
         self.frames.sample_now()
@@ -114,6 +117,16 @@ class FeedApp(App[int]):
         self.post_message(messages.LogBatch(batch))
 
     def on_log_batch(self, message: messages.LogBatch) -> None:
+        away = getattr(self, "past", None) is not None  # the screen shows the past ([ and ])
+        if (message.origin == "history") != away:
+            if away:
+                self.live_batch_while_away(message)
+            return
+        if message.reset:  # a recording jumped: its events replace the window's
+            if message.which == "mail":
+                self.mail_window = Window()
+            else:
+                self.web_window = Window()
         now = time.monotonic()
         if message.which == "mail":
             self.mail_window.add(message.events, now, mail_tally)  # type: ignore[arg-type]

@@ -11,16 +11,19 @@ from mbtop.engine.types import LogBatch as Batch
 class FrameReady(Message):
     """A frame from the source (the engine's sampling thread, or a recording)."""
 
-    def __init__(self, frame: Frame) -> None:
+    def __init__(self, frame: Frame, origin: str = "") -> None:
         super().__init__()
         self.frame = frame
+        self.origin = origin  # "history": from the recording the screen scrolls through ([ and ])
 
 
 class LogBatch(Message):
     """New events from one followed log, as they came (before the next frame)."""
 
-    def __init__(self, batch: Batch) -> None:
+    def __init__(self, batch: Batch, origin: str = "") -> None:
         super().__init__()
+        self.origin = origin  # as FrameReady's
+        self.reset = batch.reset  # a recording jumped: the events replace the window's
         self.which = batch.which
         self.path = batch.path
         self.events = batch.events

@@ -11,6 +11,18 @@ from mbtop.model.types import Snapshot
 
 
 @dataclass(frozen=True, slots=True)
+class Timeline:
+    """Where a recorded screen stands: `mbtop replay`, or the live screen scrolled back ([ and ])."""
+
+    mode: str  # "replay" or "history"
+    at: float  # the shown frame's time
+    start: float  # the recording's first and last frame
+    end: float
+    playing: bool
+    speed: float
+
+
+@dataclass(frozen=True, slots=True)
 class View:
     sample: Sample
     snapshot: Snapshot
@@ -19,3 +31,4 @@ class View:
     error: str | None = None  # the last sampling error, shown in the header until a sample succeeds
     flood: FloodState | None = None
     fail2ban: Fail2ban | None = None
+    timeline: Timeline | None = None  # None: the machine now

@@ -20,6 +20,7 @@ from mbtop.ui.widgets.livetable import LiveTable
 from mbtop.ui.widgets.logspane import LogsPane
 from mbtop.ui.widgets.queuepane import QUEUE_TAB_CODES, QueuePane
 from mbtop.ui.widgets.textbox import TextBox
+from mbtop.ui.widgets.timebar import TimeBar
 
 TABS = ("overview", "sockets", "findings", "logs")
 
@@ -63,6 +64,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
+        yield TimeBar(id="timebar")
         with TabbedContent(initial="overview", id="tabs"):
             with TabPane("1 Overview", id="overview"), Vertical():
                 yield LiveTable(rows.OVERVIEW, id="overview-table")
@@ -94,6 +96,8 @@ class MainScreen(Screen[None]):
     def on_resize(self) -> None:
         # A tall terminal has room under the table: show what is wrong and how to fix it there.
         self.set_class(self.app.size.height >= 36, "-tall")
+        if self.view is not None:  # a paused replay gets no frame to redraw the bar at the new width
+            self.query_one("#timebar", TimeBar).show(self.view.timeline, bool(getattr(self.app, "ascii_only", False)))
 
     @property
     def app_interval(self) -> float:
@@ -103,6 +107,7 @@ class MainScreen(Screen[None]):
         """A new view: the header and the visible tab are redrawn; hidden tabs wait until they are shown."""
         self.view = view
         self.query_one("#header", StatusHeader).show(view, self.app_interval)
+        self.query_one("#timebar", TimeBar).show(view.timeline, bool(getattr(self.app, "ascii_only", False)))
         n = len(view.snapshot.findings)
         label = f"3 Findings ({n})" if n else "3 Findings"
         if label != self._findings_label:  # a new label is a layout of the tab bar: only when it changes

@@ -38,8 +38,13 @@ class StatusHeader(TextBox):
         t.append(f"{crit} critical", style=f"bold {c['error']}" if crit else "dim")
         t.append(" ")
         t.append(f"{warn} warning", style=f"bold {c['warning']}" if warn else "dim")
-        t.append(f"   {clock(snap.taken_at)}", style="dim")
-        t.append(f" /{interval:g}s", style="dim")
+        if view.timeline is not None:
+            # A recording: its time, never the clock's, and what it is (the time bar has the rest).
+            t.append("  ")
+            t.append(f" {view.timeline.mode} {clock(snap.taken_at)} ", style=f"bold reverse {c['accent']}")
+        else:
+            t.append(f"   {clock(snap.taken_at)}", style="dim")
+            t.append(f" /{interval:g}s", style="dim")
         every = view.sample.connections_every
         if every > interval * 1.5:
             # Tens of thousands of connections: the table is read less often than the rest (a
