@@ -229,6 +229,10 @@ class RecordingSource:
                 incremental = False
         self._deliver(seq, pos, reset=not incremental)
 
+    def _first_seq(self) -> int:
+        rows = self._rec.recording._query("SELECT MIN(seq) FROM frames")
+        return int(rows[0][0] or 1)
+
     def _time_of(self, seq: int) -> float:
         rows = self._rec.recording._query("SELECT ts FROM frames WHERE seq = ?", (seq,))
         if not rows:
@@ -254,9 +258,9 @@ class RecordingSource:
         rec = self._rec.recording
         ts = self._time_of(seq)
         if reset:
-            first = rec.seq_at(ts - LOG_BEFORE)
-            low = rec.neighbour(seq, -LOG_FRAMES) or first or seq
-            since = max(first or low, low) - 1
+            first = rec.seq_at(ts - LOG_BEFORE) or self._first_seq()  # (near the start: from the first)
+            low = rec.neighbour(seq, -LOG_FRAMES) or first
+            since = max(first, low) - 1
         else:
             since = self._seq
         mail, web = self._events(since, seq)  # read first: the frame after them reuses the walk

@@ -166,6 +166,7 @@ class TravelApp(ActingApp):
             self.notify(f"history: {exc}", severity="warning", timeout=8)
             return
         self.past = past
+        self._held = self.frame  # the live frame shown now: back on `]` (newer ones replace it)
         self._live_logs = (self.mail_window, self.web_window, self.log_status)
         self.mail_window, self.web_window, self.log_status = Window(), Window(), {}
         past.start(self._past_frame, self._past_logs)
@@ -185,7 +186,7 @@ class TravelApp(ActingApp):
             self.mail_window, self.web_window, self.log_status = self._live_logs
             self._live_logs = None
         held, self._held = self._held, None
-        if held is not None and not self.paused:
+        if held is not None:
             self._show(held)  # type: ignore[attr-defined]
         elif self.frame is not None:
             self._redraw_timeline()

@@ -18,7 +18,7 @@ from mbtop.logs.postfix import PostfixParser
 from mbtop.probes.record import Replay, load
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "stack-trouble.json"
-START = 1_795_834_200.0  # 2026-11-28 00:10:00 UTC
+START = 1_795_824_600.0  # 2026-11-28 00:10:00 UTC
 
 
 def client(i: int) -> str:
