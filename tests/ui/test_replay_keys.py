@@ -123,7 +123,7 @@ async def test_space_plays_and_pauses_on_the_recorded_clock(rec_path: Path) -> N
         await until(pilot, lambda: "▶ 60×" in bar(app), "playing at 60x")
         await until(pilot, lambda: shown(app) >= 30.0, "60 s of recording a second", timeout=3)
         await pilot.press("space")
-        await until(pilot, lambda: "⏸" in bar(app), "paused")
+        await until(pilot, lambda: "paused 60×" in bar(app), "paused")
         await pilot.pause(0.3)
         stood = shown(app)
         await pilot.pause(0.6)

@@ -28,7 +28,8 @@ def bar_text(tl: Timeline, width: int, ascii_only: bool = False, colours: dict[s
         t.append("history ", style=f"bold {c['accent']}")
         t.append("[ ] ", style="dim")
     else:
-        play = (">" if ascii_only else "▶") if tl.playing else ("||" if ascii_only else "⏸")
+        # "paused" in words: a pause glyph (U+23F8) is missing from many terminal fonts
+        play = (">" if ascii_only else "▶") if tl.playing else "paused"
         t.append(f"{play} ", style=f"bold {c['accent']}" if tl.playing else f"bold {c['warning']}")
         t.append(f"{tl.speed:g}{'x' if ascii_only else '×'} ", style="bold")
     t.append(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(tl.at)), style="bold")
