@@ -101,9 +101,7 @@ async def test_replay_keys_step_jump_go_to_and_speed(rec_path: Path) -> None:
         await pilot.press("g")
         await until(pilot, lambda: isinstance(app.screen, GotoScreen), "the go-to prompt")
         await pilot.press(*"2026-11-27 03:10", "enter")
-        await until(
-            pilot, lambda: any("outside the recording" in n.message for n in app._notifications), "outside"
-        )
+        await until(pilot, lambda: any("outside the recording" in n.message for n in app._notifications), "outside")
         assert shown(app) == COUNT - 1 - 30  # where it was
         await pilot.press("plus")
         await until(pilot, lambda: "10×" in bar(app), "10x")
@@ -149,7 +147,8 @@ async def test_every_tab_draws_from_the_recording(rec_path: Path) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await until(pilot, lambda: shown(app) == 0.0, "the first frame")
         tabs = main(app).query_one("#tabs", TabbedContent)
-        for key, tab in zip("12345678", ["overview", "sockets", "findings", "logs", "flood", "firewall", "services", "queue"], strict=True):  # fmt: skip
+        names = ["overview", "sockets", "findings", "logs", "flood", "firewall", "services", "queue"]
+        for key, tab in zip("12345678", names, strict=True):
             await pilot.press(key)
             await pilot.pause()
             assert tabs.active == tab
