@@ -85,3 +85,27 @@ def test_g_goes_to_a_time_and_space_plays_a_real_recording(tmp_path: Path) -> No
         assert all(len(line) <= 80 for line in lines)
         t.send("q")
         t.wait_for(lambda _s: t.pane_dead(), timeout=10)
+
+
+def test_history_keys_scroll_the_live_screen_through_the_agents_recording_and_back(tmp_path: Path) -> None:
+    st.require_stack()
+    path = tmp_path / "rec" / "mbtop.db"
+    with agent(path, "--interval", "0.5"):
+        time.sleep(3)
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'[agent]\nrecord = "{path}"\n')
+    conf.chmod(0o600)
+    history = re.compile(r"history (\d\d:\d\d:\d\d)")
+    with Tmux([mbtop_bin(), "--config", str(conf), "--interval", "1"], 100, 30) as t:
+        t.wait_for(re.compile(r"\d\d:\d\d:\d\d /1s"), timeout=30)  # live: the clock and the interval
+        t.send("[")
+        screen = t.wait_for(history, timeout=10)
+        first = history.search(screen).group(1)  # type: ignore[union-attr]
+        assert "/1s" not in screen and "history [ ]" in screen  # the header and the time bar
+        t.send("Right", "Right", "Right")
+        t.wait_for(lambda s: (m := history.search(s)) is not None and m.group(1) > first, timeout=10)
+        t.send("]")  # the recording ends seconds ago: one minute on is now
+        screen = t.wait_for(re.compile(r"\d\d:\d\d:\d\d /1s"), timeout=10)
+        assert not history.search(screen)
+        t.send("q")
+        t.wait_for(lambda _s: t.pane_dead(), timeout=10)
