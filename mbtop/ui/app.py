@@ -30,7 +30,9 @@ from mbtop.actions.plan import Plan, Result
 from mbtop.catalog import Catalog
 from mbtop.config import Config
 from mbtop.engine.engine import Engine
+from mbtop.engine.playback import RecordingSource
 from mbtop.engine.source import FrameSource, LiveSource, screen_source
+from mbtop.engine.store import RecordingError
 from mbtop.engine.types import ERROR_LOG_OFFSET, Frame, MailEvent, Sample, WebEvent, Window
 from mbtop.model import queue as queuemodel
 from mbtop.model.flood import Thresholds
@@ -373,12 +375,40 @@ class MbtopApp(TravelApp):
                     )
 
 
+def _replay_file(cfg: Config, args: argparse.Namespace, interval: float) -> FrameSource:
+    """``--replay FILE``: the agent's recordings (SQLite) as `mbtop replay` plays them, `mbtop record`'s
+    JSON samples as before. ValueError, with a message for a person, for a file that is neither."""
+    path = Path(args.replay)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror}") from None
+    if head == b"SQLite format 3\x00":
+        try:
+            return RecordingSource(path)
+        except RecordingError as exc:
+            raise ValueError(str(exc)) from None
+    try:
+        return screen_source(cfg, args, interval)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path}: not a recording of `mbtop record` or `mbtop agent` ({exc})") from None
+
+
 def run(cfg: Config, args: argparse.Namespace) -> int:
     interval = max(0.2, args.interval if args.interval is not None else cfg.interval)
     low_bandwidth = bool(getattr(args, "low_bandwidth", False) or cfg.low_bandwidth)
+    if getattr(args, "replay", None):
+        try:
+            source = _replay_file(cfg, args, interval)
+        except ValueError as exc:
+            print(f"mbtop: {clean(str(exc))}", file=sys.stderr)
+            return 2
+    else:
+        source = screen_source(cfg, args, interval)
     app = MbtopApp(
         cfg.catalog,
-        screen_source(cfg, args, interval),
+        source,
         interval=interval,
         theme=args.theme or cfg.theme or ("mbtop-16" if low_bandwidth else None),
         read_only=bool(args.read_only or cfg.read_only),

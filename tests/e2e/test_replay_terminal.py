@@ -109,3 +109,16 @@ def test_history_keys_scroll_the_live_screen_through_the_agents_recording_and_ba
         assert not history.search(screen)
         t.send("q")
         t.wait_for(lambda _s: t.pane_dead(), timeout=10)
+
+
+def test_the_old_replay_flag_opens_an_agents_recording_too(tmp_path: Path) -> None:
+    """``mbtop --replay FILE`` on a recording of the agent (made by the real engine and Store from
+    samples of the lab stack; no stack needed): the replay screen, not an error."""
+    from tests.support import recording
+
+    path = recording.write(tmp_path / "r" / "mbtop.db", recording.frames(5))
+    with Tmux([mbtop_bin(), "--replay", str(path)], 80, 24) as t:
+        t.wait_for(SHOWN, timeout=30)
+        t.wait_for("2026-11-28", timeout=10)  # the time bar
+        t.send("q")
+        t.wait_for(lambda _s: t.pane_dead(), timeout=10)

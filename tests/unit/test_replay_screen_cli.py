@@ -70,3 +70,19 @@ def test_missing_file_and_times_outside_or_unreadable(tmp_path: Path, good: Path
     assert out.returncode == 3 and "is outside the recording (it holds" in out.stderr, out
     out = run(str(good), "--at", "teatime")
     assert out.returncode == 2 and "not a time: 'teatime'" in out.stderr, out
+
+
+@pytest.mark.parametrize("how", ["truncated", "newer", "json", "missing", "bad-json"])
+def test_the_old_replay_flag_refuses_what_it_cannot_read_with_a_message(tmp_path: Path, good: Path, how: str) -> None:
+    if how == "missing":
+        bad = tmp_path / "nothing"
+    elif how == "bad-json":
+        bad = tmp_path / "bad.json"
+        bad.write_text('{"samples": [{"x": 1}]}')
+    else:
+        bad = damaged(tmp_path, good, how)
+    out = subprocess.run(
+        [sys.executable, "-m", "mbtop", "--replay", str(bad)], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2 and out.stderr.startswith(f"mbtop: {bad}"), out
+    assert "Traceback" not in out.stderr + out.stdout
