@@ -67,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
         help="for slow links: redraw at most every 5 s (at once on a new alert), 16 colours, no animations",
     )
     p.add_argument(
-        "--replay", metavar="FILE", help="show recorded samples (from `mbtop record`) instead of this system"
+        "--replay",
+        metavar="FILE",
+        help="show recorded samples (from `mbtop record`, or an agent's recording) instead of this system",
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
