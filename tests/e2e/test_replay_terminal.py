@@ -32,7 +32,7 @@ def test_replay_keys_step_through_a_real_recording_and_find_the_squatter_only_in
             began = time.time()  # it listens (since at most the wait's poll)
             time.sleep(3)
             ended = time.time()  # it stops listening after this
-        time.sleep(2)  # squatter_on restored the stack: redis is back
+        time.sleep(4)  # squatter_on restored the stack: redis is back (and frames past ended + 2.5 s)
     start = began - 3.0  # before it: the agent recorded 2 s and more before squatter_on
     with Tmux([mbtop_bin(), "replay", str(path), "--paused", "--at", _clock(start)], 120, 30) as t:
         screen = t.wait_for(SHOWN, timeout=30)
