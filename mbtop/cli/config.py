@@ -47,6 +47,13 @@ max_size = "256M"      # the recording's cap on disk; the oldest frames go first
 keep = "7d"            # frames older than this are dropped (e.g. 12h, 7d)
 interval = 1.0         # seconds between samples (0.2 to 3600)
 
+# `mbtop web`: the live screen in a browser (every session needs the token printed at start).
+[web]
+listen = "127.0.0.1:8765"  # ADDR:PORT; an address other than loopback needs cert and key (TLS)
+max_sessions = 4       # browser sessions at once (each runs one mbtop); the next one is turned away
+# cert = "/etc/mbtop/web.crt"   # PEM certificate for TLS (with key)
+# key = "/etc/mbtop/web.key"    # its private key, readable by root alone
+
 # The catalog (the Ports and Sockets Reference) changed field by field:
 # [ports.25]
 # bind = "public"

@@ -1,0 +1,140 @@
+"""`mbtop web` in a real headless browser (Debian's chromium), against the real stack.
+
+The installed `mbtop web` is started as an operator would; the browser opens the address it
+prints, reads the terminal the page draws, and types keys into it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.support import stack as st
+from tests.support.browser import chromium, press, wait_for
+from tests.support.tmux import mbtop_bin
+
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = REPO / "screenshots"
+
+
+@dataclass
+class Web:
+    proc: subprocess.Popen[str]
+    url: str  # with the token, as printed
+    base: str
+
+    def sessions(self) -> list[psutil.Process]:
+        """The mbtop processes this server runs, one per browser session (the process table)."""
+        try:
+            kids = psutil.Process(self.proc.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+        return [k for k in kids if k.status() != psutil.STATUS_ZOMBIE]
+
+
+def start_web(*args: str) -> Web:
+    port = 18000 + os.getpid() % 1000
+    proc = subprocess.Popen(
+        [mbtop_bin(), "web", "--listen", f"127.0.0.1:{port}", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        found = re.search(r"(http://127\.0\.0\.1:\d+)/\?token=[\w-]{40,}", line)
+        if found:
+            return Web(proc, found.group(0), found.group(1))
+    proc.kill()
+    raise AssertionError(f"`mbtop web` printed no address: {lines!r}")
+
+
+def stop_web(web: Web) -> None:
+    web.proc.send_signal(signal.SIGTERM)
+    assert web.proc.wait(20) == 0
+
+
+@pytest.fixture
+def web() -> Iterator[Web]:
+    st.require_stack()
+    st.wait_healthy()
+    server = start_web()
+    try:
+        yield server
+    finally:
+        stop_web(server)
+
+
+def test_refused_without_the_token_and_no_process_started(web: Web) -> None:
+    with chromium() as driver:
+        driver.get(web.base + "/")
+        assert driver.title == "mbtop: access refused"
+        assert "needs the access token" in driver.find_element("tag name", "body").text
+        driver.get(web.base + "/?token=not-the-token")
+        assert "token is wrong" in driver.find_element("tag name", "body").text
+        driver.get(web.base + "/ws/flood?width=80&height=24")
+        assert driver.title == "mbtop: access refused"
+        time.sleep(1.0)  # a session started by any of these would be in the process table by now
+        assert web.sessions() == []
+
+
+def test_overview_flood_tab_and_a_squatter_in_the_browser(web: Web) -> None:
+    snap = st.wait_healthy()
+    with chromium() as driver:
+        driver.get(web.url)
+        screen = wait_for(driver, "redis.sock", timeout=30)
+        assert driver.title == f"mbtop {os.uname().nodename}"
+        assert "token" not in driver.current_url  # it went to a cookie
+        assert len(web.sessions()) == 1
+        for p in snap["ports"]:
+            assert re.search(rf"(?m)^\s*(OK|WARN|CRIT|UNKN)\s+{p['port']} ", screen), (p["port"], screen)
+        for s in snap["sockets"]:
+            assert f"{s['id']}.sock" in screen
+        SHOTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(SHOTS / "web-overview.png"))
+
+        press(driver, "5")
+        wait_for(driver, "Top talkers")
+        with st.squatter_on(6379, "redis-server") as squatter:
+            # The header above every tab counts the new critical finding ...
+            wait_for(driver, lambda s: re.search(r"[1-9]\d* critical", s) is not None, timeout=15)
+            press(driver, "1")
+            # ... and the overview names the squatter on its row.
+            wait_for(driver, f"held by squatter[{squatter.pid}]", timeout=15)
+            driver.save_screenshot(str(SHOTS / "web-squatter.png"))
+    st.wait_until(lambda: web.sessions() == [], 15, what="the session's mbtop to end with its browser")
+
+
+def test_an_action_without_allow_actions_is_refused_in_the_page(web: Web) -> None:
+    with chromium() as driver:
+        driver.get(web.url)
+        wait_for(driver, "redis.sock", timeout=30)
+        (child,) = web.sessions()
+        assert "--read-only" in child.cmdline()
+        press(driver, "R")  # restart the service of the row under the cursor
+        wait_for(driver, "Refused: read-only mode", timeout=15)
+
+
+def test_a_tab_named_in_the_address_opens_that_tab(web: Web) -> None:
+    with chromium() as driver:
+        driver.get(web.url + "&tab=flood")
+        wait_for(driver, "Top talkers", timeout=30)
+        (child,) = web.sessions()
+        assert child.cmdline()[-2:] == ["--tab", "flood"]
+        driver.get(web.base + "/#firewall")  # the cookie carries the token now
+        wait_for(driver, "Deciding rule", timeout=30)
