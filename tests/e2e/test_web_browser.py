@@ -6,10 +6,13 @@ prints, reads the terminal the page draws, and types keys into it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from selenium.webdriver.common.keys import Keys
 
 from tests.support import stack as st
 from tests.support.browser import chromium, press, wait_for
@@ -138,3 +142,45 @@ def test_a_tab_named_in_the_address_opens_that_tab(web: Web) -> None:
         assert child.cmdline()[-2:] == ["--tab", "flood"]
         driver.get(web.base + "/#firewall")  # the cookie carries the token now
         wait_for(driver, "Deciding rule", timeout=30)
+
+
+def test_with_allow_actions_an_action_is_confirmed_in_the_page_and_audited_with_the_session() -> None:
+    """--allow-actions: R on the nginx row shows the plan with Cancel focused (nothing runs yet);
+    Run restarts nginx; both audit lines name the browser's session."""
+    st.require_stack()
+    st.wait_healthy()
+    audit_dir = Path(tempfile.mkdtemp(prefix="mbtop-audit-", dir="/run"))  # root's alone, not /tmp
+    os.chmod(audit_dir, 0o700)
+    cfg = audit_dir / "c.toml"
+    log = audit_dir / "actions.log"
+    cfg.write_text(f'audit_log = "{log}"\n')
+    cfg.chmod(0o600)
+    server = start_web("--allow-actions", "--config", str(cfg))
+    try:
+        with chromium() as driver:
+            driver.get(server.url)
+            wait_for(driver, "redis.sock", timeout=30)
+            (child,) = server.sessions()
+            assert "--read-only" not in child.cmdline()
+            session = child.environ()["MBTOP_WEB_SESSION"]
+            before = nginx_pids()
+            press(driver, Keys.ARROW_DOWN)  # from 25 to 80, nginx
+            press(driver, "R")
+            screen = wait_for(driver, "Cancel", timeout=15)
+            assert "service nginx restart" in screen, screen
+            assert nginx_pids() == before and not log.exists()  # asked, not run
+            press(driver, Keys.TAB + Keys.ENTER)  # to Run
+            wait_for(driver, "now: port 80", timeout=30)
+        lines = [json.loads(line) for line in log.read_text().splitlines()]
+        assert [x["result"] for x in lines] == ["started", "done"], lines
+        assert all(x["action"] == "restart" and x["target"] == "nginx" for x in lines)
+        assert all(x["web_session"] == session for x in lines)
+        assert nginx_pids() and not (nginx_pids() & before)
+    finally:
+        stop_web(server)
+        shutil.rmtree(audit_dir, ignore_errors=True)
+        st.wait_healthy()
+
+
+def nginx_pids() -> set[int]:
+    return {p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "nginx"}
