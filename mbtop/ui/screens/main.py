@@ -90,8 +90,6 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#header", StatusHeader).show(None, self.app_interval)
         self.query_one("#overview-table", LiveTable).focus()
-        if self.first_tab != "overview":
-            self.action_tab(self.first_tab)
         self.on_resize()
 
     def on_resize(self) -> None:
