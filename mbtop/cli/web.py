@@ -13,6 +13,7 @@ import ipaddress
 import os
 import secrets
 import ssl
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,12 @@ def tls_context(cfg: Config, host: str) -> ssl.SSLContext | None:
             f"refusing to listen on {host} without TLS: set cert and key in [web] of the config "
             "(or listen on 127.0.0.1 and use an SSH tunnel: ssh -L 8765:127.0.0.1:8765 gateway)"
         )
+    try:
+        st = os.stat(web.key, follow_symlinks=False)
+    except OSError as exc:
+        raise WebError(f"[web] key {web.key}: {exc.strerror}") from None
+    if os.geteuid() == 0 and (st.st_uid != 0 or st.st_mode & 0o077 or not stat.S_ISREG(st.st_mode)):
+        raise WebError(f"[web] key {web.key}: must be a regular file of root's that no one else can read (chmod 600)")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
