@@ -27,7 +27,9 @@ from tests.support.browser import chromium, press, wait_for
 from tests.support.tmux import mbtop_bin
 
 REPO = Path(__file__).resolve().parents[2]
-SHOTS = REPO / "screenshots"
+# The page's screenshots in screenshots/ come from this test, run with MBTOP_WEB_SHOTS=screenshots;
+# otherwise they go to the test's temporary directory (a test run leaves the repo as it was).
+SHOTS_ENV = "MBTOP_WEB_SHOTS"
 
 
 @dataclass
@@ -97,7 +99,8 @@ def test_refused_without_the_token_and_no_process_started(web: Web) -> None:
         assert web.sessions() == []
 
 
-def test_overview_flood_tab_and_a_squatter_in_the_browser(web: Web) -> None:
+def test_overview_flood_tab_and_a_squatter_in_the_browser(web: Web, tmp_path: Path) -> None:
+    shots = Path(os.environ.get(SHOTS_ENV) or tmp_path)
     snap = st.wait_healthy()
     with chromium() as driver:
         driver.get(web.url)
@@ -109,8 +112,8 @@ def test_overview_flood_tab_and_a_squatter_in_the_browser(web: Web) -> None:
             assert re.search(rf"(?m)^\s*(OK|WARN|CRIT|UNKN)\s+{p['port']} ", screen), (p["port"], screen)
         for s in snap["sockets"]:
             assert f"{s['id']}.sock" in screen
-        SHOTS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(SHOTS / "web-overview.png"))
+        shots.mkdir(exist_ok=True)
+        assert driver.save_screenshot(str(shots / "web-overview.png"))
 
         press(driver, "5")
         wait_for(driver, "Top talkers")
@@ -120,7 +123,7 @@ def test_overview_flood_tab_and_a_squatter_in_the_browser(web: Web) -> None:
             press(driver, "1")
             # ... and the overview names the squatter on its row.
             wait_for(driver, f"held by squatter[{squatter.pid}]", timeout=15)
-            driver.save_screenshot(str(SHOTS / "web-squatter.png"))
+            assert driver.save_screenshot(str(shots / "web-squatter.png"))
     st.wait_until(lambda: web.sessions() == [], 15, what="the session's mbtop to end with its browser")
 
 
@@ -184,3 +187,20 @@ def test_with_allow_actions_an_action_is_confirmed_in_the_page_and_audited_with_
 
 def nginx_pids() -> set[int]:
     return {p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "nginx"}
+
+
+def test_a_recording_is_served_with_replay() -> None:
+    """`mbtop web --replay FILE`: each session plays the recording (no stack needed)."""
+    fixture = REPO / "tests" / "fixtures" / "stack-trouble.json"
+    server = start_web("--replay", str(fixture))
+    try:
+        with chromium() as driver:
+            driver.get(server.url)
+            screen = wait_for(driver, "redis.sock", timeout=30)
+            assert driver.title.endswith("(replay)")
+            assert "465 SMTPS" in screen
+            (child,) = server.sessions()
+            argv = child.cmdline()
+            assert argv[argv.index("--replay") + 1] == str(fixture)
+    finally:
+        stop_web(server)
