@@ -160,7 +160,7 @@ def serve(cfg: Config, args: argparse.Namespace, host: str, port: int, ctx: ssl.
     from aiohttp import web
 
     from mbtop.cli import TABS
-    from mbtop.cli.webserver import WebServer, child_env
+    from mbtop.cli.webserver import AccessLog, WebServer, child_env
 
     token = secrets.token_urlsafe(32)
     server = WebServer(
@@ -179,7 +179,7 @@ def serve(cfg: Config, args: argparse.Namespace, host: str, port: int, ctx: ssl.
 
     async def main() -> int:
         app = await server._make_app()
-        runner = web.AppRunner(app, handle_signals=False)
+        runner = web.AppRunner(app, handle_signals=False, access_log_class=AccessLog)
         await runner.setup()
         site = web.TCPSite(runner, host, port, ssl_context=ctx)
         try:

@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from textual_serve.app_service import AppService
 from textual_serve.server import Server
 
 from mbtop.actions.audit import WEB_SESSION_ENV
 from mbtop.syscmd import SYSTEM_PATH
+from mbtop.text import clean
 
 log = logging.getLogger("mbtop.web")
 
@@ -49,6 +51,17 @@ def same_token(given: str | None, token: str) -> bool:
     if not given or not given.isascii():
         return False
     return hmac.compare_digest(given.encode("ascii"), token.encode("ascii"))
+
+
+class AccessLog(AbstractAccessLogger):
+    """A line per request without its query string: the first visit's ?token= never reaches a log."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info("%s %s %s %d", request.remote, request.method, clean(request.path), response.status)
+
+    @property
+    def enabled(self) -> bool:
+        return True
 
 
 class Session(AppService):

@@ -87,10 +87,11 @@ def test_off_loopback_with_tls_it_serves_https_and_still_wants_the_token(public_
     cert, key = self_signed(tmp_path)
     cfg = write_config(tmp_path / "c.toml", f'[web]\ncert = "{cert}"\nkey = "{key}"\nmax_sessions = 2\n')
     port = random.randint(20000, 29999)
+    log = (tmp_path / "stderr").open("w")
     proc = subprocess.Popen(
         public_ns.argv(sys.executable, "-m", "mbtop", "web", "--config", str(cfg), "--listen", f"{ADDR}:{port}"),
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=log,
         text=True,
     )
     try:
@@ -122,7 +123,11 @@ def test_off_loopback_with_tls_it_serves_https_and_still_wants_the_token(public_
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(20)
+        log.close()
     assert code == 0
+    said = (tmp_path / "stderr").read_text()
+    assert "GET / 303" in said and "GET /ws 401" in said, said
+    assert token not in said  # the first visit's ?token= is not logged
     deadline = time.monotonic() + 5
     while token_file.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
