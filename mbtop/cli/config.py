@@ -47,6 +47,13 @@ max_size = "256M"      # the recording's cap on disk; the oldest frames go first
 keep = "7d"            # frames older than this are dropped (e.g. 12h, 7d)
 interval = 1.0         # seconds between samples (0.2 to 3600)
 
+# The other gateways of this cluster: each must accept on mb-cluster's port (10050); one that does
+# not is a cluster-peer-unreachable finding and mbtop_cluster_peer_up{peer} 0.
+[cluster]
+peers = []             # host names or addresses, e.g. ["gw2.example", "192.0.2.12"]
+timeout = 3.0          # seconds a peer has to accept (0.2 to 60)
+every = 30.0           # seconds between checks (1 to 3600)
+
 # The catalog (the Ports and Sockets Reference) changed field by field:
 # [ports.25]
 # bind = "public"

@@ -1,0 +1,1 @@
+"""Prometheus metrics from the engine's frames (the agent's ``/metrics``)."""
