@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import time
 from collections.abc import Sequence
@@ -37,8 +38,10 @@ class ClusterState:
 def _why(exc: BaseException) -> str:
     if isinstance(exc, socket.gaierror):
         return f"cannot resolve the name: {exc.strerror or exc}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror[:1].lower() + exc.strerror[1:]
+    if isinstance(exc, OSError) and exc.errno:
+        # asyncio words its own strerror ("Connect call failed (…)"): the errno says it plainly.
+        text = os.strerror(exc.errno)
+        return text[:1].lower() + text[1:]
     return f"{type(exc).__name__}: {exc}"
 
 
