@@ -1,7 +1,7 @@
 """Cluster peers: does every gateway named in ``[cluster] peers`` accept on the cluster port?
 
 A TCP connect to each peer, all at once, each bounded by the timeout (name resolution included:
-a peer whose name does not resolve in time is unreachable, not a hung check). Nothing here
+a peer whose name does not resolve in time is unreachable, not a hung check nor a hung exit). Nothing here
 raises: refused, filtered (the timeout), unresolvable are results. The port comes from the
 catalog (mb-cluster's), never from here.
 """
@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import os
 import socket
+import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 DEFAULT_TIMEOUT = 3.0
@@ -45,20 +45,61 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _settle(fut: asyncio.Future[list[str]], result: list[str] | None, exc: BaseException | None) -> None:
+    if not fut.done():  # given up on (the timeout) while the resolver worked
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result or [])
+
+
+async def _resolve(peer: str, port: int) -> list[str]:
+    """The peer's addresses, looked up in a daemon thread of its own: a name server that never
+    answers holds that thread, never the check (bounded by its timeout) nor the process's exit
+    (the executor asyncio would use is joined at exit, and by ``asyncio.run``)."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[list[str]] = loop.create_future()
+
+    def work() -> None:
+        result, error = None, None
+        try:
+            infos = socket.getaddrinfo(peer, port, type=socket.SOCK_STREAM)
+            result = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        except (OSError, UnicodeError, ValueError) as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, fut, result, error)
+
+    threading.Thread(target=work, name="mbtop-peer-resolve", daemon=True).start()
+    return await fut
+
+
+async def _connect(peer: str, port: int) -> None:
+    """Connect to each of the peer's addresses in turn until one accepts; the last refusal otherwise."""
+    error: OSError | None = None
+    for address in await _resolve(peer, port):
+        try:
+            _reader, writer = await asyncio.open_connection(address, port)  # a numeric address: no lookup
+        except OSError as exc:
+            error = exc
+            continue
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return
+    raise error or OSError(f"{peer}: no address")
+
+
 async def check_peer(peer: str, port: int, timeout: float = DEFAULT_TIMEOUT) -> PeerCheck:
     """One TCP connect to ``peer``:``port``, closed at once (nothing is sent)."""
     at, start = time.time(), time.monotonic()
     try:
-        _reader, writer = await asyncio.wait_for(asyncio.open_connection(peer, port), timeout)
+        await asyncio.wait_for(_connect(peer, port), timeout)
     except TimeoutError:
         return PeerCheck(peer, False, f"no answer within {timeout:g} s", None, at)
     except (OSError, UnicodeError, ValueError) as exc:
         return PeerCheck(peer, False, _why(exc), None, at)
-    latency = (time.monotonic() - start) * 1000
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return PeerCheck(peer, True, None, round(latency, 2), at)
+    return PeerCheck(peer, True, None, round((time.monotonic() - start) * 1000, 2), at)
 
 
 async def _check_all(peers: Sequence[str], port: int, timeout: float) -> tuple[PeerCheck, ...]:
@@ -69,11 +110,4 @@ def probe(peers: Sequence[str], port: int, timeout: float = DEFAULT_TIMEOUT) -> 
     """Every peer at once, from synchronous code (a worker thread); returns in about ``timeout``."""
     if not peers:
         return ClusterState(port, ())
-    # Not asyncio.run: it waits at the end for the resolver's threads, and a name server that never
-    # answers would hold this past the timeout. A loop's close() leaves them to finish on their own.
-    loop = asyncio.new_event_loop()
-    loop.set_default_executor(ThreadPoolExecutor(max_workers=min(len(peers), 8), thread_name_prefix="mbtop-peer"))
-    try:
-        return ClusterState(port, loop.run_until_complete(_check_all(peers, port, timeout)))
-    finally:
-        loop.close()
+    return ClusterState(port, asyncio.run(_check_all(peers, port, timeout)))

@@ -6,6 +6,7 @@ exporter's ``mbtop_cluster_peer_up``. Private namespaces: no lab stack, no lock.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -25,6 +26,17 @@ pytestmark = pytest.mark.integration
 
 UP, CLOSED, FILTERED = "10.77.1.2", "10.77.2.2", "10.77.3.2"
 TIMEOUT = 1.5  # [cluster] timeout: what the filtered peer costs
+# Names the gateway's namespace resolves from its own hosts file (`ip netns exec` bind-mounts
+# /etc/netns/NAME/ over /etc); any other name goes to a name server that never answers.
+NAMED, SILENT = "gw-up.mbtop.test", "gw-nowhere.mbtop.test"
+RESOLVER_WAIT = 12  # seconds the resolver waits for that server (resolv.conf timeout × attempts)
+
+DEAF_DNS = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53)); print("ready", flush=True)
+sys.stdin.read()
+"""
 
 LISTENER = """
 import socket, sys
@@ -74,6 +86,20 @@ def cluster() -> Iterator[Cluster]:
         stack.callback(up.wait, 10)
         stack.callback(up.stdin.close)  # type: ignore[union-attr]
         assert up.stdout is not None and up.stdout.readline().strip() == "ready"
+        etc = Path("/etc/netns") / gw
+        etc.mkdir(parents=True)
+        stack.callback(shutil.rmtree, etc, ignore_errors=True)
+        (etc / "hosts").write_text(f"127.0.0.1 localhost\n{UP} {NAMED}\n")
+        (etc / "resolv.conf").write_text(f"nameserver 127.0.0.1\noptions timeout:{RESOLVER_WAIT} attempts:1\n")
+        dns = subprocess.Popen(
+            ["ip", "netns", "exec", gw, sys.executable, "-c", DEAF_DNS],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        stack.callback(dns.wait, 10)
+        stack.callback(dns.stdin.close)  # type: ignore[union-attr]
+        assert dns.stdout is not None and dns.stdout.readline().strip() == "ready"
         subprocess.run(
             ["ip", "netns", "exec", peers[2], "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "10050", "-j", "DROP"],
             check=True,
@@ -87,7 +113,8 @@ def lab(tmp_path: Path) -> Iterator[tuple[Cluster, Path]]:
     require_root_netns()
     cfg = write_config(
         tmp_path / "config.toml",
-        f'[cluster]\npeers = ["{UP}", "{CLOSED}", "{FILTERED}"]\ntimeout = {TIMEOUT}\nevery = 60\n',
+        f'[cluster]\npeers = ["{UP}", "{CLOSED}", "{FILTERED}", "{NAMED}", "{SILENT}"]\n'
+        f"timeout = {TIMEOUT}\nevery = 60\n",
     )
     with cluster() as c:
         yield c, cfg
@@ -104,16 +131,20 @@ def test_snapshot_json_says_which_peer_accepts_and_why_the_others_do_not(lab: tu
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     peers = {p["peer"]: p for p in doc["cluster"]["peers"]}
-    assert doc["cluster"]["port"] == 10050 and list(peers) == [UP, CLOSED, FILTERED]
+    assert doc["cluster"]["port"] == 10050 and list(peers) == [UP, CLOSED, FILTERED, NAMED, SILENT]
     assert peers[UP]["up"] is True and peers[UP]["error"] is None and peers[UP]["latency_ms"] is not None
+    assert peers[NAMED]["up"] is True  # a name, resolved from the gateway's hosts file
     assert peers[CLOSED]["up"] is False and peers[CLOSED]["error"] == "connection refused"
-    assert peers[FILTERED]["up"] is False and peers[FILTERED]["error"] == f"no answer within {TIMEOUT:g} s"
+    for silent in (FILTERED, SILENT):  # no SYN-ACK; no answer from the name server
+        assert peers[silent]["up"] is False and peers[silent]["error"] == f"no answer within {TIMEOUT:g} s"
     found = {f["message"]: f for f in doc["findings"] if f["code"] == "cluster-peer-unreachable"}
-    assert len(found) == 2 and all(f["severity"] == "warning" for f in found.values())
+    assert len(found) == 3 and all(f["severity"] == "warning" for f in found.values())
     assert any(CLOSED in m and "connection refused" in m for m in found)
     assert any(FILTERED in m and "no answer within" in m for m in found)
-    assert took >= TIMEOUT  # the filtered peer was waited for, and only that long (checks run at once)
-    assert took < TIMEOUT + 20, f"snapshot took {took:.1f} s"
+    assert any(SILENT in m and "no answer within" in m for m in found)
+    assert took >= TIMEOUT  # the silent peers were waited for, and only that long (checks run at once)
+    # Not the resolver's 12 s either: the command ends without waiting for the lookup it gave up on.
+    assert took < RESOLVER_WAIT, f"snapshot took {took:.1f} s"
 
 
 ENGINE = """
@@ -157,8 +188,10 @@ def test_the_engine_checks_peers_off_its_sample_path_and_exports_them(lab: tuple
     # Frames kept coming every 0.2 s while the filtered peer's check waited its 1.5 s: a check on the
     # sample path would have held the first frame until it ended, and that frame would carry it.
     assert got["before"] >= 3, got["before"]
-    assert [(p["peer"], p["up"]) for p in got["cluster"]["peers"]] == [(UP, True), (CLOSED, False), (FILTERED, False)]
-    assert got["codes"].count("cluster-peer-unreachable") == 2
+    assert [(p["peer"], p["up"]) for p in got["cluster"]["peers"]] == [
+        (UP, True), (CLOSED, False), (FILTERED, False), (NAMED, True), (SILENT, False),
+    ]  # fmt: skip
+    assert got["codes"].count("cluster-peer-unreachable") == 3
     metrics = got["metrics"]
     assert f'mbtop_cluster_peer_up{{peer="{UP}"}} 1.0' in metrics
     assert f'mbtop_cluster_peer_up{{peer="{CLOSED}"}} 0.0' in metrics
