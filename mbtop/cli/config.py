@@ -40,19 +40,19 @@ audit_log = "/var/log/mbtop/actions.log"   # every action's plan and result (abs
 # syn_recv = 50          # half-open connections (SYN flood)
 # queue_fill = 0.8       # share of a listener's accept queue in use
 
-# `mbtop agent`: the monitor without a screen, and its flight recorder.
-[agent]
-record = "/var/lib/mbtop/mbtop.db"   # the recording (absolute path), or false: record nothing
-max_size = "256M"      # the recording's cap on disk; the oldest frames go first
-keep = "7d"            # frames older than this are dropped (e.g. 12h, 7d)
-interval = 1.0         # seconds between samples (0.2 to 3600)
-
 # The other gateways of this cluster: each must accept on mb-cluster's port (10050); one that does
 # not is a cluster-peer-unreachable finding and mbtop_cluster_peer_up{peer} 0.
 [cluster]
 peers = []             # host names or addresses, e.g. ["gw2.example", "192.0.2.12"]
 timeout = 3.0          # seconds a peer has to accept (0.2 to 60)
 every = 30.0           # seconds between checks (1 to 3600)
+
+# `mbtop agent`: the monitor without a screen, and its flight recorder.
+[agent]
+record = "/var/lib/mbtop/mbtop.db"   # the recording (absolute path), or false: record nothing
+max_size = "256M"      # the recording's cap on disk; the oldest frames go first
+keep = "7d"            # frames older than this are dropped (e.g. 12h, 7d)
+interval = 1.0         # seconds between samples (0.2 to 3600)
 
 # The catalog (the Ports and Sockets Reference) changed field by field:
 # [ports.25]
