@@ -64,8 +64,10 @@ def trimmed(frame: Frame) -> Frame:
     last five minutes and one in ten seconds before that: about 25 MB for the hour at 1 s.
     """
     s = frame.sample
-    tcp = InetTable(tuple(x for x in s.tcp.sockets if x.state == LISTEN_STATE), s.tcp.source, s.tcp.error)
-    unix = UnixTable(tuple(x for x in s.unix.sockets if x.listening), s.unix.source, s.unix.error)
+    tcp = InetTable(
+        tuple(x for x in s.tcp.sockets if x.state == LISTEN_STATE), s.tcp.source, s.tcp.error, s.tcp.why_proc
+    )
+    unix = UnixTable(tuple(x for x in s.unix.sockets if x.listening), s.unix.source, s.unix.error, s.unix.why_proc)
     sample = dataclasses.replace(s, tcp=tcp, unix=unix)
     rates = dataclasses.replace(frame.rates, first_seen={})
     logs = LogLines(status=frame.logs.status, backfill=frame.logs.backfill)
