@@ -81,6 +81,7 @@ class MbtopApp(TravelApp):
         queue_thresholds: queuemodel.QueueThresholds | None = None,
         vitals_thresholds: VitalsThresholds | None = None,
         history_path: Path | None = None,
+        tab: str = "overview",
     ) -> None:
         """``source``: where frames come from. A plain sample source (a ``Sampler``'s ``sample``, a
         ``Replay``) gets an in-process engine configured from the other arguments. ``history_path``:
@@ -117,6 +118,7 @@ class MbtopApp(TravelApp):
         self.last_action: tuple[Plan, Result, list[str], bool | None] | None = None
         self._flood_visible = False
         self.catalog = catalog
+        self.first_tab = tab
         self.interval = interval
         self.requested_theme = theme
         term = os.environ.get("TERM", "")
@@ -162,7 +164,7 @@ class MbtopApp(TravelApp):
 
     def on_mount(self) -> None:
         self._setup_themes()
-        self.push_screen(MainScreen())
+        self.push_screen(MainScreen(self.first_tab))
         for problem in self.theme_problems:
             self.notify(problem, severity="warning", timeout=8, markup=False)  # file names, parser errors
         self.frames.start(self._frame_arrived, self._logs_arrived)
@@ -415,6 +417,7 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         audit_log=cfg.audit_log,
         low_bandwidth=low_bandwidth,
         history_path=cfg.agent.record,
+        tab=getattr(args, "tab", None) or "overview",
     )
     # The engine and the log parser run in threads beside the event loop; a shorter switch
     # interval hands the interpreter back to the keyboard, the loop and the writer sooner.
