@@ -19,6 +19,7 @@ import bcrypt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from mbtop.export import webconfig
 from mbtop.export.collector import FrameCollector
 from mbtop.export.server import MetricsServer
 from tests.support import stack as st
@@ -242,3 +243,22 @@ def test_a_squatters_port_shows_as_the_model_says(tmp_path: Path) -> None:
             assert "unexpected-owner" in codes and codes <= got | {"health-failed"}, (codes, got)
         st.wait_until(lambda: finding(scrape(None, url)) is None, 60, what="the finding to go with the squatter")
     assert os.path.exists("/run/mbtop-stack")
+
+
+def test_the_shipped_scrape_config_and_web_config_are_what_prometheus_reads(tmp_path: Path) -> None:
+    """promtool reads the shipped scrape config, and the shipped web-config example (filled in
+    with a real certificate and user) both as exporter-toolkit does and as mbtop does."""
+    share = REPO / "mbtop" / "share" / "prometheus"
+    out = subprocess.run(["promtool", "check", "config", str(share / "scrape.yml")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    made = _web_config(tmp_path)
+    hashed = next(line.split("'")[1] for line in made.read_text().splitlines() if "prometheus:" in line)
+    example = (share / "web-config.yml").read_text()
+    filled = example.replace("metrics.crt", "m.crt").replace("metrics.key", "m.key")
+    filled = filled.replace("  # prometheus: $2b$12$...", f"  prometheus: '{hashed}'")
+    path = tmp_path / "filled.yml"
+    path.write_text(filled)
+    out = subprocess.run(["promtool", "check", "web-config", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    cfg = webconfig.load(path)
+    assert cfg.tls and webconfig.BasicAuth(cfg.users).check("prometheus", PASSWORD)
