@@ -4,6 +4,7 @@ the lab stack (run it under the stack lock)."""
 
 from __future__ import annotations
 
+import calendar
 import math
 import os
 import socket
@@ -21,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mbtop.export import webconfig
 from mbtop.export.collector import FrameCollector
+from mbtop.export.families import VERDICTS
 from mbtop.export.server import MetricsServer
 from tests.support import stack as st
 from tests.support.netns import REPO, Holder, Netns, can_netns, netns, parse_ss_tanp
@@ -262,3 +264,49 @@ def test_the_shipped_scrape_config_and_web_config_are_what_prometheus_reads(tmp_
     assert out.returncode == 0, out.stdout + out.stderr
     cfg = webconfig.load(path)
     assert cfg.tls and webconfig.BasicAuth(cfg.users).check("prometheus", PASSWORD)
+
+
+def _not_after(path: str) -> float:
+    out = subprocess.run(["openssl", "x509", "-enddate", "-noout", "-in", path], capture_output=True, text=True)
+    text = out.stdout.strip().removeprefix("notAfter=")
+    return calendar.timegm(time.strptime(text, "%b %d %H:%M:%S %Y GMT"))
+
+
+def test_health_certificates_services_and_firewall_against_the_truth() -> None:
+    """On the lab stack (under the lock): the protocol checks' answers, the certificate's expiry
+    as openssl reads it, the daemons as their own status commands see them, and the verdicts as
+    `mbtop firewall`'s model gives them (snapshot --json)."""
+    st.require_stack()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def checked(body: str) -> bool:
+        fams = families(body)
+        return all(get(fams, "mbtop_health_up", target=t) is not None for t in ("port:25", "port:443", "socket:clamd"))
+
+    with agent(None, "--listen", f"127.0.0.1:{port}"):
+        st.wait_until(lambda: checked(scrape(None, url)), 60, what="the first protocol checks")
+        body = scrape(None, url)
+        snap = st.snapshot("--no-health")
+    fams = families(body)
+    for target in ("port:25", "port:443", "port:6379", "socket:clamd"):
+        assert get(fams, "mbtop_health_up", target=target) == 1, target
+        took = get(fams, "mbtop_health_duration_seconds", target=target)
+        assert took is not None and 0 < took < 3, (target, took)
+    cert = "/etc/nginx/ssl/mailborder.crt"
+    end = _not_after(cert)
+    assert get(fams, "mbtop_certificate_expiry_timestamp_seconds", target=cert) == end
+    seen = get(fams, "mbtop_certificate_expiry_timestamp_seconds", target="port:443")
+    assert seen is not None and abs(seen - end) <= 86400 + 60, (seen, end)  # the check's figure is in days
+    for daemon, argv in (("postfix", ["postfix", "status"]), ("nginx", ["service", "nginx", "status"])):
+        running = subprocess.run(argv, capture_output=True, timeout=30).returncode == 0
+        assert get(fams, "mbtop_service_up", daemon=daemon) == (1 if running else 0), daemon
+    for p in snap["ports"]:
+        if p["firewall"] is None:
+            continue
+        got = {dict(k[1])["verdict"]: v for k, v in fams.items()
+               if k[0] == "mbtop_firewall_verdict" and dict(k[1])["port"] == str(p["port"])}  # fmt: skip
+        assert got == {v: (1 if v == p["firewall"]["verdict"] else 0) for v in VERDICTS}, p["port"]
+    assert get(fams, "mbtop_findings", severity="critical") == sum(
+        1 for f in snap["findings"] if f["severity"] == "critical"
+    )
