@@ -145,6 +145,7 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
     checker: concurrent.futures.Future[Mapping[str, Health]] | None = None
     pool = concurrent.futures.ThreadPoolExecutor(1)
     gateway = _gateway_reads()
+    peers = _peer_checks(cfg)
     if not args.no_health:
         checker = pool.submit(check_all, health_targets(cfg.catalog, first), cfg.health_timeout)
     if args.sample > 0:
@@ -185,7 +186,25 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
     from mbtop.model.vitals import extend
 
     snap = extend(snap, gateway[0].result(), gateway[1].result(), cfg.queue, cfg.vitals)
+    if peers is not None:
+        from mbtop.model import cluster
+
+        snap = cluster.extend(snap, peers.result())
     return snap, state
+
+
+def _peer_checks(cfg: Config) -> concurrent.futures.Future[Any] | None:
+    """The cluster's peers, checked beside the sample (each bounded by ``[cluster] timeout``)."""
+    from mbtop.model.cluster import cluster_port
+    from mbtop.probes import cluster
+
+    port = cluster_port(cfg.catalog)
+    if not cfg.cluster.peers or port is None:
+        return None
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    future = pool.submit(cluster.probe, cfg.cluster.peers, port, cfg.cluster.timeout)
+    pool.shutdown(wait=False)
+    return future
 
 
 def _gateway_reads() -> tuple[concurrent.futures.Future[Any], concurrent.futures.Future[Any]]:

@@ -40,6 +40,13 @@ audit_log = "/var/log/mbtop/actions.log"   # every action's plan and result (abs
 # syn_recv = 50          # half-open connections (SYN flood)
 # queue_fill = 0.8       # share of a listener's accept queue in use
 
+# The other gateways of this cluster: each must accept on mb-cluster's port (10050); one that does
+# not is a cluster-peer-unreachable finding and mbtop_cluster_peer_up{peer} 0.
+[cluster]
+peers = []             # host names or addresses, e.g. ["gw2.example", "192.0.2.12"]
+timeout = 3.0          # seconds a peer has to accept (0.2 to 60)
+every = 30.0           # seconds between checks (1 to 3600)
+
 # `mbtop agent`: the monitor without a screen, and its flight recorder.
 [agent]
 record = "/var/lib/mbtop/mbtop.db"   # the recording (absolute path), or false: record nothing

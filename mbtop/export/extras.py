@@ -2,8 +2,9 @@
 
 ``extra_families(cfg)`` returns callables; the collector calls each at every scrape, from the
 HTTP server's thread, and adds what it yields (a callable that raises is logged and skipped; it
-must answer at once: do the slow work elsewhere and return the latest result). The cluster
-peers' ``mbtop_cluster_peer_up{peer}`` (``mbtop.export.cluster``) are added here.
+must answer at once: do the slow work elsewhere and return the latest result). What the frame
+holds is not added here but in ``mbtop.export.families`` (the cluster peers' ``mbtop_cluster_peer_up``
+from ``mbtop.export.cluster`` among them).
 """
 
 from __future__ import annotations

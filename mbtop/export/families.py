@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from mbtop.export.cluster import cluster_families
+
 if TYPE_CHECKING:
     from mbtop.engine.frame import Frame
     from mbtop.model.types import PortStatus, Severity, Snapshot, SocketStatus
@@ -243,3 +245,4 @@ def frame_families(frame: Frame) -> Iterator[Metric]:
     yield from firewall(snap)
     yield from flood(frame)
     yield from gateway(snap)
+    yield from cluster_families(frame)

@@ -247,12 +247,10 @@ def test_a_squatters_port_shows_as_the_model_says(tmp_path: Path) -> None:
     assert os.path.exists("/run/mbtop-stack")
 
 
-def test_the_shipped_scrape_config_and_web_config_are_what_prometheus_reads(tmp_path: Path) -> None:
-    """promtool reads the shipped scrape config, and the shipped web-config example (filled in
-    with a real certificate and user) both as exporter-toolkit does and as mbtop does."""
+def test_the_shipped_web_config_is_read_as_exporter_toolkit_and_mbtop_read_it(tmp_path: Path) -> None:
+    """The shipped web-config example, filled in with a real certificate and user, is accepted by
+    promtool (exporter-toolkit's own check) and by mbtop, and the user's password works."""
     share = REPO / "mbtop" / "share" / "prometheus"
-    out = subprocess.run(["promtool", "check", "config", str(share / "scrape.yml")], capture_output=True, text=True)
-    assert out.returncode == 0, out.stdout + out.stderr
     made = _web_config(tmp_path)
     hashed = next(line.split("'")[1] for line in made.read_text().splitlines() if "prometheus:" in line)
     example = (share / "web-config.yml").read_text()
