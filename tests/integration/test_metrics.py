@@ -308,3 +308,25 @@ def test_health_certificates_services_and_firewall_against_the_truth() -> None:
     assert get(fams, "mbtop_findings", severity="critical") == sum(
         1 for f in snap["findings"] if f["severity"] == "critical"
     )
+
+
+def test_cluster_peers_are_in_the_agents_scrape(tmp_path: Path) -> None:
+    """``[cluster] peers`` in a private namespace: a peer that accepts on 10050 is 1, one that
+    refuses 0, in the real agent's /metrics (the series come with the frame, mbtop.export.cluster)."""
+    require(can_netns(), "network namespaces need root")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[cluster]\npeers = ["127.0.0.8", "127.0.0.9"]\nevery = 1\ntimeout = 1\n')
+    spec = {"name": "mb-cluster", "listen": [["127.0.0.8", 10050]]}
+    with (
+        netns() as ns,
+        Holder(ns.argv(), spec),
+        agent(ns, "--config", str(cfg), "--no-health", "--listen", f"127.0.0.1:{PORT}"),
+    ):
+        url = f"http://127.0.0.1:{PORT}/metrics"
+
+        def peers() -> dict[str, float]:
+            fams = families(scrape(ns, url))
+            return {dict(k[1])["peer"]: v for k, v in fams.items() if k[0] == "mbtop_cluster_peer_up"}
+
+        st.wait_until(lambda: len(peers()) == 2, 30, what="both peers checked")
+        assert peers() == {"127.0.0.8": 1, "127.0.0.9": 0}
