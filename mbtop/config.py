@@ -34,6 +34,7 @@ KNOWN_KEYS = frozenset(
         "queue",
         "vitals",
         "agent",
+        "web",
         "cluster",
     }
 )
@@ -127,6 +128,40 @@ def _listen(raw: dict[str, Any], where: str) -> tuple[tuple[str, int] | None, bo
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """``[web]``: `mbtop web`, the live screen served to a browser."""
+
+    listen: str = "127.0.0.1:8765"  # ADDR:PORT; anything but loopback needs cert and key (TLS)
+    cert: Path | None = None  # PEM certificate (chain) for TLS
+    key: Path | None = None  # its PEM private key
+    max_sessions: int = 4  # browser sessions (one mbtop process each) at once
+
+
+def _web(raw: Any, where: str) -> WebConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: [web] must be a table")
+    unknown = sorted(set(raw) - {"listen", "cert", "key", "max_sessions"})
+    if unknown:
+        raise ConfigError(f"{where}: [web]: unknown setting(s): {', '.join(unknown)}")
+    default = WebConfig()
+    listen = raw.get("listen", default.listen)
+    if not isinstance(listen, str) or not listen or any(c.isspace() or ord(c) < 32 for c in listen):
+        raise ConfigError(f"{where}: [web] listen must be ADDR:PORT, e.g. 127.0.0.1:8765")
+    paths: dict[str, Path | None] = {}
+    for name in ("cert", "key"):
+        value = raw.get(name)
+        if value is not None and (not isinstance(value, str) or not value.startswith("/") or "\x00" in value):
+            raise ConfigError(f"{where}: [web] {name} must be an absolute path")
+        paths[name] = Path(value) if value else None
+    if (paths["cert"] is None) != (paths["key"] is None):
+        raise ConfigError(f"{where}: [web] cert and key go together: give both or neither")
+    sessions = raw.get("max_sessions", default.max_sessions)
+    if not isinstance(sessions, int) or isinstance(sessions, bool) or not 1 <= sessions <= 64:
+        raise ConfigError(f"{where}: [web] max_sessions must be a whole number from 1 to 64")
+    return WebConfig(listen=listen, cert=paths["cert"], key=paths["key"], max_sessions=sessions)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     catalog: Catalog
     source: str | None  # the file it came from, None when only the reference is used
@@ -141,6 +176,7 @@ class Config:
     queue: QueueThresholds = field(default_factory=QueueThresholds)
     vitals: VitalsThresholds = field(default_factory=VitalsThresholds)
     agent: AgentConfig = field(default_factory=lambda: AgentConfig())
+    web: WebConfig = field(default_factory=lambda: WebConfig())
     cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig())
 
 
@@ -247,6 +283,7 @@ def from_data(data: dict[str, Any], source: str | None) -> Config:
         queue=_gateway(data.get("queue", {}), where)[0],
         vitals=_gateway(data.get("vitals", {}), where, vitals=True)[1],
         agent=_agent(data.get("agent", {}), where),
+        web=_web(data.get("web", {}), where),
         cluster=_cluster(data.get("cluster", {}), where),
     )
 

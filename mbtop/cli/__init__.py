@@ -21,7 +21,9 @@ from mbtop.text import clean
 EXIT_USAGE = 2
 
 
-LIVE_ONLY = ("interval", "theme", "low_bandwidth", "replay")  # options of the live screen alone
+LIVE_ONLY = ("interval", "theme", "low_bandwidth", "replay", "tab")  # options of the live screen alone
+# The live screen's tabs, in their order (keys 1–8); `--tab` and `mbtop web`'s ?tab= name one.
+TABS = ("overview", "sockets", "findings", "logs", "flood", "firewall", "services", "queue")
 
 
 def _common(*, top: bool) -> argparse.ArgumentParser:
@@ -69,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--replay", metavar="FILE", help="show recorded samples (from `mbtop record`) instead of this system"
     )
+    p.add_argument("--tab", choices=TABS, default=None, help="the tab to open with (default overview)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     snap = sub.add_parser("snapshot", parents=[common], help="print every documented port and socket once")
@@ -109,6 +112,10 @@ def _parser() -> argparse.ArgumentParser:
     from mbtop.cli import queue as queue_cli
 
     queue_cli.add_parser(sub, [common])
+
+    from mbtop.cli import web
+
+    web.add_parser(sub, [common])
 
     from mbtop.cli import config, examples
 
@@ -325,6 +332,12 @@ def cmd_agent(cfg: Config, args: argparse.Namespace) -> int:
     return agent.run(cfg, args)
 
 
+def cmd_web(cfg: Config, args: argparse.Namespace) -> int:
+    from mbtop.cli import web
+
+    return web.run(cfg, args)
+
+
 def cmd_queue(cfg: Config, args: argparse.Namespace) -> int:
     from mbtop.cli import queue as queue_cli
 
@@ -400,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         "unblock": cmd_action,
         "queue": cmd_queue,
         "agent": cmd_agent,
+        "web": cmd_web,
     }
     handler = handlers.get(args.command or "", cmd_tui)
     try:

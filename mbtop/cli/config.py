@@ -57,6 +57,13 @@ listen = false         # Prometheus /metrics: "127.0.0.1:10125" (or --listen), o
 listen_remote = false  # true: listen may be a non-loopback address (then use web_config)
 # web_config = "/etc/mbtop/web-config.yml"   # TLS and basic auth for /metrics (exporter-toolkit format)
 
+# `mbtop web`: the live screen in a browser (every session needs the token printed at start).
+[web]
+listen = "127.0.0.1:8765"  # ADDR:PORT; an address other than loopback needs cert and key (TLS)
+max_sessions = 4       # browser sessions at once (each runs one mbtop); the next one is turned away
+# cert = "/etc/mbtop/web.crt"   # PEM certificate for TLS (with key)
+# key = "/etc/mbtop/web.key"    # its private key, readable by root alone
+
 # The catalog (the Ports and Sockets Reference) changed field by field:
 # [ports.25]
 # bind = "public"
