@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
 
     agent.add_parser(sub, [common])
 
+    from mbtop.cli import fleet
+
+    fleet.add_parser(sub, [common])
+
     chk = sub.add_parser(
         "check", parents=[common], help="monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"
     )
@@ -306,6 +310,12 @@ def cmd_agent(cfg: Config, args: argparse.Namespace) -> int:
     return agent.run(cfg, args)
 
 
+def cmd_fleet(cfg: Config, args: argparse.Namespace) -> int:
+    from mbtop.cli import fleet
+
+    return fleet.run(cfg, args)
+
+
 def cmd_queue(cfg: Config, args: argparse.Namespace) -> int:
     from mbtop.cli import queue as queue_cli
 
@@ -381,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         "unblock": cmd_action,
         "queue": cmd_queue,
         "agent": cmd_agent,
+        "fleet": cmd_fleet,
     }
     handler = handlers.get(args.command or "", cmd_tui)
     try:
