@@ -16,12 +16,15 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mbtop.config import Config, ConfigError, load
+from mbtop.config import Config, ConfigError, check_listen, load
 from mbtop.engine.store import RecordingError, Store, parse_duration, parse_size
+from mbtop.export.listen import DEFAULT_PORT, LOOPBACK, ListenError, parse_listen
 from mbtop.text import clean
 
 if TYPE_CHECKING:  # the recorder (cattrs) is loaded when the agent starts, not to build the CLI's parser
     from mbtop.engine.recorder import Recorder, RecorderStatus
+    from mbtop.export.collector import FrameCollector
+    from mbtop.export.server import MetricsServer
 
 log = logging.getLogger("mbtop.agent")
 
@@ -36,6 +39,29 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--max-size", type=parse_size, metavar="SIZE", help="the recording's cap, e.g. 2M, 256M")
     p.add_argument("--keep", type=parse_duration, metavar="AGE", help="drop frames older than this, e.g. 10m, 7d")
+    p.add_argument(
+        "--listen",
+        nargs="?",
+        const=(LOOPBACK, DEFAULT_PORT),
+        type=_listen,
+        metavar="ADDR:PORT",
+        help=f"serve Prometheus /metrics on ADDR:PORT (without one: {LOOPBACK}:{DEFAULT_PORT}); loopback only"
+        " unless --listen-remote",
+    )
+    p.add_argument("--listen-remote", action="store_true", help="allow a non-loopback --listen address")
+    p.add_argument(
+        "--web-config",
+        type=Path,
+        metavar="FILE",
+        help="TLS and basic auth for /metrics, in Prometheus exporter-toolkit's web-config format",
+    )
+
+
+def _listen(text: str) -> tuple[str, int]:
+    try:
+        return parse_listen(text)
+    except ListenError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _logging() -> None:
@@ -51,6 +77,7 @@ class Agent:
         self.stop = threading.Event()
         self.reload = threading.Event()
         self.recorder: Recorder | None = None
+        self.metrics: MetricsServer | None = None
         self.engine: Any = None
 
     def settings(self, cfg: Config) -> tuple[Path | None, int, float, float]:
@@ -73,6 +100,7 @@ class Agent:
         from mbtop.engine.source import live_engine
 
         path, size, keep, interval = self.settings(self.cfg)
+        collector = self.begin_metrics(self.cfg)
         if path is not None:
             from mbtop.engine.recorder import Recorder, key_every_for
 
@@ -87,10 +115,41 @@ class Agent:
         )
         if self.recorder is not None:
             self.engine.subscribe(self.recorder)
+        if collector is not None:
+            self.engine.subscribe(collector)
         self.engine.start()
         log.info("started: a frame every %g s", interval)
 
+    def begin_metrics(self, cfg: Config) -> FrameCollector | None:
+        """/metrics, before the engine's first frame (a scrape then says there is none yet)."""
+        a = self.args
+        listen: tuple[str, int] | None = a.listen or cfg.agent.listen
+        if listen is None:
+            return None
+        check_listen(listen, a.listen_remote or cfg.agent.listen_remote, "--listen" if a.listen else "[agent] listen")
+        from mbtop.export import webconfig
+        from mbtop.export.collector import FrameCollector
+        from mbtop.export.extras import extra_families
+        from mbtop.export.server import MetricsServer
+
+        path = a.web_config or cfg.agent.web_config
+        web = webconfig.load(path) if path is not None else None
+        collector = FrameCollector(extra_families(cfg))
+        try:
+            self.metrics = MetricsServer(collector, listen, web).start()
+        except OSError as exc:
+            raise ConfigError(f"cannot serve /metrics on {listen[0]}:{listen[1]}: {exc.strerror or exc}") from None
+        host, port = self.metrics.address
+        host = f"[{host}]" if ":" in host else host
+        auth = f", basic auth ({len(web.users)} users)" if web is not None and web.users else ""
+        scheme = "https" if web is not None and web.tls else "http"
+        log.info("metrics at %s://%s:%d/metrics%s", scheme, host, port, auth)
+        return collector
+
     def end(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
+            self.metrics = None
         if self.engine is not None:
             self.engine.stop()
         if self.recorder is not None:
@@ -109,7 +168,7 @@ class Agent:
         self.cfg = cfg
         try:
             self.begin()
-        except RecordingError as exc:
+        except (RecordingError, ConfigError) as exc:
             log.error("%s", clean(str(exc)))
             self.stop.set()
             return
@@ -123,7 +182,12 @@ class Agent:
             self.begin()
         except RecordingError as exc:
             log.error("%s", clean(str(exc)))
+            self.end()
             return 1
+        except ConfigError as exc:
+            log.error("%s", clean(str(exc)))
+            self.end()
+            return 2
         try:
             while not self.stop.is_set():
                 self.stop.wait(0.5)
