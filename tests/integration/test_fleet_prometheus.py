@@ -5,8 +5,8 @@ series for each, and ``mbtop fleet`` in a real terminal (tmux) shows the three r
 through Prometheus and then scraping the agents directly with no Prometheus.
 
 Private namespaces joined to the host by veth pairs: no lab stack, no lock. The catalog is cut down
-to port 25 (config), so "healthy" means a listener of the right name on it; protocol checks are off
-(the namespaces hold sockets, not daemons).
+to port 25 (config) and each agent follows its own logs, so "healthy" means a listener of the right
+name on it; protocol checks are off (the namespaces hold sockets, not daemons).
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ def _config(tmp: Path, name: str) -> Path:
     text = "".join(f"[ports.{p.port}]\ndisabled = true\n" for p in cat.ports if p.port != 25)
     text += "".join(f"[sockets.{s.id}]\ndisabled = true\n" for s in cat.sockets)
     text += "[flood]\ntotal_per_minute = 20\nconcurrent = 15\nsource_per_30s = 100\n"
+    # Its own (empty) logs: the host's mail log has other tests' floods in it.
+    logs = tmp / f"{name}-logs"
+    logs.mkdir()
+    for f in ("mail.log", "access.log", "error.log"):
+        (logs / f).touch()
+    text += f'[logs]\nmail = "{logs}/mail.log"\nweb_access = "{logs}/access.log"\nweb_error = "{logs}/error.log"\n'
     return write_config(tmp / f"{name}.toml", text)
 
 

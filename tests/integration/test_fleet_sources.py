@@ -49,7 +49,7 @@ def test_hanging_target_is_slow_and_costs_only_its_timeout() -> None:
 
 @contextmanager
 def trickling(period: float) -> Iterator[str]:
-    """An HTTP server that sends its answer one byte every ``period`` seconds, forever."""
+    """An HTTP server that sends its answer one byte every ``period`` seconds, for 4 s."""
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(4)
@@ -60,7 +60,9 @@ def trickling(period: float) -> Iterator[str]:
         with conn:
             conn.recv(4096)
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
-            while not stop.wait(period):
+            for _ in range(int(4 / period)):  # 4 s of it, then the end: never a hang
+                if stop.wait(period):
+                    return
                 try:
                     conn.sendall(b"#")
                 except OSError:

@@ -78,7 +78,7 @@ def exposition(state: str, now: float = NOW) -> bytes:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        body, ctype = self.server.answer()  # type: ignore[attr-defined]
+        body, ctype = self.server.answer(self.path)  # type: ignore[attr-defined]
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -97,10 +97,11 @@ class Endpoint(http.server.ThreadingHTTPServer):
     def __init__(self, body: bytes, ctype: str, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__((host, port), _Handler)
         self.body, self.ctype = body, ctype
+        self.routes: dict[str, tuple[bytes, str]] = {}  # path (without the query) → answer
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
-    def answer(self) -> tuple[bytes, str]:
-        return self.body, self.ctype
+    def answer(self, path: str) -> tuple[bytes, str]:
+        return self.routes.get(path.split("?")[0], (self.body, self.ctype))
 
     @property
     def target(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 from textual.pilot import Pilot
 
@@ -139,10 +140,23 @@ async def test_hostile_labels_are_plain_text() -> None:
             assert codes[0] == "[bold red]x[/] redevil", codes
 
 
-async def test_prometheus_down_keeps_the_last_rows_and_says_why() -> None:
-    with fleetlab.refusing() as target:
-        app = FleetApp(PrometheusSource(f"http://{target}", timeout=1), interval=3600)
+async def test_prometheus_rows_stay_when_it_goes_away() -> None:
+    """A real HTTP server answering with what the real Prometheus answered (tests/fixtures/fleet); then
+    it goes away: the last rows stay, the header says why."""
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "fleet"
+    js = "application/json"
+    with fleetlab.endpoint(b"", js) as prom:
+        prom.routes["/api/v1/query"] = ((fixtures / "fleet-query.json").read_bytes(), js)
+        prom.routes["/api/v1/targets"] = ((fixtures / "targets.json").read_bytes(), js)
+        app = FleetApp(PrometheusSource(f"http://{prom.target}", timeout=1), interval=3600)
         async with app.run_test(size=(160, 30)) as pilot:
             await answers(pilot, 1)
-            assert table(app).row_count == 0
-            assert f"Prometheus at http://{target}: connection refused" in header(app)
+            assert table(app).row_count == 6
+            assert cells(app, "gw:127.0.10.4:9955", "reason") == ("DOWN: connection refused (seen by Prometheus)",)
+            assert cells(app, "gw:127.0.10.2:9955", "status", "ports") == ("CRIT", "1")
+            prom.shutdown()
+            prom.server_close()
+            await pilot.press("r")
+            await answers(pilot, 2)
+            assert table(app).row_count == 6
+            assert f"Prometheus at http://{prom.target}: connection refused" in header(app)
