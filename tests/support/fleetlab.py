@@ -56,13 +56,13 @@ def registry(state: str, now: float = NOW) -> CollectorRegistry:
     peer.labels("gw2.example").set(1)
     peer.labels("gw3.example").set(0 if state == "port-down" else 1)
     if state == "port-down":
-        finding.labels("port-down", "25", "critical").set(1)
-        finding.labels("health-failed", "smtp", "critical").set(1)
-        finding.labels("cluster-peer-down", "gw3.example", "warning").set(1)
+        finding.labels("not-listening", "port:25", "critical").set(1)
+        finding.labels("health-failed", "port:25", "critical").set(1)
+        finding.labels("cluster-peer-down", "host", "warning").set(1)
         crit, warn = 2, 1
     if state == "flood":
-        finding.labels("smtp-flood", "25", "critical").set(1)
-        finding.labels("certificate-expiry", "https", "warning").set(1)
+        finding.labels("smtp-flood", "port:25", "critical").set(1)
+        finding.labels("certificate-expiring", "port:443", "warning").set(1)
         crit, warn = 1, 1
     findings.labels("critical").set(crit)
     findings.labels("warning").set(warn)

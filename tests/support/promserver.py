@@ -55,7 +55,10 @@ class Prometheus:
         raise AssertionError(f"Prometheus did not scrape {list(instances)} in {timeout} s: {log}")
 
 
-def config(targets: Sequence[str], job: str = "mbtop", rules: Sequence[Path] = ()) -> str:
+def config(
+    targets: Sequence[str], job: str = "mbtop", rules: Sequence[Path] = (), names: dict[str, str] | None = None
+) -> str:
+    """``names``: target → the instance label to give it (default: the target's address)."""
     lines = [
         "global:",
         "  scrape_interval: 1s",
@@ -69,15 +72,20 @@ def config(targets: Sequence[str], job: str = "mbtop", rules: Sequence[Path] = (
         "scrape_configs:",
         f"  - job_name: {json.dumps(job)}",
         "    static_configs:",
-        f"      - targets: {json.dumps(list(targets))}",
     ]
+    for target in targets:
+        lines.append(f"      - targets: [{json.dumps(target)}]")
+        if names and target in names:
+            lines.append(f"        labels: {{instance: {json.dumps(names[target])}}}")
     return "\n".join(lines) + "\n"
 
 
 @contextmanager
-def prometheus(targets: Sequence[str], job: str = "mbtop", rules: Sequence[Path] = ()) -> Iterator[Prometheus]:
+def prometheus(
+    targets: Sequence[str], job: str = "mbtop", rules: Sequence[Path] = (), names: dict[str, str] | None = None
+) -> Iterator[Prometheus]:
     tmp = Path(tempfile.mkdtemp(prefix="mbtop-prom-"))
-    (tmp / "prometheus.yml").write_text(config(targets, job, rules))
+    (tmp / "prometheus.yml").write_text(config(targets, job, rules, names))
     port = free_port()
     log = tmp / "prometheus.log"
     with log.open("wb") as out:

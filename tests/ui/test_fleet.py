@@ -94,7 +94,7 @@ async def test_rows_states_and_details() -> None:
             findings = table(app, "#gw-findings")
             assert [findings.cell_text(str(k.value), "code") for k in findings.rows] == [
                 "health-failed",
-                "port-down",
+                "not-listening",
                 "cluster-peer-down",
             ]
             ports = table(app, "#gw-ports")
@@ -127,7 +127,7 @@ async def test_a_target_that_comes_back_and_one_that_goes() -> None:
 async def test_hostile_labels_are_plain_text() -> None:
     """Label values are strangers' text: escapes and bidi controls are stripped, markup stays literal."""
     body = fleetlab.exposition("port-down").replace(
-        b'code="port-down"', b'code="[bold red]x[/] \x1b[31mred\xe2\x80\xaeevil\x07"'
+        b'code="not-listening"', b'code="[bold red]x[/] \x1b[31mred\xe2\x80\xaeevil\x07"'
     )
     with fleetlab.endpoint(body) as agent:
         app = FleetApp(TargetsSource([agent.target], timeout=1), interval=3600)

@@ -54,9 +54,9 @@ def test_port_down_exposition() -> None:
     d = gw.details
     assert d is not None
     assert [(f.severity, f.code, f.target) for f in d.findings] == [
-        ("critical", "health-failed", "smtp"),
-        ("critical", "port-down", "25"),
-        ("warning", "cluster-peer-down", "gw3.example"),
+        ("critical", "health-failed", "port:25"),
+        ("critical", "not-listening", "port:25"),
+        ("warning", "cluster-peer-down", "host"),
     ]
     port25 = d.ports[0]
     assert (port25.port, port25.daemon, port25.listening) == ("25", "postfix", False)
@@ -128,7 +128,7 @@ def test_prometheus_fleet_answer() -> None:
 
 def test_prometheus_detail_answer() -> None:
     d = model.detail(prometheus.vector(_fixture("detail-port-down.json")))
-    assert ("critical", "port-down", "25") in [(f.severity, f.code, f.target) for f in d.findings]
+    assert ("critical", "not-listening", "port:25") in [(f.severity, f.code, f.target) for f in d.findings]
     assert [(p.port, p.listening) for p in d.ports][:2] == [("25", False), ("80", True)]
     assert d.peers == (("gw2.example", True), ("gw3.example", False))
 
