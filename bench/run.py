@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Every benchmark, one table: mbtop's figure, the peer's figure from the same run, the ratio, the target.
 
-    sudo .venv/bin/python bench/run.py [--quick] [--only sockets,logs,tui,screen,bytes,queue]
+    sudo .venv/bin/python bench/run.py [--quick] [--only sockets,logs,tui,screen,bytes,queue,metrics]
 
 Needs root (network namespaces), the lab stack up for the idle figures (`sudo scripts/stack up`),
 and the peers: ss, pflogsumm, goaccess, glances, btop (installed here with apt when missing).
@@ -277,6 +277,16 @@ def bench_queue(messages: int) -> None:
     )
 
 
+def bench_metrics(scrapes: int) -> None:
+    """A /metrics scrape at 10,000 connections (bench/metrics_bench.py): the server's work per scrape."""
+    from bench.metrics_bench import measure
+
+    row = measure(10_000, scrapes)
+    note = f"max {row['server_ms_max']:.1f} ms, {row['series']:.0f} series; HTTP request {row['http_ms_median']:.1f} ms"
+    ok = row["server_ms_median"] <= 10 and row["connections_in_frame"] >= 10_000
+    add("/metrics scrape, 10k connections", row["server_ms_median"], None, "ms", "≤ 10 ms", ok, note)
+
+
 def ensure_peers() -> None:
     missing = [p for p, b in PEERS.items() if not shutil.which(b)]
     if missing:
@@ -288,7 +298,7 @@ def ensure_peers() -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer runs, shorter windows, smaller logs")
-    ap.add_argument("--only", default="sockets,logs,tui,screen,bytes,queue")
+    ap.add_argument("--only", default="sockets,logs,tui,screen,bytes,queue,metrics")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("run as root (network namespaces, the lab stack)", file=sys.stderr)
@@ -309,6 +319,8 @@ def main() -> int:
         bench_bytes(window / 2)
     if "queue" in parts:
         bench_queue(20_000 if args.quick else 100_000)
+    if "metrics" in parts:
+        bench_metrics(20 if args.quick else 50)
     print()
     head = ("benchmark", "mbtop", "peer (same run)", "ratio", "target", "met", "note")
     table = [head, *[(r.what, r.mbtop, r.peer, r.ratio, r.target, r.met, r.note) for r in ROWS]]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mbtop.config import Config, ConfigError, check_listen, load
 from mbtop.engine.store import RecordingError, Store, parse_duration, parse_size
-from mbtop.export.listen import DEFAULT_PORT, LOOPBACK, ListenError, parse_listen
+from mbtop.export.listen import DEFAULT_PORT, LOOPBACK, ListenError, is_loopback, parse_listen
 from mbtop.text import clean
 
 if TYPE_CHECKING:  # the recorder (cattrs) is loaded when the agent starts, not to build the CLI's parser
@@ -144,6 +144,8 @@ class Agent:
         auth = f", basic auth ({len(web.users)} users)" if web is not None and web.users else ""
         scheme = "https" if web is not None and web.tls else "http"
         log.info("metrics at %s://%s:%d/metrics%s", scheme, host, port, auth)
+        if not is_loopback(listen[0]) and (web is None or not web.tls or not web.users):
+            log.warning("metrics are served to the network without TLS and basic auth (see --web-config)")
         return collector
 
     def end(self) -> None:

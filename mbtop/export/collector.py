@@ -77,11 +77,15 @@ class FrameCollector(Collector):
     def _count_new(self, frame: Frame) -> None:
         rates, now = frame.rates, frame.sample.monotonic
         previous, self._rates, self._rates_at = self._rates_at, rates, now
+        daemons = {p.spec.port: p.spec.service for p in frame.snapshot.ports}
+        new = dict(self._new)
+        for port, daemon in daemons.items():  # every port's series from the first frame on, at 0
+            new.setdefault((str(port), daemon), 0)
+        self._new = new
         if previous is None or not rates.new_per_s or now <= previous:
             return
         dt = now - previous  # the interval the tracker divided by: rate x dt is the count it saw
-        daemons = {p.spec.port: p.spec.service for p in frame.snapshot.ports}
-        new = dict(self._new)
+        new = dict(new)
         for port, rate in rates.new_per_s.items():
             key = (str(port), daemons.get(port, ""))
             new[key] = new.get(key, 0) + round(rate * dt)

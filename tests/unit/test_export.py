@@ -279,3 +279,17 @@ def test_log_events_are_counted_by_kind_and_status_class_never_own_nor_backfill(
     assert got[("nginx", "2xx")] == 1 and got[("nginx", "4xx")] == 1 and got[("nginx", "5xx")] == 1
     assert got[("nginx", "error")] == 1 and got[("nginx", "other")] == 1
     assert {k for w, k in got if w == "mail"} == set(MAIL_KINDS)  # every kind has its series from the start
+
+
+def test_the_openmetrics_form_prometheus_asks_for_is_valid_too() -> None:
+    from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+
+    collector = FrameCollector()
+    for frame in frames_of(SAMPLES):
+        collector(frame)
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(collector)
+    fams = {f.name: f for f in parse_openmetrics(openmetrics(reg).decode())}
+    assert fams["mbtop"].type == "info" and fams["mbtop_port_new_connections"].type == "counter"
+    assert {s.labels["state"] for s in fams["mbtop_port_connections"].samples} >= {"ESTABLISHED", "TIME_WAIT"}
