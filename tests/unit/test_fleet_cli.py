@@ -41,8 +41,16 @@ def test_refused(argv: list[str]) -> None:
         (["--targets", " , "], "wants host:port"),
     ],
 )
-def test_bad_source_exits_2_with_the_reason(argv: list[str], words: str, capsys: pytest.CaptureFixture[str]) -> None:
-    """Refused before any screen starts (a screen would need a terminal here)."""
+def test_bad_source_exits_2_with_the_reason(
+    argv: list[str], words: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before any screen starts (the screen is replaced by a failure: it must not be reached)."""
+    import mbtop.ui.fleetapp
+
+    def screen(*args: object) -> int:
+        raise AssertionError("the screen was started")
+
+    monkeypatch.setattr(mbtop.ui.fleetapp, "run", screen)
     from mbtop.catalog import load_reference
     from mbtop.cli import fleet
     from mbtop.config import Config
