@@ -95,6 +95,10 @@ def _parser() -> argparse.ArgumentParser:
 
     agent.add_parser(sub, [common])
 
+    from mbtop.cli import fleet
+
+    fleet.add_parser(sub, [common])
+
     chk = sub.add_parser(
         "check", parents=[common], help="monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"
     )
@@ -338,6 +342,12 @@ def cmd_web(cfg: Config, args: argparse.Namespace) -> int:
     return web.run(cfg, args)
 
 
+def cmd_fleet(cfg: Config, args: argparse.Namespace) -> int:
+    from mbtop.cli import fleet
+
+    return fleet.run(cfg, args)
+
+
 def cmd_queue(cfg: Config, args: argparse.Namespace) -> int:
     from mbtop.cli import queue as queue_cli
 
@@ -414,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         "queue": cmd_queue,
         "agent": cmd_agent,
         "web": cmd_web,
+        "fleet": cmd_fleet,
     }
     handler = handlers.get(args.command or "", cmd_tui)
     try:
