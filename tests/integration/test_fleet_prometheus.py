@@ -11,9 +11,11 @@ name on it; protocol checks are off (the namespaces hold sockets, not daemons).
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -126,7 +128,7 @@ def _by_instance(result: list[dict]) -> dict[str, float]:
 
 def test_prometheus_api_and_fleet_screen(fleet: dict[str, str]) -> None:
     healthy, down, flood = (fleet[s] for s in STATES)
-    with promserver.prometheus(list(fleet.values())) as prom:
+    with promserver.prometheus(list(fleet.values()), rules=[_rules_now()]) as prom:
         prom.wait_scraped(list(fleet.values()))
         deadline = time.monotonic() + 30
         while True:  # the flood alert needs the agent's rate window: a few samples
@@ -142,6 +144,11 @@ def test_prometheus_api_and_fleet_screen(fleet: dict[str, str]) -> None:
         assert {i for i, code in findings if code == "not-listening"} == {down}, findings
         established = _by_instance(prom.query('sum by (instance) (mbtop_port_connections{state="ESTABLISHED"})'))
         assert established.get(flood, 0) >= 40, established
+        # The shipped alert rules, evaluated by this Prometheus on these agents: port down fires for
+        # the second gateway only, the flood alert for the third only.
+        firing = _firing(prom, "MbtopPortDown")
+        assert {i for n, i in firing if n == "MbtopPortDown"} == {down}, firing
+        assert {i for n, i in _firing(prom, "MbtopSmtpFlood") if n == "MbtopSmtpFlood"} == {flood}
 
         with Tmux([mbtop_bin(), "fleet", "--prometheus", prom.url, "--interval", "1"], 160, 30) as t:
             screen = t.wait_for(lambda s: "3 gateways" in s and f"{flood}" in s and "/s" in s, timeout=30)
@@ -156,6 +163,27 @@ def test_prometheus_api_and_fleet_screen(fleet: dict[str, str]) -> None:
     with Tmux([mbtop_bin(), "fleet", "--targets", targets, "--interval", "1"], 160, 30) as t:
         screen = t.wait_for(lambda s: "3 gateways" in s and "SMTP flood" in s, timeout=30)
         _as_they_are(_rows(screen, fleet), healthy, down, flood, screen)
+
+
+def _rules_now() -> Path:
+    """The shipped alert rules with every ``for:`` at 0s: here only the expressions and labels are
+    under test (the durations are promtool's unit tests, tests/unit/test_prometheus_rules.py)."""
+    text = (REPO / "mbtop" / "share" / "prometheus" / "mbtop-alerts.yml").read_text()
+    out = Path(tempfile.mkdtemp(prefix="mbtop-rules-")) / "mbtop-alerts.yml"
+    out.write_text(re.sub(r"(?m)^(\s+)for: .*$", r"\1for: 0s", text))
+    return out
+
+
+def _firing(prom: promserver.Prometheus, name: str, timeout: float = 20) -> set[tuple[str, str]]:
+    """(alert, instance) of the firing alerts once ``name`` fires (or the timeout passes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(f"{prom.url}/api/v1/alerts", timeout=5) as resp:  # noqa: S310
+            alerts = json.load(resp)["data"]["alerts"]
+        firing = {(a["labels"]["alertname"], a["labels"].get("instance", "")) for a in alerts if a["state"] == "firing"}
+        if any(n == name for n, _ in firing) or time.monotonic() > deadline:
+            return firing
+        time.sleep(0.5)
 
 
 def _rows(screen: str, fleet: dict[str, str]) -> dict[str, str]:
