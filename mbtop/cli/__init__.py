@@ -21,7 +21,14 @@ from mbtop.text import clean
 EXIT_USAGE = 2
 
 
-LIVE_ONLY = ("interval", "theme", "low_bandwidth", "replay")  # options of the live screen alone
+LIVE_ONLY = (
+    "interval",
+    "theme",
+    "low_bandwidth",
+    "replay",
+    "no_attach",
+    "agent_socket",
+)  # options of the live screen alone
 
 
 def _common(*, top: bool) -> argparse.ArgumentParser:
@@ -68,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--replay", metavar="FILE", help="show recorded samples (from `mbtop record`) instead of this system"
+    )
+    p.add_argument("--no-attach", action="store_true", help="run an engine of this process even when an agent runs")
+    p.add_argument(
+        "--agent-socket", metavar="PATH", help="the agent's socket to attach to (default /run/mbtop/agent.sock)"
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 

@@ -22,6 +22,7 @@ from mbtop.text import clean
 
 if TYPE_CHECKING:  # the recorder (cattrs) is loaded when the agent starts, not to build the CLI's parser
     from mbtop.engine.recorder import Recorder, RecorderStatus
+    from mbtop.engine.server import AgentServer
 
 log = logging.getLogger("mbtop.agent")
 
@@ -36,6 +37,15 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--max-size", type=parse_size, metavar="SIZE", help="the recording's cap, e.g. 2M, 256M")
     p.add_argument("--keep", type=parse_duration, metavar="AGE", help="drop frames older than this, e.g. 10m, 7d")
+    serve = p.add_mutually_exclusive_group()
+    serve.add_argument(
+        "--socket",
+        dest="serve_socket",
+        type=Path,
+        metavar="PATH",
+        help="where viewers (sudo mbtop) attach (default /run/mbtop/agent.sock, root only)",
+    )
+    serve.add_argument("--no-serve", action="store_true", help="serve no viewers (each mbtop runs its own engine)")
 
 
 def _logging() -> None:
@@ -52,6 +62,7 @@ class Agent:
         self.reload = threading.Event()
         self.recorder: Recorder | None = None
         self.engine: Any = None
+        self.server: AgentServer | None = None
 
     def settings(self, cfg: Config) -> tuple[Path | None, int, float, float]:
         a = self.args
@@ -87,6 +98,8 @@ class Agent:
         )
         if self.recorder is not None:
             self.engine.subscribe(self.recorder)
+        if self.server is not None:
+            self.server.attach(self.engine)
         self.engine.start()
         log.info("started: a frame every %g s", interval)
 
@@ -115,14 +128,32 @@ class Agent:
             return
         log.info("config reloaded from %s", clean(cfg.source or "the defaults"))
 
+    def serve(self) -> None:
+        """The viewers' socket, made before anything else: a second agent stops here, before it
+        opens the recording the first one writes."""
+        if getattr(self.args, "no_serve", False):
+            log.info("serving no viewers (--no-serve)")
+            return
+        from mbtop.engine import wire
+        from mbtop.engine.server import AgentServer
+
+        path = getattr(self.args, "serve_socket", None) or Path(wire.DEFAULT_SOCKET)
+        self.server = AgentServer(path).start()
+        log.info("viewers attach on %s (protocol %d)", path, wire.PROTOCOL)
+
     def run(self) -> int:
+        from mbtop.engine.sockpath import SocketPathError
+
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
         signal.signal(signal.SIGHUP, lambda *_: self.reload.set())
         try:
+            self.serve()
             self.begin()
-        except RecordingError as exc:
+        except (RecordingError, SocketPathError) as exc:
             log.error("%s", clean(str(exc)))
+            if self.server is not None:
+                self.server.close()
             return 1
         try:
             while not self.stop.is_set():
@@ -131,6 +162,8 @@ class Agent:
                     self.reload.clear()
                     self.do_reload()
         finally:
+            if self.server is not None:
+                self.server.close()
             self.end()
             log.info("stopped")
         return 0

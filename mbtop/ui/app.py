@@ -157,6 +157,9 @@ class MbtopApp(ActingApp):
         self.push_screen(MainScreen())
         for problem in self.theme_problems:
             self.notify(problem, severity="warning", timeout=8, markup=False)  # file names, parser errors
+        note = str(getattr(self.frames, "note", ""))  # an agent that refused this screen: say why, once
+        if note:
+            self.notify(note, severity="warning", timeout=15, markup=False)
         self.frames.start(self._frame_arrived, self._logs_arrived)
 
     def on_unmount(self) -> None:
@@ -183,7 +186,8 @@ class MbtopApp(ActingApp):
         self.error = None
         self.samples_taken += 1
         self.frame = frame
-        self.view = View(frame.sample, frame.snapshot, frame.rates, self.paused, None, frame.flood, frame.fail2ban)
+        via = str(getattr(self.frames, "via", ""))  # an attached source: "via agent", or why no longer
+        self.view = View(frame.sample, frame.snapshot, frame.rates, self.paused, None, frame.flood, frame.fail2ban, via)
         self._render_soon()
 
     def _alert_state(self) -> tuple[object, ...]:

@@ -10,7 +10,7 @@ _shtab_mbtop_subparsers=(snapshot record logs agent check restart fix-perms free
 _shtab_mbtop_snapshot_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --json --replay --at)
 _shtab_mbtop_record_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --count --every --force)
 _shtab_mbtop_logs_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --format --events --summary --json --year --follow --replay --from --to)
-_shtab_mbtop_agent_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --record --no-record --interval --max-size --keep)
+_shtab_mbtop_agent_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --record --no-record --interval --max-size --keep --socket --no-serve)
 _shtab_mbtop_check_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --json)
 _shtab_mbtop_restart_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --dry-run --yes -y --read-only)
 _shtab_mbtop_fix_perms_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --dry-run --yes -y --read-only)
@@ -20,7 +20,7 @@ _shtab_mbtop_unblock_option_strings=(-h --help --config --no-netlink --no-firewa
 _shtab_mbtop_firewall_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --json)
 _shtab_mbtop_queue_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --json --shape --sender --domain --reason --queue --site --postfix-config --dry-run --yes -y --read-only)
 _shtab_mbtop_config_option_strings=(-h --help --print-default --check)
-_shtab_mbtop_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --version --interval --theme --read-only --low-bandwidth --replay)
+_shtab_mbtop_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --version --interval --theme --read-only --low-bandwidth --replay --no-attach --agent-socket)
 
 _shtab_mbtop_snapshot___config_COMPGEN=_shtab_compgen_files
 _shtab_mbtop_record_pos_0_COMPGEN=_shtab_compgen_files
@@ -75,6 +75,7 @@ _shtab_mbtop_agent___no_netlink_nargs=0
 _shtab_mbtop_agent___no_firewall_nargs=0
 _shtab_mbtop_agent___no_health_nargs=0
 _shtab_mbtop_agent___no_record_nargs=0
+_shtab_mbtop_agent___no_serve_nargs=0
 _shtab_mbtop_check__h_nargs=0
 _shtab_mbtop_check___help_nargs=0
 _shtab_mbtop_check___no_netlink_nargs=0
@@ -160,6 +161,7 @@ _shtab_mbtop___no_health_nargs=0
 _shtab_mbtop___version_nargs=0
 _shtab_mbtop___read_only_nargs=0
 _shtab_mbtop___low_bandwidth_nargs=0
+_shtab_mbtop___no_attach_nargs=0
 
 
 # Custom Preamble
