@@ -90,6 +90,7 @@ class AttachSource:
         self.dropped_logs = 0
         self.frames = 0
         self.lost: str | None = None  # why the agent went away (None: attached)
+        self._lost_at = ""
         self.fallback: _Fallback | None = None
         self._history: deque[Frame] = deque(maxlen=2 * HISTORY_MAX)
         self._last_seq = 0
@@ -108,7 +109,7 @@ class AttachSource:
     def via(self) -> str:
         """What the header says about where the frames come from."""
         if self.lost is not None:
-            return f"own engine: {self.lost}"
+            return f"own engine, agent gone {self._lost_at}"
         if self.dropped_frames:
             return f"via agent ({self.dropped_frames} frames dropped)"
         return "via agent"
@@ -164,8 +165,14 @@ class AttachSource:
             return False
         return True  # a message of a later minor change: ignored
 
+    @property
+    def note(self) -> str:
+        """Why the frames are no longer the agent's (the screen says it once, whole)."""
+        return f"{self.lost}: this screen runs its own engine now" if self.lost else ""
+
     def _lose(self, why: str) -> None:
-        self.lost = f"{why} at {time.strftime('%H:%M:%S')}"
+        self._lost_at = time.strftime("%H:%M:%S")
+        self.lost = f"{why} at {self._lost_at}"
         log.warning("%s: running an engine of this process", self.lost)
         with contextlib.suppress(OSError):
             self.sock.close()

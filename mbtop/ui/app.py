@@ -187,6 +187,8 @@ class MbtopApp(ActingApp):
         self.samples_taken += 1
         self.frame = frame
         via = str(getattr(self.frames, "via", ""))  # an attached source: "via agent", or why no longer
+        if self.view is not None and via != self.view.via and via.startswith("own engine"):
+            self.notify(str(getattr(self.frames, "note", "")), severity="warning", timeout=15, markup=False)
         self.view = View(frame.sample, frame.snapshot, frame.rates, self.paused, None, frame.flood, frame.fail2ban, via)
         self._render_soon()
 

@@ -104,7 +104,8 @@ def test_agent_killed_under_a_screen_the_screen_says_so_and_samples_itself(tmp_p
         assert "mbtop-engine" not in threads(pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
-        t.wait_for("own engine: the agent went away", timeout=15)
+        t.wait_for("own engine, agent gone", timeout=15)
+        t.wait_for("the agent went away", timeout=5)  # the notification, whole
         first = CLOCK.search(t.screen())
         assert first is not None
         t.wait_for(lambda s: (c := CLOCK.search(s)) is not None and c.group(1) != first.group(1), timeout=15)

@@ -216,7 +216,8 @@ def test_a_viewer_falls_back_when_the_agent_goes(tmp_path: Path) -> None:
         server.close()
         engine.stop()
         wait_for(lambda: viewer.lost is not None, what="the agent missed")
-        assert viewer.via.startswith("own engine: the agent stopped")
+        assert viewer.via.startswith("own engine, agent gone")
+        assert viewer.note.startswith("the agent stopped at")
         n = len(frames)
         wait_for(lambda: len(frames) > n + 3 and own.seq > 3, what="frames of the viewer's own engine")
     finally:
