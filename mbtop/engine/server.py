@@ -25,7 +25,7 @@ from typing import Any
 
 from mbtop import __version__
 from mbtop.engine import codec, sockpath, wire
-from mbtop.engine.engine import Engine
+from mbtop.engine.engine import Engine, name_thread
 from mbtop.engine.feeds import LogBatch
 from mbtop.engine.frame import FORMAT, Frame
 
@@ -87,6 +87,7 @@ class Viewer:
 
     def serve(self) -> None:
         """The viewer's thread: hello, the past, then whatever the encoder offers."""
+        name_thread("mbtop-viewer")  # what serving costs, per thread, in /proc (bench/attach_cpu.py)
         try:
             self._serve()
         except (OSError, wire.WireError) as exc:
@@ -218,6 +219,7 @@ class AgentServer:
     # --- the encoder -------------------------------------------------------------------------------
 
     def _encode(self) -> None:
+        name_thread("mbtop-encode")
         while not self._stopped.is_set():
             self._wake.wait()
             self._wake.clear()
