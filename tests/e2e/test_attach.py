@@ -215,3 +215,39 @@ def test_the_agent_refuses_a_symlink_and_a_second_agent(tmp_path: Path) -> None:
         )  # fmt: skip
         assert second.returncode == 1
         assert "another agent runs" in second.stderr
+
+
+def test_an_action_from_an_attached_screen_runs_there_and_is_verified_against_the_machine(tmp_path: Path) -> None:
+    """The agent samples every 60 s here: the screen's "now: … OK" can only come from its own read."""
+    import json
+    import shutil
+    import stat
+
+    root_only = Path(tempfile.mkdtemp(prefix="mbtop-audit-", dir="/run"))  # as in test_tui: root-only
+    os.chmod(root_only, 0o700)
+    audit = root_only / "audit" / "actions.log"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'audit_log = "{audit}"\n')
+    path = "/var/run/mailborder/mb-rpcd.sock"
+    sock, log = tmp_path / "run" / "agent.sock", tmp_path / "agent.log"
+    try:
+        with (
+            st.socket_perms(path, "root", 0o666),
+            agent(sock, log, "--interval", "60"),
+            Tmux([mbtop_bin(), "--config", str(cfg), "--agent-socket", str(sock)], 120, 34) as t,
+        ):
+            t.wait_for("via agent", timeout=30)
+            t.wait_for(re.compile(r"mb-rpcd\.sock.*0666"), timeout=20)
+            t.send("2")
+            t.wait_for(re.compile(r"Owner:group"), timeout=10)
+            t.send("Down")  # php-fpm, then mb-rpcd
+            t.send("F")
+            t.wait_for("Cancel", timeout=10)
+            t.send("Tab", "Enter")  # to Run
+            t.wait_for(re.compile(r"now: /var/run/mailborder/mb-rpcd\.sock: OK"), timeout=15)
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+            started, done = [json.loads(x) for x in audit.read_text().splitlines()]
+            assert started["result"] == "started" and done["action"] == "fix-perms" and done["result"] == "done"
+            assert "via agent" in t.screen()
+    finally:
+        shutil.rmtree(root_only, ignore_errors=True)
