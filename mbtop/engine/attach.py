@@ -12,20 +12,23 @@ the agent goes away, ``fallback`` (an engine of this process) takes over and ``v
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import socket
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from mbtop.engine import codec, wire
 from mbtop.engine.engine import HISTORY_MAX
 from mbtop.engine.feeds import LogBatch
 from mbtop.engine.frame import Frame
+from mbtop.engine.server import HISTORY_CHUNK
 from mbtop.model.types import Snapshot
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,49 @@ def connect(path: Path, timeout: float = wire.HELLO_TIMEOUT) -> tuple[socket.soc
     return sock, theirs
 
 
+class History(Sequence[Frame]):
+    """The agent's history as it arrived: chunks of frames kept compressed, decoded when asked for.
+
+    Decoding an hour of frames (hundreds, some ms each) at attach would take seconds of the
+    screen's first moments for frames nobody may look at; kept as zlib'd JSON they are a few MB.
+    The chunk last decoded is kept, so stepping through frames decodes each chunk once."""
+
+    def __init__(self, chunks: Sequence[tuple[int, bytes]]) -> None:
+        self._chunks = list(chunks)
+        self._starts: list[int] = []
+        n = 0
+        for count, _ in self._chunks:
+            self._starts.append(n)
+            n += count
+        self._len = n
+        self._cached: tuple[int, list[Any]] | None = None
+        self._frames: dict[int, Frame] = {}
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, i: int) -> Frame: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Frame]: ...
+    def __getitem__(self, i: int | slice) -> Frame | Sequence[Frame]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(self._len))]
+        if i < 0:
+            i += self._len
+        if not 0 <= i < self._len:
+            raise IndexError(i)
+        frame = self._frames.get(i)
+        if frame is None:
+            c = bisect.bisect_right(self._starts, i) - 1
+            if self._cached is None or self._cached[0] != c:
+                self._cached = (c, wire.parse(zlib.decompress(self._chunks[c][1]))["frames"])
+                self._frames = {}
+            frame = codec.from_json(self._cached[1][i - self._starts[c]])
+            self._frames[i] = frame
+        return frame
+
+
 class AttachSource:
     """Frames from the agent at ``path``; ``fallback`` makes this process's own engine if it goes."""
 
@@ -92,7 +138,7 @@ class AttachSource:
         self.lost: str | None = None  # why the agent went away (None: attached)
         self._lost_at = ""
         self.fallback: _Fallback | None = None
-        self._history: deque[Frame] = deque(maxlen=2 * HISTORY_MAX)
+        self._history: deque[tuple[int, bytes]] = deque(maxlen=2 * HISTORY_MAX // HISTORY_CHUNK + 1)
         self._last_seq = 0
         self._flood_visible = False
         self._send_lock = threading.Lock()
@@ -134,7 +180,11 @@ class AttachSource:
         why = "the agent went away"
         try:
             while not self._stopped.is_set():
-                if not self._handle(wire.receive(self.sock)):
+                body = wire.receive_bytes(self.sock)
+                if body.startswith(wire.HISTORY_HEAD):  # kept as it came, compressed; decoded when asked
+                    self._history.append((wire.history_count(body), zlib.compress(body, 1)))
+                    continue
+                if not self._handle(wire.parse(body)):
                     why = "the agent stopped"
                     break
         except (OSError, wire.WireError, codec.CodecError) as exc:
@@ -155,9 +205,6 @@ class AttachSource:
             batch = codec.batch_from_json(message["batch"])
             if self._on_logs is not None:
                 self._on_logs(batch)
-        elif kind == "history":
-            frames = [codec.from_json(f) for f in message.get("frames") or ()]
-            self._history.extend(frames)
         elif kind == "dropped":
             self.dropped_frames += int(message.get("frames") or 0)
             self.dropped_logs += int(message.get("logs") or 0)
@@ -216,5 +263,6 @@ class AttachSource:
             self._send({"t": "flood_visible", "on": visible})
 
     def history(self) -> Sequence[Frame]:
-        """The agent's history (trimmed frames of the last hour) as far as it has arrived, oldest first."""
-        return list(self._history)
+        """The agent's history (trimmed frames of the last hour) as far as it has arrived, oldest first;
+        each frame decoded when it is read."""
+        return History(list(self._history))

@@ -162,6 +162,8 @@ class AgentServer:
         self._stopped = threading.Event()
         self._latest: Frame | None = None
         self._latest_bytes: tuple[int, bytes] | None = None
+        self._encoding = threading.Lock()
+        self._history_lock = threading.Lock()
         self._history: dict[int, bytes] = {}  # seq → encoded trimmed frame, shared by every viewer
         self._past: dict[str, deque[LogBatch]] = {"mail": deque(), "web": deque()}
         self._past_count = {"mail": 0, "web": 0}
@@ -248,13 +250,14 @@ class AgentServer:
                 v.offer("frame", data)
 
     def _frame_bytes(self, frame: Frame) -> bytes:
-        cached = self._latest_bytes
-        if cached is not None and cached[0] == frame.seq:
-            return cached[1]
-        data = wire.pack({"t": "frame", "frame": codec.to_json(codec.compact(frame))})
-        self._latest_bytes = (frame.seq, data)
-        self.frames_encoded += 1
-        return data
+        with self._encoding:  # the encoder and a viewer at hello may want the same frame: encoded once
+            cached = self._latest_bytes
+            if cached is not None and cached[0] == frame.seq:
+                return cached[1]
+            data = wire.pack({"t": "frame", "frame": codec.to_json(codec.compact(frame))})
+            self._latest_bytes = (frame.seq, data)
+            self.frames_encoded += 1
+            return data
 
     def newest(self) -> bytes | None:
         frame = self._latest
@@ -279,17 +282,18 @@ class AgentServer:
         """The engine's history (trimmed frames of the last hour), encoded once for every viewer."""
         engine = self.engine
         frames = engine.history() if engine is not None else []
-        encoded: dict[int, bytes] = {}
-        for f in frames:
-            data = self._history.get(f.seq)
-            if data is None:
-                data = wire.pack(codec.to_json(f))[4:]  # the frame's JSON alone
-            encoded[f.seq] = data
-        self._history = encoded  # what left the engine's history leaves the cache
+        with self._history_lock:  # viewers arriving together: each frame encoded once
+            encoded: dict[int, bytes] = {}
+            for f in frames:
+                data = self._history.get(f.seq)
+                if data is None:
+                    data = wire.pack(codec.to_json(f))[4:]  # the frame's JSON alone
+                encoded[f.seq] = data
+            self._history = encoded  # what left the engine's history leaves the cache
         items = list(encoded.values())
         out = []
         for i in range(0, len(items), HISTORY_CHUNK):
-            body = b'{"t":"history","frames":[' + b",".join(items[i : i + HISTORY_CHUNK]) + b"]}"
+            body = wire.history_body(items[i : i + HISTORY_CHUNK])
             out.append(struct.pack(">I", len(body)) + body)
         return out
 

@@ -8,7 +8,9 @@ UTF-8 JSON: an object whose ``"t"`` names it. Version ``PROTOCOL``:
    or ``{"t": "refused", "why": …, "protocol": …, "version": …}`` and the agent hangs up (another
    protocol, a peer that is not root). A viewer refuses an agent hello of another protocol too.
 3. agent → viewer, in this order: ``logs`` (the recent log events, ``"past": true``), the newest
-   ``frame``, the engine's ``history`` (trimmed frames of the last hour, in chunks, oldest first),
+   ``frame``, the engine's ``history`` (trimmed frames of the last hour, in chunks, oldest first:
+   ``{"t": "history", "n": count, "frames": [...]}``, keys in that order, so a viewer can keep
+   the chunk unparsed until it is asked for),
    then every ``frame`` and ``logs`` batch as the engine publishes it. ``dropped`` tells a viewer
    that fell behind how many frames and log batches it missed; ``bye`` that the agent stops.
 4. viewer → agent, any time: ``{"t": "sample_now"}`` (the `r` key), ``{"t": "flood_visible", "on": b}``.
@@ -59,18 +61,45 @@ def _read_exactly(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
-def receive(sock: socket.socket) -> dict[str, Any]:
-    """The next message (blocking, within the socket's timeout); a malformed one is a ``WireError``."""
+def receive_bytes(sock: socket.socket) -> bytes:
+    """The next message's body, not parsed (a viewer keeps the history so, compressed, until asked)."""
     (n,) = _LEN.unpack(_read_exactly(sock, _LEN.size))
     if n > MAX_MESSAGE:
         raise WireError(f"message of {n} bytes announced, above the limit of {MAX_MESSAGE}")
+    return _read_exactly(sock, n)
+
+
+HISTORY_HEAD = b'{"t":"history","n":'  # how the agent begins a history message: its count, then its frames
+
+
+def history_body(frames: list[bytes]) -> bytes:
+    """A history message of frames already encoded (each frame's JSON)."""
+    return HISTORY_HEAD + str(len(frames)).encode() + b',"frames":[' + b",".join(frames) + b"]}"
+
+
+def history_count(body: bytes) -> int:
+    """How many frames a history message holds, without parsing its frames."""
+    head = body[len(HISTORY_HEAD) : len(HISTORY_HEAD) + 12]
+    digits = head.split(b",", 1)[0]
+    if not digits.isdigit():
+        raise WireError("a history message without its count")
+    return int(digits)
+
+
+def parse(body: bytes) -> dict[str, Any]:
+    """A message's body parsed; a malformed one is a ``WireError``."""
     try:
-        message = json.loads(_read_exactly(sock, n))
+        message = json.loads(body)
     except ValueError as exc:
         raise WireError(f"not JSON: {exc}") from None
     if not isinstance(message, dict) or not isinstance(message.get("t"), str):
         raise WireError('not a message (an object with a type "t")')
     return message
+
+
+def receive(sock: socket.socket) -> dict[str, Any]:
+    """The next message (blocking, within the socket's timeout); a malformed one is a ``WireError``."""
+    return parse(receive_bytes(sock))
 
 
 def hello(protocol: int = PROTOCOL, version: str = __version__, **more: Any) -> dict[str, Any]:

@@ -128,6 +128,12 @@ def test_two_viewers_get_the_same_frames_and_the_engine_samples_once(served: tup
     try:
         wait_for(lambda: all(len(f) >= 20 for f in got), what="20 frames each")
         wait_for(lambda: all(len(v.history()) > 0 for v in viewers), what="the history")
+        history = viewers[0].history()  # the engine's, as it was at hello: decoded as it is read
+        seqs = [f.seq for f in history]
+        assert seqs == sorted(set(seqs)) and history[-1].seq == seqs[-1] and history[1:3] == [history[1], history[2]]
+        kept = {f.seq: f for f in engine.history()}
+        middle = history[len(history) // 2]
+        assert codec.to_json(middle) == codec.to_json(kept[middle.seq])
     finally:
         for v in viewers:
             v.stop()
