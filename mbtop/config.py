@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tomllib
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ KNOWN_KEYS = frozenset(
         "queue",
         "vitals",
         "agent",
+        "web",
+        "cluster",
     }
 )
 
@@ -81,6 +84,40 @@ def _agent(raw: Any, where: str) -> AgentConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """``[web]``: `mbtop web`, the live screen served to a browser."""
+
+    listen: str = "127.0.0.1:8765"  # ADDR:PORT; anything but loopback needs cert and key (TLS)
+    cert: Path | None = None  # PEM certificate (chain) for TLS
+    key: Path | None = None  # its PEM private key
+    max_sessions: int = 4  # browser sessions (one mbtop process each) at once
+
+
+def _web(raw: Any, where: str) -> WebConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: [web] must be a table")
+    unknown = sorted(set(raw) - {"listen", "cert", "key", "max_sessions"})
+    if unknown:
+        raise ConfigError(f"{where}: [web]: unknown setting(s): {', '.join(unknown)}")
+    default = WebConfig()
+    listen = raw.get("listen", default.listen)
+    if not isinstance(listen, str) or not listen or any(c.isspace() or ord(c) < 32 for c in listen):
+        raise ConfigError(f"{where}: [web] listen must be ADDR:PORT, e.g. 127.0.0.1:8765")
+    paths: dict[str, Path | None] = {}
+    for name in ("cert", "key"):
+        value = raw.get(name)
+        if value is not None and (not isinstance(value, str) or not value.startswith("/") or "\x00" in value):
+            raise ConfigError(f"{where}: [web] {name} must be an absolute path")
+        paths[name] = Path(value) if value else None
+    if (paths["cert"] is None) != (paths["key"] is None):
+        raise ConfigError(f"{where}: [web] cert and key go together: give both or neither")
+    sessions = raw.get("max_sessions", default.max_sessions)
+    if not isinstance(sessions, int) or isinstance(sessions, bool) or not 1 <= sessions <= 64:
+        raise ConfigError(f"{where}: [web] max_sessions must be a whole number from 1 to 64")
+    return WebConfig(listen=listen, cert=paths["cert"], key=paths["key"], max_sessions=sessions)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     catalog: Catalog
     source: str | None  # the file it came from, None when only the reference is used
@@ -95,6 +132,8 @@ class Config:
     queue: QueueThresholds = field(default_factory=QueueThresholds)
     vitals: VitalsThresholds = field(default_factory=VitalsThresholds)
     agent: AgentConfig = field(default_factory=lambda: AgentConfig())
+    web: WebConfig = field(default_factory=lambda: WebConfig())
+    cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig())
 
 
 def check_trusted(path: Path, st: os.stat_result, euid: int) -> None:
@@ -200,6 +239,8 @@ def from_data(data: dict[str, Any], source: str | None) -> Config:
         queue=_gateway(data.get("queue", {}), where)[0],
         vitals=_gateway(data.get("vitals", {}), where, vitals=True)[1],
         agent=_agent(data.get("agent", {}), where),
+        web=_web(data.get("web", {}), where),
+        cluster=_cluster(data.get("cluster", {}), where),
     )
 
 
@@ -253,3 +294,39 @@ def _flood(table: Any, where: str) -> Thresholds:
     if unknown:
         raise ConfigError(f"{where}: [flood]: unknown key(s) {', '.join(sorted(unknown))}")
     return Thresholds(**values, explicit=frozenset(table))
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """``[cluster]``: the other gateways of this cluster, each checked to accept on mb-cluster's port."""
+
+    peers: tuple[str, ...] = ()
+    timeout: float = 3.0  # seconds a peer has to accept the connection
+    every: float = 30.0  # seconds between checks
+
+
+MAX_PEERS = 64
+_PEER = re.compile(r"[A-Za-z0-9._:-]{1,253}")  # a host name or an address: nothing a log could misread
+
+
+def _cluster(raw: Any, where: str) -> ClusterConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: [cluster] must be a table")
+    unknown = sorted(set(raw) - {"peers", "timeout", "every"})
+    if unknown:
+        raise ConfigError(f"{where}: [cluster]: unknown setting(s): {', '.join(unknown)}")
+    peers = raw.get("peers", [])
+    if not isinstance(peers, list) or len(peers) > MAX_PEERS:
+        raise ConfigError(f"{where}: [cluster] peers must be a list of at most {MAX_PEERS} host names or addresses")
+    for peer in peers:
+        if not isinstance(peer, str) or not _PEER.fullmatch(peer) or peer.startswith(("-", ".")):
+            raise ConfigError(f"{where}: [cluster] peers: {peer!r} is not a host name or an address")
+    if len(set(peers)) != len(peers):
+        raise ConfigError(f"{where}: [cluster] peers: a peer is named twice")
+    timing: dict[str, float] = {}
+    for key, default, low, high in (("timeout", 3.0, 0.2, 60.0), ("every", 30.0, 1.0, 3600.0)):
+        value = raw.get(key, default)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(f"{where}: [cluster] {key} must be a number of seconds from {low:g} to {high:g}")
+        timing[key] = float(value)
+    return ClusterConfig(tuple(peers), timing["timeout"], timing["every"])

@@ -2,7 +2,8 @@
 
 An action that runs gets a line when it starts (what, on what, by whom, the
 plan's argvs; ``result`` "started") and one when it ends (``result`` "done" or
-"failed", what each step said); both carry the same ``id``.  A killed mbtop
+"failed", what each step said); both carry the same ``id``, and ``web_session`` when the action
+came from a browser (``mbtop web``).  A killed mbtop
 leaves the first.  A refused action gets one line ("refused").
 
 The log (default ``/var/log/mbtop/actions.log``) is opened append-only without
@@ -26,6 +27,16 @@ from pathlib import Path
 from mbtop.actions.plan import Plan
 
 DEFAULT_LOG = Path("/var/log/mbtop/actions.log")
+# Set by `mbtop web` alone, in each browser session's mbtop: the audit line names that session.
+WEB_SESSION_ENV = "MBTOP_WEB_SESSION"
+
+
+def web_session() -> str | None:
+    """The web session this mbtop serves (``mbtop web``), or None; only a hex id is believed."""
+    value = os.environ.get(WEB_SESSION_ENV, "")
+    if 8 <= len(value) <= 64 and all(c in "0123456789abcdef" for c in value):
+        return value
+    return None
 
 
 def who() -> str:
@@ -55,6 +66,9 @@ def line(plan: Plan, result: str, detail: str, action_id: str | None = None) -> 
         "result": result,
         "detail": detail,
     }
+    session = web_session()
+    if session is not None:
+        record["web_session"] = session
     return json.dumps(record, ensure_ascii=True)
 
 

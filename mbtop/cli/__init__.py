@@ -21,14 +21,10 @@ from mbtop.text import clean
 EXIT_USAGE = 2
 
 
-LIVE_ONLY = (
-    "interval",
-    "theme",
-    "low_bandwidth",
-    "replay",
-    "no_attach",
-    "agent_socket",
-)  # options of the live screen alone
+# Options of the live screen alone.
+LIVE_ONLY = ("interval", "theme", "low_bandwidth", "replay", "tab", "no_attach", "agent_socket")
+# The live screen's tabs, in their order (keys 1–8); `--tab` and `mbtop web`'s ?tab= name one.
+TABS = ("overview", "sockets", "findings", "logs", "flood", "firewall", "services", "queue")
 
 
 def _common(*, top: bool) -> argparse.ArgumentParser:
@@ -76,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--replay", metavar="FILE", help="show recorded samples (from `mbtop record`) instead of this system"
     )
+    p.add_argument("--tab", choices=TABS, default=None, help="the tab to open with (default overview)")
     p.add_argument("--no-attach", action="store_true", help="run an engine of this process even when an agent runs")
     p.add_argument(
         "--agent-socket", metavar="PATH", help="the agent's socket to attach to (default /run/mbtop/agent.sock)"
@@ -121,6 +118,10 @@ def _parser() -> argparse.ArgumentParser:
 
     queue_cli.add_parser(sub, [common])
 
+    from mbtop.cli import web
+
+    web.add_parser(sub, [common])
+
     from mbtop.cli import config, examples
 
     config.add_parser(sub, [common])
@@ -156,6 +157,7 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
     checker: concurrent.futures.Future[Mapping[str, Health]] | None = None
     pool = concurrent.futures.ThreadPoolExecutor(1)
     gateway = _gateway_reads()
+    peers = _peer_checks(cfg)
     if not args.no_health:
         checker = pool.submit(check_all, health_targets(cfg.catalog, first), cfg.health_timeout)
     if args.sample > 0:
@@ -196,7 +198,25 @@ def _snapshot(cfg: Config, args: argparse.Namespace) -> tuple[Snapshot, FloodSta
     from mbtop.model.vitals import extend
 
     snap = extend(snap, gateway[0].result(), gateway[1].result(), cfg.queue, cfg.vitals)
+    if peers is not None:
+        from mbtop.model import cluster
+
+        snap = cluster.extend(snap, peers.result())
     return snap, state
+
+
+def _peer_checks(cfg: Config) -> concurrent.futures.Future[Any] | None:
+    """The cluster's peers, checked beside the sample (each bounded by ``[cluster] timeout``)."""
+    from mbtop.model.cluster import cluster_port
+    from mbtop.probes import cluster
+
+    port = cluster_port(cfg.catalog)
+    if not cfg.cluster.peers or port is None:
+        return None
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    future = pool.submit(cluster.probe, cfg.cluster.peers, port, cfg.cluster.timeout)
+    pool.shutdown(wait=False)
+    return future
 
 
 def _gateway_reads() -> tuple[concurrent.futures.Future[Any], concurrent.futures.Future[Any]]:
@@ -317,6 +337,12 @@ def cmd_agent(cfg: Config, args: argparse.Namespace) -> int:
     return agent.run(cfg, args)
 
 
+def cmd_web(cfg: Config, args: argparse.Namespace) -> int:
+    from mbtop.cli import web
+
+    return web.run(cfg, args)
+
+
 def cmd_queue(cfg: Config, args: argparse.Namespace) -> int:
     from mbtop.cli import queue as queue_cli
 
@@ -392,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         "unblock": cmd_action,
         "queue": cmd_queue,
         "agent": cmd_agent,
+        "web": cmd_web,
     }
     handler = handlers.get(args.command or "", cmd_tui)
     try:

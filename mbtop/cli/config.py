@@ -40,12 +40,26 @@ audit_log = "/var/log/mbtop/actions.log"   # every action's plan and result (abs
 # syn_recv = 50          # half-open connections (SYN flood)
 # queue_fill = 0.8       # share of a listener's accept queue in use
 
+# The other gateways of this cluster: each must accept on mb-cluster's port (10050); one that does
+# not is a cluster-peer-unreachable finding and mbtop_cluster_peer_up{peer} 0.
+[cluster]
+peers = []             # host names or addresses, e.g. ["gw2.example", "192.0.2.12"]
+timeout = 3.0          # seconds a peer has to accept (0.2 to 60)
+every = 30.0           # seconds between checks (1 to 3600)
+
 # `mbtop agent`: the monitor without a screen, and its flight recorder.
 [agent]
 record = "/var/lib/mbtop/mbtop.db"   # the recording (absolute path), or false: record nothing
 max_size = "256M"      # the recording's cap on disk; the oldest frames go first
 keep = "7d"            # frames older than this are dropped (e.g. 12h, 7d)
 interval = 1.0         # seconds between samples (0.2 to 3600)
+
+# `mbtop web`: the live screen in a browser (every session needs the token printed at start).
+[web]
+listen = "127.0.0.1:8765"  # ADDR:PORT; an address other than loopback needs cert and key (TLS)
+max_sessions = 4       # browser sessions at once (each runs one mbtop); the next one is turned away
+# cert = "/etc/mbtop/web.crt"   # PEM certificate for TLS (with key)
+# key = "/etc/mbtop/web.key"    # its private key, readable by root alone
 
 # The catalog (the Ports and Sockets Reference) changed field by field:
 # [ports.25]

@@ -38,7 +38,14 @@ CONFIG = (
         "sudo mbtop config --check                 # the rules mbtop starts with",
     ],
 )
-ALL = (PORT_IN_USE, SOCKET_DENIED, FLOOD, CONFIG)
+WEB = (
+    "the live screen in a browser:",
+    [
+        "sudo mbtop web                            # prints http://127.0.0.1:8765/?token=...",
+        "ssh -L 8765:127.0.0.1:8765 root@gateway   # on your desk; then open the printed address there",
+    ],
+)
+ALL = (PORT_IN_USE, SOCKET_DENIED, FLOOD, WEB, CONFIG)
 BY_COMMAND = {
     "snapshot": (PORT_IN_USE, SOCKET_DENIED, FLOOD),
     "check": (PORT_IN_USE, SOCKET_DENIED, FLOOD),
@@ -51,6 +58,7 @@ BY_COMMAND = {
     "block": (FLOOD,),
     "unblock": (FLOOD,),
     "config": (CONFIG,),
+    "web": (WEB,),
 }
 
 

@@ -106,9 +106,7 @@ def firewall_table(catalog: Catalog, state: FirewallState) -> str:
         pf = state.get(spec.port)
         if pf is None:
             continue
-        who = ", ".join(pf.sources) if pf.sources else (pf.limit or ("anyone" if pf.open_to_anyone else "-"))
-        if pf.families and len({f.verdict for f in pf.families}) > 1:
-            who += " (" + ", ".join(f"IPv{f.family} {f.verdict}" for f in pf.families) + ")"
+        who = pf.who(show_except=len(pf.excepted))  # every exception: this is the full answer
         rows.append(
             (f"{spec.port}/tcp", spec.service, spec.firewall, pf.verdict, clean(who), clean(pf.rule or pf.reason))
         )

@@ -19,12 +19,13 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from mbtop.catalog import Catalog
 from mbtop.engine.feeds import FLOOD_KINDS, LogBatch, LogFeeds
 from mbtop.engine.frame import Frame, LogLines
 from mbtop.logs.events import MailEvent, WebEvent
+from mbtop.model import cluster as clustermodel
 from mbtop.model import queue as queuemodel
 from mbtop.model.build import build, with_host_findings
 from mbtop.model.flood import FloodState, FloodTracker, Thresholds, finding, firewall_rate, from_firewall, mail_ports
@@ -32,7 +33,7 @@ from mbtop.model.gateway import QUEUE_EVERY, GatewayReader, GatewayState
 from mbtop.model.history import RateTracker
 from mbtop.model.types import Snapshot
 from mbtop.model.vitals import VitalsThresholds, extend
-from mbtop.probes import fail2ban
+from mbtop.probes import cluster, fail2ban
 from mbtop.probes.fail2ban import Fail2ban
 from mbtop.probes.healthwatch import HealthWatch
 from mbtop.probes.sample import LISTEN_STATE, Sample, Sampler
@@ -50,6 +51,7 @@ HISTORY_SECONDS = 3600.0  # the in-memory history a late face starts with
 RECENT_SECONDS = 300.0  # of which every frame is kept for the last five minutes,
 HISTORY_STEP = 10.0  # and one frame every ten seconds before that
 HISTORY_MAX = 2_000  # frames in each part, whatever the interval (0.2 s x 300 s = 1,500)
+PEER_EVERY = 30.0  # seconds between checks of the cluster's peers
 PENDING_EVENTS = 50_000  # log events waiting for the next frame, per log kind (a flood cannot grow it)
 
 
@@ -73,8 +75,10 @@ def trimmed(frame: Frame) -> Frame:
     last five minutes and one in ten seconds before that: about 25 MB for the hour at 1 s.
     """
     s = frame.sample
-    tcp = InetTable(tuple(x for x in s.tcp.sockets if x.state == LISTEN_STATE), s.tcp.source, s.tcp.error)
-    unix = UnixTable(tuple(x for x in s.unix.sockets if x.listening), s.unix.source, s.unix.error)
+    tcp = InetTable(
+        tuple(x for x in s.tcp.sockets if x.state == LISTEN_STATE), s.tcp.source, s.tcp.error, s.tcp.why_proc
+    )
+    unix = UnixTable(tuple(x for x in s.unix.sockets if x.listening), s.unix.source, s.unix.error, s.unix.why_proc)
     sample = dataclasses.replace(s, tcp=tcp, unix=unix)
     rates = dataclasses.replace(frame.rates, first_seen={})
     logs = LogLines(status=frame.logs.status, backfill=frame.logs.backfill)
@@ -96,6 +100,9 @@ class Engine:
         queue_thresholds: queuemodel.QueueThresholds | None = None,
         vitals_thresholds: VitalsThresholds | None = None,
         history_seconds: float = HISTORY_SECONDS,
+        peers: Sequence[str] = (),
+        peer_timeout: float = cluster.DEFAULT_TIMEOUT,
+        peer_every: float = PEER_EVERY,
     ) -> None:
         self.catalog = catalog
         self.source = source
@@ -116,6 +123,13 @@ class Engine:
                 "fail2ban", fail2ban.probe, lambda: FAIL2BAN_FLOOD_EVERY if self._flood_visible else FAIL2BAN_EVERY
             )
             if follow_logs
+            else None
+        )
+        # The cluster's peers, checked in a thread of their own (a filtered peer costs the timeout).
+        port = clustermodel.cluster_port(catalog)
+        self.cluster_job: Periodic[cluster.ClusterState] | None = (
+            Periodic("cluster", functools.partial(cluster.probe, tuple(peers), port, peer_timeout), peer_every)
+            if peers and port is not None
             else None
         )
         self.gateway = GatewayReader() if gateway else None
@@ -196,8 +210,9 @@ class Engine:
             self.feeds.start()
         self._thread = threading.Thread(target=self._loop, name="mbtop-engine", daemon=True)
         self._thread.start()
-        if self.fail2ban_job is not None:
-            self.fail2ban_job.start()
+        for job in (self.fail2ban_job, self.cluster_job):
+            if job is not None:
+                job.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -208,7 +223,7 @@ class Engine:
             self._thread.join(timeout)
         if self.feeds is not None:
             self.feeds.stop()
-        for job in (self.fail2ban_job, self._gateway_job):
+        for job in (self.fail2ban_job, self._gateway_job, self.cluster_job):
             if job is not None:
                 job.stop()
         if self.health_watch is not None:
@@ -286,6 +301,8 @@ class Engine:
         alert = finding(flood) if flood is not None else None
         if alert is not None:
             snapshot = with_host_findings(snapshot, [alert])  # smtp-flood, as `mbtop check` reports it
+        if self.cluster_job is not None:
+            snapshot = clustermodel.extend(snapshot, self.cluster_job.latest())
         f2b = self.fail2ban_job.latest() if self.fail2ban_job is not None else None
         self.error = None
         return Frame(0, sample, snapshot, rates, flood, f2b, gateway, self._take_logs())

@@ -200,4 +200,7 @@ def live_engine(
         gateway=True,
         queue_thresholds=cfg.queue,
         vitals_thresholds=cfg.vitals,
+        peers=cfg.cluster.peers,
+        peer_timeout=cfg.cluster.timeout,
+        peer_every=cfg.cluster.every,
     )

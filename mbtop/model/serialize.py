@@ -11,6 +11,7 @@ from typing import Any
 from mbtop.model import gateway_json
 from mbtop.model.flood import FloodState, Thresholds, TopSource
 from mbtop.model.types import Finding, Listener, PortStatus, Snapshot, SocketStatus
+from mbtop.probes.cluster import ClusterState
 from mbtop.probes.fail2ban import Fail2ban
 from mbtop.probes.firewall import FirewallState, PortFirewall
 from mbtop.probes.health import Health
@@ -203,6 +204,20 @@ def snapshot(snap: Snapshot) -> dict[str, Any]:
         "services": [service(s) for s in snap.services],
         "queue": gateway_json.queue(snap.queue),
         "vitals": gateway_json.vitals(snap.vitals),
+        "cluster": cluster(snap.cluster),
+    }
+
+
+def cluster(state: ClusterState | None) -> dict[str, Any] | None:
+    """The peers named in ``[cluster] peers`` and whether each accepts; null when none are named."""
+    if state is None:
+        return None
+    return {
+        "port": state.port,
+        "peers": [
+            {"peer": p.peer, "up": p.up, "error": p.error, "latency_ms": p.latency_ms, "checked_at": iso(p.checked_at)}
+            for p in state.peers
+        ],
     }
 
 

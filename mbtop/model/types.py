@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from mbtop.catalog import PortSpec, SocketSpec
+from mbtop.probes.cluster import ClusterState
 from mbtop.probes.firewall import FirewallState, PortFirewall
 from mbtop.probes.health import Health
 from mbtop.probes.services import ServiceState
@@ -112,6 +113,7 @@ class Snapshot:
     services: tuple[ServiceState, ...] = ()
     queue: QueueState | None = None  # None: not read (mbtop.model.vitals.extend adds it)
     vitals: Vitals | None = None
+    cluster: ClusterState | None = None  # None: no peers configured (mbtop.model.cluster.extend adds it)
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)

@@ -9,6 +9,7 @@ cannot be read is recorded as an error string with the reason.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 import time
@@ -65,15 +66,19 @@ class Sample:
         return self.connections_at is None or self.connections_at == self.monotonic
 
 
+def _netlink_error(exc: OSError) -> str:
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
 def _read_tcp(ports: tuple[int, ...], proc: Path, use_netlink: bool) -> InetTable:
     netlink_error: str | None = None
     if use_netlink:
         try:
             return InetTable(tuple(sockdiag.tcp_sockets(ports)), "netlink")
         except OSError as exc:
-            netlink_error = str(exc)
+            netlink_error = _netlink_error(exc)
     try:
-        return InetTable(tuple(procnet.tcp_sockets(ports, proc)), "proc", None)
+        return InetTable(tuple(procnet.tcp_sockets(ports, proc)), "proc", None, netlink_error or "--no-netlink")
     except OSError as exc:
         why = f"cannot read TCP sockets: {exc.strerror or exc}"
         if netlink_error:
@@ -82,15 +87,22 @@ def _read_tcp(ports: tuple[int, ...], proc: Path, use_netlink: bool) -> InetTabl
 
 
 def _read_unix(proc: Path, use_netlink: bool) -> UnixTable:
+    netlink_error: str | None = None
     if use_netlink:
         try:
             return UnixTable(tuple(sockdiag.unix_sockets()), "netlink")
-        except OSError:
-            pass
+        except OSError as exc:
+            netlink_error = _netlink_error(exc)
     try:
-        return UnixTable(tuple(procnet.unix_sockets(proc)), "proc")
+        return UnixTable(tuple(procnet.unix_sockets(proc)), "proc", None, netlink_error or "--no-netlink")
     except OSError as exc:
         return UnixTable((), "none", f"cannot read UNIX sockets: {exc.strerror or exc}")
+
+
+def _why_proc(why: str | None) -> str:
+    if why == "--no-netlink":
+        return "--no-netlink"
+    return f"netlink sock_diag unavailable ({why})" if why else "netlink sock_diag unavailable"
 
 
 def without_own(table: InetTable, own: frozenset[tuple[str, int]]) -> InetTable:
@@ -101,7 +113,7 @@ def without_own(table: InetTable, own: frozenset[tuple[str, int]]) -> InetTable:
     keep = tuple(
         s for s in table.sockets if s.remote_address not in addresses or (s.remote_address, s.remote_port) not in own
     )
-    return table if len(keep) == len(table.sockets) else InetTable(keep, table.source, table.error)
+    return table if len(keep) == len(table.sockets) else dataclasses.replace(table, sockets=keep)
 
 
 def path_aliases(path: str) -> frozenset[str]:
@@ -125,7 +137,7 @@ def relevant_unix(
         for s in table.sockets
         if (s.vfs_inode is not None and s.vfs_inode in inodes) or (s.path is not None and s.path in names)
     ]
-    return UnixTable(tuple(keep), table.source, table.error)
+    return dataclasses.replace(table, sockets=tuple(keep))
 
 
 class Sampler:
@@ -262,9 +274,9 @@ class Sampler:
         root = os.geteuid() == 0
         notes: list[str] = []
         if tcp.source == "proc":
-            notes.append("netlink sock_diag unavailable: read /proc/net/tcp (no listen backlog)")
+            notes.append(f"{_why_proc(tcp.why_proc)}: read /proc/net/tcp (no listen backlog)")
         if unix.source == "proc":
-            notes.append("netlink sock_diag unavailable: read /proc/net/unix (sockets matched by path)")
+            notes.append(f"{_why_proc(unix.why_proc)}: read /proc/net/unix (sockets matched by path)")
         if owners.denied and not root:
             notes.append("not root: owners of other users' sockets are unknown (run with sudo)")
         return Sample(

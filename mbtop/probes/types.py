@@ -58,6 +58,7 @@ class InetTable:
     sockets: tuple[InetSocket, ...]
     source: str  # "netlink" or "proc"
     error: str | None = None  # set when neither source could be read
+    why_proc: str | None = None  # why /proc was read: sock_diag's error, or "--no-netlink"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class UnixTable:
     sockets: tuple[UnixSocket, ...]
     source: str
     error: str | None = None
+    why_proc: str | None = None  # as InetTable's
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,7 @@ class MbtopApp(ActingApp):
         gateway: bool = False,
         queue_thresholds: queuemodel.QueueThresholds | None = None,
         vitals_thresholds: VitalsThresholds | None = None,
+        tab: str = "overview",
     ) -> None:
         """``source``: where frames come from. A plain sample source (a ``Sampler``'s ``sample``, a
         ``Replay``) gets an in-process engine configured from the other arguments."""
@@ -112,6 +113,7 @@ class MbtopApp(ActingApp):
         self.last_action: tuple[Plan, Result, list[str], bool | None] | None = None
         self._flood_visible = False
         self.catalog = catalog
+        self.first_tab = tab
         self.interval = interval
         self.requested_theme = theme
         term = os.environ.get("TERM", "")
@@ -154,7 +156,7 @@ class MbtopApp(ActingApp):
 
     def on_mount(self) -> None:
         self._setup_themes()
-        self.push_screen(MainScreen())
+        self.push_screen(MainScreen(self.first_tab))
         for problem in self.theme_problems:
             self.notify(problem, severity="warning", timeout=8, markup=False)  # file names, parser errors
         note = str(getattr(self.frames, "note", ""))  # an agent that refused this screen: say why, once
@@ -366,6 +368,7 @@ def run(cfg: Config, args: argparse.Namespace) -> int:
         read_only=bool(args.read_only or cfg.read_only),
         audit_log=cfg.audit_log,
         low_bandwidth=low_bandwidth,
+        tab=getattr(args, "tab", None) or "overview",
     )
     # The engine and the log parser run in threads beside the event loop; a shorter switch
     # interval hands the interpreter back to the keyboard, the loop and the writer sooner.

@@ -211,24 +211,7 @@ def firewall_who(p: PortStatus) -> str:
     fw = p.firewall
     if fw is None:
         return "-"
-    if fw.verdict == "unknown":
-        return safe(fw.reason) or "-"
-    if fw.verdict == "restricted":
-        who = ", ".join(fw.sources)
-    elif fw.verdict == "limit":
-        who = f"anyone, {fw.limit}"
-    elif fw.verdict == "allow":
-        who = "anyone"
-    else:
-        who = "nobody from outside"
-    if fw.excepted:
-        shown = fw.excepted[:SHOW_EXCEPT]
-        more = f" +{len(fw.excepted) - len(shown)} more" if len(fw.excepted) > len(shown) else ""
-        who += f" except {', '.join(shown)}{more}"
-    verdicts = {f.verdict for f in fw.families}
-    if len(verdicts) > 1:
-        who += " (" + ", ".join(f"IPv{f.family} {f.verdict}" for f in fw.families) + ")"
-    return safe(who)
+    return safe(fw.who(SHOW_EXCEPT)) or "-"
 
 
 def firewall_rows(view: View) -> dict[str, dict[str, Cell]]:

@@ -9,6 +9,7 @@ Exits non-zero with the reason on the first failure.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -60,6 +61,7 @@ def main() -> None:
     for old in ("/usr/local/bin/mbtop", "/usr/local/share/man/man1/mbtop.1", "/etc/logrotate.d/mbtop",
                 "/etc/systemd/system/mbtop-agent.service", "/etc/init.d/mbtop-agent"):  # fmt: skip
         Path(old).unlink(missing_ok=True)
+    shutil.rmtree("/usr/local/share/mbtop", ignore_errors=True)
     before = listing()
     clone = WORK / "clone"
     run("git", "clone", "-q", str(REPO), str(clone))
@@ -90,6 +92,15 @@ def main() -> None:
         if status.returncode == 0:
             sys.exit(f"{agent} status says running right after install: {status.stdout}")
     print("agent service ok")
+
+    # For Prometheus and Grafana: the rules as promtool reads them, the dashboard as JSON.
+    share = Path("/usr/local/share/mbtop")
+    run("promtool", "check", "rules", str(share / "prometheus" / "mbtop-alerts.yml"))
+    if "job_name: mbtop" not in (share / "prometheus" / "prometheus-example.yml").read_text():
+        sys.exit("the scrape config example has no mbtop job")
+    if json.loads((share / "grafana" / "mbtop-dashboard.json").read_text())["uid"] != "mbtop-gateways":
+        sys.exit("the installed dashboard is not mbtop's")
+    print("prometheus files ok")
 
     home = WORK / "home"
     home.mkdir()

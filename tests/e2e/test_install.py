@@ -27,7 +27,7 @@ def test_install_man_completion_and_uninstall_on_a_fresh_clone() -> None:
             capture_output=True, text=True, timeout=1200,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
-        for step in ("installed: /usr/local/bin/mbtop", "completion ok", "uninstall ok"):
+        for step in ("installed: /usr/local/bin/mbtop", "prometheus files ok", "completion ok", "uninstall ok"):
             assert step in done.stdout
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -75,8 +75,19 @@ def test_snapshot_falls_back_to_proc_net_and_says_so(ns: Netns, refused: bool) -
             assert not any("sock_diag" in n for n in doc["notes"])
             return
         assert doc["sources"] == {"tcp": "proc", "unix": "proc"}, doc["sources"]
-        assert "netlink sock_diag unavailable: read /proc/net/tcp (no listen backlog)" in doc["notes"], doc["notes"]
-        assert any(n.startswith("netlink sock_diag unavailable: read /proc/net/unix") for n in doc["notes"])
+        # the note says why: the kernel's answer to sock_diag, as the filter gave it
+        why = "netlink sock_diag unavailable (Operation not permitted)"
+        assert f"{why}: read /proc/net/tcp (no listen backlog)" in doc["notes"], doc["notes"]
+        assert any(n.startswith(f"{why}: read /proc/net/unix") for n in doc["notes"]), doc["notes"]
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_no_netlink_is_named_as_the_reason(ns: Netns) -> None:
+    argv = ("-m", "mbtop", "--no-netlink", "snapshot", "--json", "--no-health", "--no-firewall", "--sample", "0")
+    out = ns.run(sys.executable, *argv, check=False)
+    doc = json.loads(out.stdout)
+    assert doc["sources"] == {"tcp": "proc", "unix": "proc"}
+    assert "--no-netlink: read /proc/net/tcp (no listen backlog)" in doc["notes"], doc["notes"]
+    assert not any("unavailable" in n for n in doc["notes"]), doc["notes"]

@@ -23,6 +23,8 @@ def test_wheel_contains_catalog_and_themes(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("mbtop-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "mbtop/catalog/reference.toml" in names
+    for shipped in ("prometheus/mbtop-alerts.yml", "prometheus/prometheus-example.yml", "grafana/mbtop-dashboard.json"):
+        assert f"mbtop/share/{shipped}" in names, shipped
     themes = {Path(n).name for n in names if n.startswith("mbtop/ui/themes/")}
     assert themes == {p.name for p in (REPO / "themes").glob("*.toml")}
 

@@ -6,8 +6,8 @@ checkout's interpreter), so it meets the real systemctl, the real journal and re
 The gateway is booted once for the layer and powered off at the end, whatever happened.  It shares
 nothing with the host's lab stack (own network, /run, and overlays over /etc and /var): no lock.
 
-The agent unit (issue 21) plugs in here once `mbtop agent` exists: install it with
-``Gateway.install_unit("mbtop-agent.service", text)`` and drive it like the units below.
+The agent unit is installed with
+``Gateway.install_unit("mbtop-agent.service", text)`` (test_agent_unit.py).
 """
 
 from __future__ import annotations

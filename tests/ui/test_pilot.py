@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.widgets import Input, TabbedContent
+from textual.widgets import Input, TabbedContent, TabPane
 
 from mbtop.ui.app import MbtopApp
 from mbtop.ui.screens.detail import PortDetail, SocketDetail
@@ -59,6 +59,19 @@ async def test_tabs_by_number_and_tab_key() -> None:
         assert findings.row_count == len(app.view.snapshot.findings)
         first = next(iter(findings.rows)).value
         assert first is not None and first.startswith("finding:unexpected-owner:465")
+
+
+async def test_the_first_tab_can_be_named_and_every_name_is_a_tab() -> None:
+    """`mbtop --tab NAME` (and `mbtop web`'s ?tab=NAME): the screen opens on that tab, its table focused."""
+    from mbtop.cli import TABS
+
+    app = make_app()
+    app.first_tab = "firewall"
+    async with app.run_test(size=(80, 24)) as pilot:
+        await samples(pilot, 1)
+        tabs = _main(app).query_one(TabbedContent)
+        assert tabs.active == "firewall" and app.focused is _table(app, "firewall")
+        assert [str(p.id) for p in tabs.query(TabPane)] == list(TABS)
 
 
 async def test_enter_opens_port_detail_with_filters_and_sorts() -> None:

@@ -10,9 +10,11 @@ from types import MappingProxyType
 from typing import Any
 
 from mbtop.catalog import load_reference
+from mbtop.model import cluster
 from mbtop.model.build import build
 from mbtop.model.flood import FloodTracker, mail_ports
 from mbtop.model.serialize import fail2ban, finding, flood, snapshot
+from mbtop.probes.cluster import ClusterState, PeerCheck
 from mbtop.probes.fail2ban import Fail2ban, Jail
 from mbtop.probes.firewall import FamilyVerdict, FirewallState, PortFirewall
 from mbtop.probes.health import Health
@@ -22,7 +24,7 @@ from tests.unit.fakes import conn, listen, proc, sample, sockfile
 CAT = load_reference()
 TOP = {
     "schema", "host", "taken_at", "root", "status", "ports", "sockets", "findings", "notes", "sources",
-    "firewall", "services", "queue", "vitals",
+    "firewall", "services", "queue", "vitals", "cluster",
 }  # fmt: skip
 PORT = {
     "port", "proto", "service", "name", "expect", "status", "reason", "listening", "listeners", "accept_queue",
@@ -61,6 +63,8 @@ VITALS = {
 }  # fmt: skip
 FILESYSTEM = {"mount", "path_roles", "total_bytes", "free_bytes", "free_ratio", "total_inodes", "free_inodes_ratio"}
 CERTIFICATE = {"path", "used_by", "subject", "not_after", "days_left", "error"}
+CLUSTER = {"port", "peers"}
+CLUSTER_PEER = {"peer", "up", "error", "latency_ms", "checked_at"}
 THRESHOLDS = {"total_per_minute", "source_per_30s", "concurrent", "syn_recv", "queue_fill", "origin"}
 
 
@@ -107,6 +111,10 @@ def test_snapshot_has_exactly_the_schema_keys() -> None:
     assert set(port25["firewall"]) == PORT_FIREWALL
     assert all(set(f) == FAMILY for f in port25["firewall"]["families"])
     assert all(set(x) == SERVICE for x in doc["services"]) and doc["services"]
+    assert doc["cluster"] is None  # no [cluster] peers
+    peers = ClusterState(10050, (PeerCheck("gw2.example", False, "connection refused", None, 1.7e9),))
+    with_peers = snapshot(cluster.extend(build(CAT, sample()), peers))["cluster"]
+    assert set(with_peers) == CLUSTER and all(set(p) == CLUSTER_PEER for p in with_peers["peers"])
 
 
 def test_a_finding_without_an_action_still_has_the_key() -> None:

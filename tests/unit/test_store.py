@@ -268,3 +268,23 @@ def test_sizes_and_durations_parse_the_way_people_write_them() -> None:
     for bad in ("", "abc", "-1M", "0"):
         with pytest.raises(ValueError):
             parse_size(bad)
+
+
+def test_a_damaged_big_frame_is_refused_with_a_reason(tmp_path: Path) -> None:
+    """Big frames are bz2 (a flood's log events): a cut or garbled one is a clear RecordingError."""
+    path = tmp_path / "bz" / "mbtop.db"
+    store = Store(path)
+    big = {"logs": [f"event {i} from 10.0.{i % 256}.{i % 253}" for i in range(3000)]}
+    store.append(1.0, big)
+    store.close()
+    db = sqlite3.connect(path)
+    (data,) = db.execute("SELECT data FROM frames").fetchone()
+    assert data[:3] == b"BZh"
+    for bad in (data[: len(data) // 2], data[:10] + bytes(len(data) - 10)):
+        with db:
+            db.execute("UPDATE frames SET data = ?", (bad,))
+        rec = Recording(path)
+        with pytest.raises(RecordingError, match="truncated or damaged"):
+            rec.at(1.0)
+        rec.close()
+    db.close()

@@ -83,3 +83,25 @@ def test_bidi_in_a_process_name_is_neutralised_in_text_and_literal_in_json() -> 
     port = next(p for p in doc["ports"] if p["port"] == 6379)
     assert port["listeners"][0]["process"] == name  # the data as it is
     assert "\\u202e" in json.dumps(doc)  # escaped by the encoder, never raw on a terminal
+
+
+def test_the_firewall_table_names_who_is_kept_out_and_why_a_port_is_unknown() -> None:
+    """`mbtop firewall` says the whole answer: every exception (the screen shows six), a limit's
+    condition, and why a verdict is unknown (pure code: verdicts built by hand)."""
+    from mbtop.catalog import load_reference
+    from mbtop.cli.report import firewall_table
+    from mbtop.probes.firewall import FamilyVerdict, FirewallState, PortFirewall
+
+    nets = tuple(f"198.51.100.{i}/32" for i in range(8))
+    fam = FamilyVerdict(4, "allow", (), "INPUT: -A INPUT -p tcp --dport 25 -j ACCEPT", None, excepted=nets)
+    ports = {
+        25: PortFirewall(25, "iptables", "allow", (), fam.rule, None, (fam,), excepted=nets),
+        80: PortFirewall(80, "iptables", "limit", (), "r", "25/minute burst 5", ()),
+        3306: PortFirewall(3306, "iptables", "unknown", (), None, None, (), reason="-m string: cannot be evaluated"),
+    }
+    state = FirewallState("iptables", True, ports, ("IPv4 INPUT policy DROP (iptables)",), True)
+    text = firewall_table(load_reference(), state)
+    line = {row.split()[0]: row for row in text.splitlines() if "/tcp" in row}
+    assert "anyone except " + ", ".join(nets) in line["25/tcp"]
+    assert "anyone, 25/minute burst 5" in line["80/tcp"]
+    assert "-m string: cannot be evaluated" in line["3306/tcp"]

@@ -72,6 +72,27 @@ class PortFirewall:
     def open_to_anyone(self) -> bool:
         return self.verdict in ("allow", "limit")
 
+    def who(self, show_except: int = 6) -> str:
+        """Who a new connection gets in from, in words: the screen's WHO column and ``mbtop
+        firewall``'s (raw text: the caller cleans it for its output)."""
+        if self.verdict == "unknown":
+            return self.reason or "-"
+        if self.verdict == "restricted":
+            who = ", ".join(self.sources)
+        elif self.verdict == "limit":
+            who = f"anyone, {self.limit}"
+        elif self.verdict == "allow":
+            who = "anyone"
+        else:
+            who = "nobody from outside"
+        if self.excepted:
+            shown = self.excepted[:show_except]
+            more = f" +{len(self.excepted) - len(shown)} more" if len(self.excepted) > len(shown) else ""
+            who += f" except {', '.join(shown)}{more}"
+        if len({f.verdict for f in self.families}) > 1:
+            who += " (" + ", ".join(f"IPv{f.family} {f.verdict}" for f in self.families) + ")"
+        return who
+
 
 @dataclass(frozen=True, slots=True)
 class FirewallState:

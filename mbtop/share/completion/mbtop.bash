@@ -5,7 +5,7 @@
 #    source ~/.local/share/bash_completion/mbtop
 # See also: https://github.com/scop/bash-completion/blob/main/doc/configuration.md
 
-_shtab_mbtop_subparsers=(snapshot record logs agent check restart fix-perms free-port block unblock firewall queue config)
+_shtab_mbtop_subparsers=(snapshot record logs agent check restart fix-perms free-port block unblock firewall queue web config)
 
 _shtab_mbtop_snapshot_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --json --replay --at)
 _shtab_mbtop_record_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --count --every --force)
@@ -19,8 +19,9 @@ _shtab_mbtop_block_option_strings=(-h --help --config --no-netlink --no-firewall
 _shtab_mbtop_unblock_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --dry-run --yes -y --read-only)
 _shtab_mbtop_firewall_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --json)
 _shtab_mbtop_queue_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --json --shape --sender --domain --reason --queue --site --postfix-config --dry-run --yes -y --read-only)
+_shtab_mbtop_web_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --listen --replay --allow-actions)
 _shtab_mbtop_config_option_strings=(-h --help --print-default --check)
-_shtab_mbtop_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --version --interval --theme --read-only --low-bandwidth --replay --no-attach --agent-socket)
+_shtab_mbtop_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --version --interval --theme --read-only --low-bandwidth --replay --tab --no-attach --agent-socket)
 
 _shtab_mbtop_snapshot___config_COMPGEN=_shtab_compgen_files
 _shtab_mbtop_record_pos_0_COMPGEN=_shtab_compgen_files
@@ -39,6 +40,7 @@ _shtab_mbtop_block___config_COMPGEN=_shtab_compgen_files
 _shtab_mbtop_unblock___config_COMPGEN=_shtab_compgen_files
 _shtab_mbtop_firewall___config_COMPGEN=_shtab_compgen_files
 _shtab_mbtop_queue___config_COMPGEN=_shtab_compgen_files
+_shtab_mbtop_web___config_COMPGEN=_shtab_compgen_files
 _shtab_mbtop_config___check_COMPGEN=_shtab_compgen_files
 _shtab_mbtop___config_COMPGEN=_shtab_compgen_files
 _shtab_mbtop___theme_COMPGEN=_mbtop_themes
@@ -46,7 +48,8 @@ _shtab_mbtop___replay_COMPGEN=_shtab_compgen_files
 
 _shtab_mbtop_logs___format_choices=(postfix nginx auto)
 _shtab_mbtop_queue_pos_0_choices=(show flush requeue hold release delete)
-_shtab_mbtop_pos_0_choices=(snapshot record logs agent check restart fix-perms free-port block unblock firewall queue config)
+_shtab_mbtop_pos_0_choices=(snapshot record logs agent check restart fix-perms free-port block unblock firewall queue web config)
+_shtab_mbtop___tab_choices=(overview sockets findings logs flood firewall services queue)
 
 _shtab_mbtop_snapshot__h_nargs=0
 _shtab_mbtop_snapshot___help_nargs=0
@@ -148,6 +151,12 @@ _shtab_mbtop_queue___dry_run_nargs=0
 _shtab_mbtop_queue___yes_nargs=0
 _shtab_mbtop_queue__y_nargs=0
 _shtab_mbtop_queue___read_only_nargs=0
+_shtab_mbtop_web__h_nargs=0
+_shtab_mbtop_web___help_nargs=0
+_shtab_mbtop_web___no_netlink_nargs=0
+_shtab_mbtop_web___no_firewall_nargs=0
+_shtab_mbtop_web___no_health_nargs=0
+_shtab_mbtop_web___allow_actions_nargs=0
 _shtab_mbtop_config__h_nargs=0
 _shtab_mbtop_config___help_nargs=0
 _shtab_mbtop_config___print_default_nargs=0

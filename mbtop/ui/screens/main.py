@@ -56,14 +56,15 @@ class MainScreen(Screen[None]):
     MainScreen.-tall #overview-findings { display: block; }
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tab: str = "overview") -> None:
         super().__init__()
+        self.first_tab = tab  # `mbtop --tab NAME` (and `mbtop web`'s ?tab=NAME)
         self.view: View | None = None
         self._findings_label = "3 Findings"
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
-        with TabbedContent(initial="overview", id="tabs"):
+        with TabbedContent(initial=self.first_tab, id="tabs"):
             with TabPane("1 Overview", id="overview"), Vertical():
                 yield LiveTable(rows.OVERVIEW, id="overview-table")
                 with VerticalScroll(id="overview-findings"):
