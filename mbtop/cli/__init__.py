@@ -21,7 +21,8 @@ from mbtop.text import clean
 EXIT_USAGE = 2
 
 
-LIVE_ONLY = ("interval", "theme", "low_bandwidth", "replay", "tab")  # options of the live screen alone
+# Options of the live screen alone.
+LIVE_ONLY = ("interval", "theme", "low_bandwidth", "replay", "tab", "no_attach", "agent_socket")
 # The live screen's tabs, in their order (keys 1–8); `--tab` and `mbtop web`'s ?tab= name one.
 TABS = ("overview", "sockets", "findings", "logs", "flood", "firewall", "services", "queue")
 
@@ -72,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
         "--replay", metavar="FILE", help="show recorded samples (from `mbtop record`) instead of this system"
     )
     p.add_argument("--tab", choices=TABS, default=None, help="the tab to open with (default overview)")
+    p.add_argument("--no-attach", action="store_true", help="run an engine of this process even when an agent runs")
+    p.add_argument(
+        "--agent-socket", metavar="PATH", help="the agent's socket to attach to (default /run/mbtop/agent.sock)"
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     snap = sub.add_parser("snapshot", parents=[common], help="print every documented port and socket once")

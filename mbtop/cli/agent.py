@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the recorder (cattrs) is loaded when the agent starts, not 
     from mbtop.engine.recorder import Recorder, RecorderStatus
     from mbtop.export.collector import FrameCollector
     from mbtop.export.server import MetricsServer
+    from mbtop.engine.server import AgentServer
 
 log = logging.getLogger("mbtop.agent")
 
@@ -56,6 +57,16 @@ def add_parser(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         help="TLS and basic auth for /metrics, in Prometheus exporter-toolkit's web-config format",
     )
 
+    serve = p.add_mutually_exclusive_group()
+    serve.add_argument(
+        "--socket",
+        dest="serve_socket",
+        type=Path,
+        metavar="PATH",
+        help="where viewers (sudo mbtop) attach (default /run/mbtop/agent.sock, root only)",
+    )
+    serve.add_argument("--no-serve", action="store_true", help="serve no viewers (each mbtop runs its own engine)")
+
 
 def _listen(text: str) -> tuple[str, int]:
     try:
@@ -79,6 +90,7 @@ class Agent:
         self.recorder: Recorder | None = None
         self.metrics: MetricsServer | None = None
         self.engine: Any = None
+        self.server: AgentServer | None = None
 
     def settings(self, cfg: Config) -> tuple[Path | None, int, float, float]:
         a = self.args
@@ -117,6 +129,8 @@ class Agent:
             self.engine.subscribe(self.recorder)
         if collector is not None:
             self.engine.subscribe(collector)
+        if self.server is not None:
+            self.server.attach(self.engine)
         self.engine.start()
         log.info("started: a frame every %g s", interval)
 
@@ -176,18 +190,38 @@ class Agent:
             return
         log.info("config reloaded from %s", clean(cfg.source or "the defaults"))
 
+    def serve(self) -> None:
+        """The viewers' socket, made before anything else: a second agent stops here, before it
+        opens the recording the first one writes."""
+        if getattr(self.args, "no_serve", False):
+            log.info("serving no viewers (--no-serve)")
+            return
+        from mbtop.engine import wire
+        from mbtop.engine.server import AgentServer
+
+        path = getattr(self.args, "serve_socket", None) or Path(wire.DEFAULT_SOCKET)
+        self.server = AgentServer(path).start()
+        log.info("viewers attach on %s (protocol %d)", path, wire.PROTOCOL)
+
     def run(self) -> int:
+        from mbtop.engine.sockpath import SocketPathError
+
         signal.signal(signal.SIGTERM, lambda *_: self.stop.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop.set())
         signal.signal(signal.SIGHUP, lambda *_: self.reload.set())
         try:
+            self.serve()
             self.begin()
-        except RecordingError as exc:
+        except (RecordingError, SocketPathError) as exc:
             log.error("%s", clean(str(exc)))
+            if self.server is not None:
+                self.server.close()
             self.end()
             return 1
         except ConfigError as exc:
             log.error("%s", clean(str(exc)))
+            if self.server is not None:
+                self.server.close()
             self.end()
             return 2
         try:
@@ -197,6 +231,8 @@ class Agent:
                     self.reload.clear()
                     self.do_reload()
         finally:
+            if self.server is not None:
+                self.server.close()
             self.end()
             log.info("stopped")
         return 0

@@ -159,6 +159,9 @@ class MbtopApp(ActingApp):
         self.push_screen(MainScreen(self.first_tab))
         for problem in self.theme_problems:
             self.notify(problem, severity="warning", timeout=8, markup=False)  # file names, parser errors
+        note = str(getattr(self.frames, "note", ""))  # an agent that refused this screen: say why, once
+        if note:
+            self.notify(note, severity="warning", timeout=15, markup=False)
         self.frames.start(self._frame_arrived, self._logs_arrived)
 
     def on_unmount(self) -> None:
@@ -185,7 +188,10 @@ class MbtopApp(ActingApp):
         self.error = None
         self.samples_taken += 1
         self.frame = frame
-        self.view = View(frame.sample, frame.snapshot, frame.rates, self.paused, None, frame.flood, frame.fail2ban)
+        via = str(getattr(self.frames, "via", ""))  # an attached source: "via agent", or why no longer
+        if self.view is not None and via != self.view.via and via.startswith("own engine"):
+            self.notify(str(getattr(self.frames, "note", "")), severity="warning", timeout=15, markup=False)
+        self.view = View(frame.sample, frame.snapshot, frame.rates, self.paused, None, frame.flood, frame.fail2ban, via)
         self._render_soon()
 
     def _alert_state(self) -> tuple[object, ...]:

@@ -10,7 +10,7 @@ _shtab_mbtop_subparsers=(snapshot record logs agent fleet check restart fix-perm
 _shtab_mbtop_snapshot_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --json --replay --at)
 _shtab_mbtop_record_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --count --every --force)
 _shtab_mbtop_logs_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --format --events --summary --json --year --follow --replay --from --to)
-_shtab_mbtop_agent_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --record --no-record --interval --max-size --keep --listen --listen-remote --web-config)
+_shtab_mbtop_agent_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --record --no-record --interval --max-size --keep --listen --listen-remote --web-config --socket --no-serve)
 _shtab_mbtop_fleet_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --prometheus --targets --job --interval --timeout --theme)
 _shtab_mbtop_check_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --json)
 _shtab_mbtop_restart_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --dry-run --yes -y --read-only)
@@ -22,7 +22,7 @@ _shtab_mbtop_firewall_option_strings=(-h --help --config --no-netlink --no-firew
 _shtab_mbtop_queue_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --json --shape --sender --domain --reason --queue --site --postfix-config --dry-run --yes -y --read-only)
 _shtab_mbtop_web_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --listen --replay --allow-actions)
 _shtab_mbtop_config_option_strings=(-h --help --print-default --check)
-_shtab_mbtop_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --version --interval --theme --read-only --low-bandwidth --replay --tab)
+_shtab_mbtop_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --version --interval --theme --read-only --low-bandwidth --replay --tab --no-attach --agent-socket)
 
 _shtab_mbtop_snapshot___config_COMPGEN=_shtab_compgen_files
 _shtab_mbtop_record_pos_0_COMPGEN=_shtab_compgen_files
@@ -82,6 +82,7 @@ _shtab_mbtop_agent___no_health_nargs=0
 _shtab_mbtop_agent___no_record_nargs=0
 _shtab_mbtop_agent___listen_nargs='?'
 _shtab_mbtop_agent___listen_remote_nargs=0
+_shtab_mbtop_agent___no_serve_nargs=0
 _shtab_mbtop_fleet__h_nargs=0
 _shtab_mbtop_fleet___help_nargs=0
 _shtab_mbtop_fleet___no_netlink_nargs=0
@@ -178,6 +179,7 @@ _shtab_mbtop___no_health_nargs=0
 _shtab_mbtop___version_nargs=0
 _shtab_mbtop___read_only_nargs=0
 _shtab_mbtop___low_bandwidth_nargs=0
+_shtab_mbtop___no_attach_nargs=0
 
 
 # Custom Preamble
