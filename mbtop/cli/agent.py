@@ -23,9 +23,9 @@ from mbtop.text import clean
 
 if TYPE_CHECKING:  # the recorder (cattrs) is loaded when the agent starts, not to build the CLI's parser
     from mbtop.engine.recorder import Recorder, RecorderStatus
+    from mbtop.engine.server import AgentServer
     from mbtop.export.collector import FrameCollector
     from mbtop.export.server import MetricsServer
-    from mbtop.engine.server import AgentServer
 
 log = logging.getLogger("mbtop.agent")
 
