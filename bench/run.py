@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Every benchmark, one table: mbtop's figure, the peer's figure from the same run, the ratio, the target.
 
-    sudo .venv/bin/python bench/run.py [--quick] [--only sockets,logs,tui,screen,keys,bytes,queue]
+    sudo .venv/bin/python bench/run.py [--quick] [--only sockets,logs,tui,screen,keys,bytes,queue,metrics]
 
 Needs root (network namespaces), the lab stack up for the idle figures (`sudo scripts/stack up`),
 and the peers: ss, pflogsumm, goaccess, glances, btop (installed here with apt when missing).
@@ -297,6 +297,16 @@ def bench_keys(runs: int) -> None:
         f"median {median:.0f} ms; p95 spread {spread:.0f} ms over {runs} runs")  # fmt: skip
 
 
+def bench_metrics(scrapes: int) -> None:
+    """A /metrics scrape at 10,000 connections (bench/metrics_bench.py): the server's work per scrape."""
+    from bench.metrics_bench import measure
+
+    row = measure(10_000, scrapes)
+    note = f"max {row['server_ms_max']:.1f} ms, {row['series']:.0f} series; HTTP request {row['http_ms_median']:.1f} ms"
+    ok = row["server_ms_median"] <= 10 and row["connections_in_frame"] >= 10_000
+    add("/metrics scrape, 10k connections", row["server_ms_median"], None, "ms", "≤ 10 ms", ok, note)
+
+
 def ensure_peers() -> None:
     missing = [p for p, b in PEERS.items() if not shutil.which(b)]
     if missing:
@@ -308,7 +318,7 @@ def ensure_peers() -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer runs, shorter windows, smaller logs")
-    ap.add_argument("--only", default="sockets,logs,tui,screen,keys,bytes,queue")
+    ap.add_argument("--only", default="sockets,logs,tui,screen,keys,bytes,queue,metrics")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("run as root (network namespaces, the lab stack)", file=sys.stderr)
@@ -331,6 +341,8 @@ def main() -> int:
         bench_bytes(window / 2)
     if "queue" in parts:
         bench_queue(20_000 if args.quick else 100_000)
+    if "metrics" in parts:
+        bench_metrics(20 if args.quick else 50)
     print()
     head = ("benchmark", "mbtop", "peer (same run)", "ratio", "target", "met", "note")
     table = [head, *[(r.what, r.mbtop, r.peer, r.ratio, r.target, r.met, r.note) for r in ROWS]]

@@ -52,6 +52,9 @@ class AgentConfig:
     max_size: int = 256 << 20  # bytes, database and WAL together
     keep: float = 7 * 86400.0  # seconds
     interval: float = 1.0
+    listen: tuple[str, int] | None = None  # /metrics' address; None: no metrics (mbtop.export)
+    listen_remote: bool = False  # a non-loopback listen address was asked for
+    web_config: Path | None = None  # TLS and basic auth for /metrics (mbtop.export.webconfig)
 
 
 def _agent(raw: Any, where: str) -> AgentConfig:
@@ -59,7 +62,7 @@ def _agent(raw: Any, where: str) -> AgentConfig:
 
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: [agent] must be a table")
-    unknown = sorted(set(raw) - {"record", "max_size", "keep", "interval"})
+    unknown = sorted(set(raw) - {"record", "max_size", "keep", "interval", "listen", "listen_remote", "web_config"})
     if unknown:
         raise ConfigError(f"{where}: [agent]: unknown setting(s): {', '.join(unknown)}")
     default = AgentConfig()
@@ -80,7 +83,48 @@ def _agent(raw: Any, where: str) -> AgentConfig:
     interval = raw.get("interval", default.interval)
     if not isinstance(interval, (int, float)) or isinstance(interval, bool) or not 0.2 <= interval <= 3600:
         raise ConfigError(f"{where}: [agent] interval must be a number of seconds from 0.2 to 3600")
-    return AgentConfig(record=path, max_size=size, keep=keep, interval=float(interval))
+    listen, remote, web = _listen(raw, where)
+    return AgentConfig(
+        record=path,
+        max_size=size,
+        keep=keep,
+        interval=float(interval),
+        listen=listen,
+        listen_remote=remote,
+        web_config=web,
+    )
+
+
+def check_listen(listen: tuple[str, int] | None, remote: bool, source: str) -> None:
+    """A non-loopback address for /metrics only when asked for (``listen_remote``)."""
+    from mbtop.export.listen import is_loopback
+
+    if listen is not None and not remote and not is_loopback(listen[0]):
+        raise ConfigError(
+            f"{source}: {listen[0]} is not a loopback address: /metrics is served to the network only when "
+            "asked (listen_remote = true, or --listen-remote), best with TLS and basic auth (web_config)"
+        )
+
+
+def _listen(raw: dict[str, Any], where: str) -> tuple[tuple[str, int] | None, bool, Path | None]:
+    from mbtop.export.listen import ListenError, parse_listen
+
+    value, remote, web = raw.get("listen", False), raw.get("listen_remote", False), raw.get("web_config")
+    if not isinstance(remote, bool):
+        raise ConfigError(f"{where}: [agent] listen_remote must be true or false")
+    if value is False:
+        listen = None
+    elif isinstance(value, str):
+        try:
+            listen = parse_listen(value)
+        except ListenError as exc:
+            raise ConfigError(f"{where}: [agent] listen: {exc}") from None
+    else:
+        raise ConfigError(f'{where}: [agent] listen must be an address and port ("127.0.0.1:10125") or false')
+    if web is not None and (not isinstance(web, str) or not web.startswith("/") or "\x00" in web):
+        raise ConfigError(f"{where}: [agent] web_config must be an absolute path")
+    check_listen(listen, remote, f"{where}: [agent] listen")
+    return listen, remote, None if web is None else Path(web)
 
 
 @dataclass(frozen=True, slots=True)

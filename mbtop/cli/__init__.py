@@ -21,7 +21,8 @@ from mbtop.text import clean
 EXIT_USAGE = 2
 
 
-LIVE_ONLY = ("interval", "theme", "low_bandwidth", "replay", "tab")  # options of the live screen alone
+# Options of the live screen alone.
+LIVE_ONLY = ("interval", "theme", "low_bandwidth", "replay", "tab", "no_attach", "agent_socket")
 # The live screen's tabs, in their order (keys 1–8); `--tab` and `mbtop web`'s ?tab= name one.
 TABS = ("overview", "sockets", "findings", "logs", "flood", "firewall", "services", "queue")
 
@@ -74,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
         help="show recorded samples (from `mbtop record`, or an agent's recording) instead of this system",
     )
     p.add_argument("--tab", choices=TABS, default=None, help="the tab to open with (default overview)")
+    p.add_argument("--no-attach", action="store_true", help="run an engine of this process even when an agent runs")
+    p.add_argument(
+        "--agent-socket", metavar="PATH", help="the agent's socket to attach to (default /run/mbtop/agent.sock)"
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     snap = sub.add_parser("snapshot", parents=[common], help="print every documented port and socket once")
@@ -100,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     from mbtop.cli import replay
 
     replay.add_parser(sub, [common])
+
+    from mbtop.cli import fleet
+
+    fleet.add_parser(sub, [common])
 
     chk = sub.add_parser(
         "check", parents=[common], help="monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"
@@ -350,6 +359,12 @@ def cmd_web(cfg: Config, args: argparse.Namespace) -> int:
     return web.run(cfg, args)
 
 
+def cmd_fleet(cfg: Config, args: argparse.Namespace) -> int:
+    from mbtop.cli import fleet
+
+    return fleet.run(cfg, args)
+
+
 def cmd_queue(cfg: Config, args: argparse.Namespace) -> int:
     from mbtop.cli import queue as queue_cli
 
@@ -427,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         "agent": cmd_agent,
         "replay": cmd_replay,
         "web": cmd_web,
+        "fleet": cmd_fleet,
     }
     handler = handlers.get(args.command or "", cmd_tui)
     try:

@@ -53,6 +53,9 @@ record = "/var/lib/mbtop/mbtop.db"   # the recording (absolute path), or false: 
 max_size = "256M"      # the recording's cap on disk; the oldest frames go first
 keep = "7d"            # frames older than this are dropped (e.g. 12h, 7d)
 interval = 1.0         # seconds between samples (0.2 to 3600)
+listen = false         # Prometheus /metrics: "127.0.0.1:10125" (or --listen), or false: no metrics
+listen_remote = false  # true: listen may be a non-loopback address (then use web_config)
+# web_config = "/etc/mbtop/web-config.yml"   # TLS and basic auth for /metrics (exporter-toolkit format)
 
 # `mbtop web`: the live screen in a browser (every session needs the token printed at start).
 [web]

@@ -22,7 +22,9 @@ from typing import Any
 
 import cattrs
 
+from mbtop.engine.feeds import LogBatch
 from mbtop.engine.frame import FORMAT, Frame, LogLines
+from mbtop.logs.events import MailEvent, WebEvent
 from mbtop.model.history import conn_id
 from mbtop.probes.types import InetSocket, UnixSocket
 
@@ -245,3 +247,23 @@ def logs_from_json(data: Mapping[str, Any]) -> LogLines:
         return _CONV.structure(_logs_rows(data.get("logs") or {}), LogLines)
     except Exception as exc:  # noqa: BLE001 - as in from_json
         raise CodecError(f"frame's log events do not fit: {_why(exc)}") from None
+
+
+def batch_to_json(batch: LogBatch) -> dict[str, Any]:
+    """A log batch as a JSON-able dict (the agent's socket): its events by kind, as a frame has them."""
+    out: dict[str, Any] = _CONV.unstructure(batch, LogBatch)
+    out["events"] = _CONV.unstructure(
+        batch.events, tuple[MailEvent, ...] if batch.which == "mail" else tuple[WebEvent, ...]
+    )
+    return out
+
+
+def batch_from_json(data: Mapping[str, Any]) -> LogBatch:
+    """The batch back; one that does not fit is refused (``CodecError``)."""
+    try:
+        which = data["which"]
+        kind = tuple[MailEvent, ...] if which == "mail" else tuple[WebEvent, ...]
+        events: Any = _CONV.structure(data["events"], kind)
+        return LogBatch(which, str(data["path"]), events, str(data["status"]), int(data.get("history") or 0))
+    except Exception as exc:  # noqa: BLE001 - as in from_json
+        raise CodecError(f"log batch does not fit: {_why(exc)}") from None

@@ -55,6 +55,17 @@ PEER_EVERY = 30.0  # seconds between checks of the cluster's peers
 PENDING_EVENTS = 50_000  # log events waiting for the next frame, per log kind (a flood cannot grow it)
 
 
+def name_thread(name: str) -> None:
+    """The calling thread's name as the kernel shows it (/proc/PID/task/*/comm, top -H): an engine
+    thread can be told from the screen's threads (a test proves that an attached screen has none)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
+    except (OSError, AttributeError):  # not Linux: the name stays the interpreter's
+        pass
+
+
 def trimmed(frame: Frame) -> Frame:
     """``frame`` as history keeps it: listeners, counts and states, not every connection or log line.
 
@@ -249,6 +260,7 @@ class Engine:
     # --- sampling ------------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        name_thread("mbtop-engine")
         while not self._stopped.is_set():
             self._wake.clear()
             frame: Frame | None

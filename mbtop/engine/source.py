@@ -9,13 +9,18 @@ actions, whose verification is ``recheck``. Everything else is a hint a source m
 - ``SampleReplaySource``: the JSON sample recordings of ``mbtop record`` / ``mbtop --replay FILE``
   (``mbtop.probes.record``), played through an engine so they give the frames the machine would.
 
-A recorded source (the recorder's SQLite files) or an attach-to-agent source implements the
-same protocol; the screen does not change for them.
+- ``AttachSource`` (``mbtop.engine.attach``): the frames of ``mbtop agent`` over its socket, chosen
+  by ``screen_source`` when an agent answers; the machine is then sampled once, by the agent.
+
+A recorded source (the recorder's SQLite files) implements the same protocol; the screen does not
+change for them. A source may also say where its frames come from (``via``, for the header) and
+why it is not what was asked for (``note``: an agent that refused, shown once).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -70,6 +75,9 @@ class FrameSource(Protocol):
 
 class LiveSource:
     """Frames from an in-process engine. The engine is started by ``start`` and stopped by ``stop``."""
+
+    via = ""  # the header's word on where frames come from: an engine of this process says nothing
+    note = ""  # why this is not the agent's frames (it refused), for the screen to say once
 
     def __init__(self, engine: Engine, live: bool = True) -> None:
         self.engine = engine
@@ -133,18 +141,41 @@ class SampleReplaySource(LiveSource):
 
 
 def screen_source(cfg: Config, args: argparse.Namespace, interval: float) -> FrameSource:
-    """What ``sudo mbtop`` reads: a recording given with ``--replay FILE``, else an engine on this machine."""
+    """What ``sudo mbtop`` reads: a recording given with ``--replay FILE``; else the agent's frames
+    when one answers on its socket (``--no-attach``: never); else an engine on this machine."""
     replay = getattr(args, "replay", None)
     if replay:
         return SampleReplaySource(cfg.catalog, load(Path(replay)), interval, follow_logs=True, thresholds=cfg.flood)
-    engine = live_engine(
-        cfg,
-        interval=interval,
-        netlink=not getattr(args, "no_netlink", False),
-        firewall=not getattr(args, "no_firewall", False),
-        health=not getattr(args, "no_health", False),
-    )
-    return LiveSource(engine)
+    netlink = not getattr(args, "no_netlink", False)
+    firewall = not getattr(args, "no_firewall", False)
+    health = not getattr(args, "no_health", False)
+
+    def own() -> LiveSource:
+        return LiveSource(live_engine(cfg, interval=interval, netlink=netlink, firewall=firewall, health=health))
+
+    note = ""
+    if not getattr(args, "no_attach", False):
+        from mbtop.engine import attach, wire
+
+        path = Path(getattr(args, "agent_socket", None) or wire.DEFAULT_SOCKET)
+        try:
+            return attach.AttachSource(path, functools.partial(recheck_once, cfg, netlink, firewall), own)
+        except attach.NoAgent:
+            pass  # no agent runs: the screen samples the machine itself, as it always did
+        except wire.Refused as exc:
+            note = f"not attached to the agent ({exc}): running an engine of this process"
+    source = own()
+    source.note = note
+    return source
+
+
+def recheck_once(cfg: Config, netlink: bool, firewall: bool, read_firewall: bool) -> Snapshot:
+    """The machine now, whole, read by this process (an attached screen verifies its actions so)."""
+    sampler = Sampler(cfg.catalog, use_netlink=netlink, firewall_every=30.0 if firewall else None)
+    try:
+        return Engine(cfg.catalog, sampler.sample, follow_logs=False).recheck(read_firewall and firewall)
+    finally:
+        sampler.close()
 
 
 def live_engine(

@@ -167,6 +167,9 @@ class MbtopApp(TravelApp):
         self.push_screen(MainScreen(self.first_tab))
         for problem in self.theme_problems:
             self.notify(problem, severity="warning", timeout=8, markup=False)  # file names, parser errors
+        note = str(getattr(self.frames, "note", ""))  # an agent that refused this screen: say why, once
+        if note:
+            self.notify(note, severity="warning", timeout=15, markup=False)
         self.frames.start(self._frame_arrived, self._logs_arrived)
 
     def on_unmount(self) -> None:
@@ -199,6 +202,9 @@ class MbtopApp(TravelApp):
         self.error = None
         self.samples_taken += 1
         self.frame = frame
+        via = str(getattr(self.frames, "via", ""))  # an attached source: "via agent", or why no longer
+        if self.view is not None and via != self.view.via and via.startswith("own engine"):
+            self.notify(str(getattr(self.frames, "note", "")), severity="warning", timeout=15, markup=False)
         self.view = View(
             frame.sample,
             frame.snapshot,
@@ -207,6 +213,7 @@ class MbtopApp(TravelApp):
             None,
             frame.flood,
             frame.fail2ban,
+            via,
             self.timeline(frame),
         )
         self._render_soon()

@@ -31,4 +31,5 @@ class View:
     error: str | None = None  # the last sampling error, shown in the header until a sample succeeds
     flood: FloodState | None = None
     fail2ban: Fail2ban | None = None
+    via: str = ""  # where the frames come from, when not this process's engine ("via agent")
     timeline: Timeline | None = None  # None: the machine now

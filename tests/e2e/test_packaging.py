@@ -17,6 +17,7 @@ SHIPPED = (
     "mbtop/share/completion/mbtop.bash",
     "mbtop/share/completion/_mbtop",
     "mbtop/share/logrotate/mbtop",
+    "mbtop/share/prometheus/web-config.yml",
 )
 
 

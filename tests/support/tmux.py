@@ -82,6 +82,10 @@ class Tmux:
     def pipe_to_fifo(self, fifo: str) -> None:
         self._tmux("pipe-pane", "-t", "main", "-o", f"cat > {shlex.quote(fifo)}")
 
+    def pane_pid(self) -> int:
+        """The pid of the pane's first process (the shell tmux ran the command with, or the command)."""
+        return int(self._tmux("display-message", "-p", "-t", "main", "#{pane_pid}").strip())
+
     def pane_dead(self) -> bool:
         return self._tmux("display-message", "-p", "-t", "main", "#{pane_dead}").strip() == "1"
 

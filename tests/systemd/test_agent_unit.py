@@ -75,6 +75,9 @@ def test_the_unit_runs_the_agent_and_records(agent: Gateway) -> None:
     agent.wait("three frames recorded", lambda: _frames(agent) >= 3, seconds=40)
     modes = agent.run("stat", "-c", "%a %U", "/var/lib/mbtop", DB).stdout.split("\n")
     assert modes[0] == "700 root" and modes[1] == "600 root", modes
+    # The viewers' socket, under ProtectSystem=strict: the unit's RuntimeDirectory, root-only.
+    serving = agent.run("stat", "-c", "%a %U %F", "/run/mbtop", "/run/mbtop/agent.sock").stdout.split("\n")
+    assert serving[0] == "700 root directory" and serving[1] == "600 root socket", serving
     journal = _journal(agent)
     assert f"recording to {DB}" in journal and "started: a frame every 1 s" in journal, journal
     # journald stamps each line itself: the agent adds no timestamp of its own under systemd

@@ -11,7 +11,16 @@ import sys
 
 import pytest
 
-CORE = ("mbtop.catalog", "mbtop.config", "mbtop.probes", "mbtop.model", "mbtop.logs", "mbtop.text", "mbtop.actions")
+CORE = (
+    "mbtop.catalog",
+    "mbtop.config",
+    "mbtop.probes",
+    "mbtop.model",
+    "mbtop.logs",
+    "mbtop.text",
+    "mbtop.actions",
+    "mbtop.fleet",
+)
 
 IMPORT_ALL = """
 import importlib, pkgutil, sys

@@ -5,13 +5,14 @@
 #    source ~/.local/share/bash_completion/mbtop
 # See also: https://github.com/scop/bash-completion/blob/main/doc/configuration.md
 
-_shtab_mbtop_subparsers=(snapshot record logs agent replay check restart fix-perms free-port block unblock firewall queue web config)
+_shtab_mbtop_subparsers=(snapshot record logs agent replay fleet check restart fix-perms free-port block unblock firewall queue web config)
 
 _shtab_mbtop_snapshot_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --json --replay --at)
 _shtab_mbtop_record_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --count --every --force)
 _shtab_mbtop_logs_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --format --events --summary --json --year --follow --replay --from --to)
-_shtab_mbtop_agent_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --record --no-record --interval --max-size --keep)
+_shtab_mbtop_agent_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --record --no-record --interval --max-size --keep --listen --listen-remote --web-config --socket --no-serve)
 _shtab_mbtop_replay_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --at --speed --paused)
+_shtab_mbtop_fleet_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --prometheus --targets --job --interval --timeout --theme)
 _shtab_mbtop_check_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --json)
 _shtab_mbtop_restart_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --dry-run --yes -y --read-only)
 _shtab_mbtop_fix_perms_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --dry-run --yes -y --read-only)
@@ -22,7 +23,7 @@ _shtab_mbtop_firewall_option_strings=(-h --help --config --no-netlink --no-firew
 _shtab_mbtop_queue_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --json --shape --sender --domain --reason --queue --site --postfix-config --dry-run --yes -y --read-only)
 _shtab_mbtop_web_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --listen --replay --allow-actions)
 _shtab_mbtop_config_option_strings=(-h --help --print-default --check)
-_shtab_mbtop_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --version --interval --theme --read-only --low-bandwidth --replay --tab)
+_shtab_mbtop_option_strings=(-h --help --config --no-netlink --no-firewall --no-health --sample --version --interval --theme --read-only --low-bandwidth --replay --tab --no-attach --agent-socket)
 
 _shtab_mbtop_snapshot___config_COMPGEN=_shtab_compgen_files
 _shtab_mbtop_record_pos_0_COMPGEN=_shtab_compgen_files
@@ -31,6 +32,7 @@ _shtab_mbtop_logs_pos_0_COMPGEN=_shtab_compgen_files
 _shtab_mbtop_logs___config_COMPGEN=_shtab_compgen_files
 _shtab_mbtop_agent___config_COMPGEN=_shtab_compgen_files
 _shtab_mbtop_replay___config_COMPGEN=_shtab_compgen_files
+_shtab_mbtop_fleet___config_COMPGEN=_shtab_compgen_files
 _shtab_mbtop_check___config_COMPGEN=_shtab_compgen_files
 _shtab_mbtop_restart_pos_0_COMPGEN=_mbtop_services
 _shtab_mbtop_restart___config_COMPGEN=_shtab_compgen_files
@@ -51,7 +53,7 @@ _shtab_mbtop___replay_COMPGEN=_shtab_compgen_files
 _shtab_mbtop_logs___format_choices=(postfix nginx auto)
 _shtab_mbtop_replay___speed_choices=(1.0 10.0 60.0)
 _shtab_mbtop_queue_pos_0_choices=(show flush requeue hold release delete)
-_shtab_mbtop_pos_0_choices=(snapshot record logs agent replay check restart fix-perms free-port block unblock firewall queue web config)
+_shtab_mbtop_pos_0_choices=(snapshot record logs agent replay fleet check restart fix-perms free-port block unblock firewall queue web config)
 _shtab_mbtop___tab_choices=(overview sockets findings logs flood firewall services queue)
 
 _shtab_mbtop_snapshot__h_nargs=0
@@ -81,12 +83,20 @@ _shtab_mbtop_agent___no_netlink_nargs=0
 _shtab_mbtop_agent___no_firewall_nargs=0
 _shtab_mbtop_agent___no_health_nargs=0
 _shtab_mbtop_agent___no_record_nargs=0
+_shtab_mbtop_agent___listen_nargs='?'
+_shtab_mbtop_agent___listen_remote_nargs=0
+_shtab_mbtop_agent___no_serve_nargs=0
 _shtab_mbtop_replay__h_nargs=0
 _shtab_mbtop_replay___help_nargs=0
 _shtab_mbtop_replay___no_netlink_nargs=0
 _shtab_mbtop_replay___no_firewall_nargs=0
 _shtab_mbtop_replay___no_health_nargs=0
 _shtab_mbtop_replay___paused_nargs=0
+_shtab_mbtop_fleet__h_nargs=0
+_shtab_mbtop_fleet___help_nargs=0
+_shtab_mbtop_fleet___no_netlink_nargs=0
+_shtab_mbtop_fleet___no_firewall_nargs=0
+_shtab_mbtop_fleet___no_health_nargs=0
 _shtab_mbtop_check__h_nargs=0
 _shtab_mbtop_check___help_nargs=0
 _shtab_mbtop_check___no_netlink_nargs=0
@@ -178,6 +188,7 @@ _shtab_mbtop___no_health_nargs=0
 _shtab_mbtop___version_nargs=0
 _shtab_mbtop___read_only_nargs=0
 _shtab_mbtop___low_bandwidth_nargs=0
+_shtab_mbtop___no_attach_nargs=0
 
 
 # Custom Preamble

@@ -50,6 +50,9 @@ class StatusHeader(TextBox):
             # Tens of thousands of connections: the table is read less often than the rest (a
             # budget of CPU); say so, the counts are that old at most.
             t.append(f", connections /{every:.0f}s", style=f"bold {c['warning']}")
+        if view.via:
+            lost = view.via.startswith("own engine")  # the agent went away: this process samples now
+            t.append(f"  {view.via}", style=f"bold {c['warning']}" if lost else f"bold {c['primary']}")
         if view.paused:
             t.append("  PAUSED", style=f"bold reverse {c['warning']}")
         if view.flood is not None and view.flood.alert:
