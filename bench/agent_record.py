@@ -48,7 +48,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "rec" / "mbtop.db"
         agent = subprocess.Popen(
-            [sys.executable, "-m", "mbtop", "agent", "--record", str(db), "--interval", interval,
+            [sys.executable, "-m", "mbtop", "agent", "--no-serve", "--record", str(db), "--interval", interval,
              "--max-size", max_size, "--no-health", *listen],
             cwd=REPO, stderr=subprocess.DEVNULL,
         )  # fmt: skip

@@ -22,7 +22,7 @@ from tests.support.netns import REPO, Netns
 @contextmanager
 def agent(path: Path, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mbtop", "agent", "--record", str(path), "--no-health", *extra],
+        [sys.executable, "-m", "mbtop", "agent", "--no-serve", "--record", str(path), "--no-health", *extra],
         cwd=REPO,
         stderr=subprocess.PIPE,
     )
@@ -136,7 +136,8 @@ def test_sighup_keeps_a_refused_config_and_sigterm_closes_the_recording(tmp_path
     conf.write_text("[agent]\ninterval = 0.5\n")
     conf.chmod(0o600)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mbtop", "--config", str(conf), "agent", "--record", str(path), "--no-health"],
+        [sys.executable, "-m", "mbtop", "--config", str(conf), "agent", "--no-serve", "--record", str(path),
+         "--no-health"],
         cwd=REPO, stderr=subprocess.PIPE, text=True, env={**os.environ, "INVOCATION_ID": "test"},
     )  # fmt: skip
     try:
@@ -180,7 +181,7 @@ def test_the_size_cap_holds_under_a_flood_in_a_namespace(ns: Netns, tmp_path: Pa
     cap = 512 << 10
     listener = subprocess.Popen(ns.argv(sys.executable, "-c", LISTENER))
     agent_proc = subprocess.Popen(
-        ns.argv(sys.executable, "-m", "mbtop", "agent", "--record", str(path), "--no-health",
+        ns.argv(sys.executable, "-m", "mbtop", "agent", "--no-serve", "--record", str(path), "--no-health",
                 "--interval", "0.2", "--max-size", "512k"),
         cwd=REPO, stderr=subprocess.DEVNULL,
     )  # fmt: skip

@@ -70,7 +70,7 @@ def linked(ns: Netns, index: int) -> Iterator[str]:
 def agent(ns: Netns, config: Path, address: str) -> Iterator[str]:
     target = f"{address}:{PORT}"
     argv = ns.argv(
-        sys.executable, "-m", "mbtop", "--config", str(config), "agent", "--no-record", "--no-health",
+        sys.executable, "-m", "mbtop", "--config", str(config), "agent", "--no-serve", "--no-record", "--no-health",
         "--interval", "0.5", "--listen", target, "--listen-remote",
     )  # fmt: skip
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

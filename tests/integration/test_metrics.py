@@ -48,7 +48,7 @@ def get(fams: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **
 
 @contextmanager
 def agent(ns: Netns | None, *args: str) -> Iterator[subprocess.Popen[str]]:
-    argv = [sys.executable, "-m", "mbtop", "agent", "--no-record", "--interval", "0.5", *args]
+    argv = [sys.executable, "-m", "mbtop", "agent", "--no-serve", "--no-record", "--interval", "0.5", *args]
     proc = subprocess.Popen(
         ns.argv(*argv) if ns else argv, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
     )
@@ -209,7 +209,7 @@ def test_a_network_address_only_when_asked(tmp_path: Path) -> None:
             assert get(families(body), "mbtop_port_listening", port="25", daemon="postfix") == 0
         cfg = tmp_path / "config.toml"
         cfg.write_text(f'[agent]\nlisten = "0.0.0.0:{PORT}"\n')
-        out = ns.mbtop("agent", "--config", str(cfg), "--no-record")
+        out = ns.mbtop("agent", "--no-serve", "--config", str(cfg), "--no-record")
         assert out.returncode == 2 and "listen_remote = true" in out.stderr, out.stderr
 
 
