@@ -162,7 +162,7 @@ class AgentServer:
         self._stopped = threading.Event()
         self._latest: Frame | None = None
         self._latest_bytes: tuple[int, bytes] | None = None
-        self._encoding = threading.Lock()
+        self._encoding = threading.RLock()  # newest() holds it around _frame_bytes
         self._history_lock = threading.Lock()
         self._history: dict[int, bytes] = {}  # seq → encoded trimmed frame, shared by every viewer
         self._past: dict[str, deque[LogBatch]] = {"mail": deque(), "web": deque()}
@@ -260,8 +260,11 @@ class AgentServer:
             return data
 
     def newest(self) -> bytes | None:
-        frame = self._latest
-        return self._frame_bytes(frame) if frame is not None else None
+        # The newest frame read under the encoder's lock: read before it, a frame the engine
+        # replaced meanwhile was encoded a second time (the cache holds only the newest).
+        with self._encoding:
+            frame = self._latest
+            return self._frame_bytes(frame) if frame is not None else None
 
     def _remember_logs(self, batch: LogBatch) -> None:
         self._status[batch.path] = LogBatch(batch.which, batch.path, (), batch.status, batch.history)
