@@ -142,8 +142,9 @@ def table(raw: dict[str, Any], verdict: dict[str, Any]) -> str:
     mk, fr = verdict["markers"], verdict["frames"]
     lines += [
         "",
-        f"log lines: {mk['sent']} written, {mk['on_disk']} on disk, {mk['recorded_unique']} recorded "
-        f"({mk['lost']} lost, {mk['duplicated']} twice) across {raw['churn'].get('rotations', 0)} rotations",
+        f"log lines: {mk['sent']} written, {mk['recorded_unique']} recorded ({mk['lost']} lost, "
+        f"{mk['duplicated']} twice) across {raw['churn'].get('rotations', 0)} rotations; {mk['on_disk']} "
+        "still on disk (delete-and-recreate and logrotate's `rotate 4` remove some)",
         f"frames: {fr['recorded']} recorded of {fr['expected']} expected, longest gap {fr['max_gap']} s",
         "churn: " + ", ".join(f"{k} {v}" for k, v in sorted(raw["churn"].items())),
         "",
