@@ -22,7 +22,7 @@ def _series(samples: list[dict[str, Any]], proc: str, key: str, warmup: float) -
 
 
 def _thirds(values: list[float]) -> tuple[list[float], list[float]]:
-    n = max(1, len(values) // 3)
+    n = max(min(3, len(values)), len(values) // 3)  # at least three samples where there are
     return values[:n], values[-n:]
 
 
@@ -147,6 +147,7 @@ def table(raw: dict[str, Any], verdict: dict[str, Any]) -> str:
         "still on disk (delete-and-recreate and logrotate's `rotate 4` remove some)",
         f"frames: {fr['recorded']} recorded of {fr['expected']} expected, longest gap {fr['max_gap']} s",
         "churn: " + ", ".join(f"{k} {v}" for k, v in sorted(raw["churn"].items())),
+        f"agent warnings (distinct): {len(raw.get('agent_warnings', []))}",
         "",
     ]
     lines += [f"{'ok  ' if b['ok'] else 'FAIL'} {b['name']}: {b['detail']}" for b in verdict["budgets"]]
