@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 import random
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -204,7 +206,11 @@ class Churn:
                 t.join(120)
         for p in self._procs:
             if p.poll() is None:
-                p.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    if p.args[1:2] == ["-c"]:  # the forker (its own session): its children too
+                        os.killpg(p.pid, signal.SIGKILL)
+                    else:
+                        p.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(10)
         for h in self._holders:
