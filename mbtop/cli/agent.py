@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,8 @@ class Agent:
         self.stop = threading.Event()
         self.reload = threading.Event()
         self.recorder: Recorder | None = None
+        self.pending: tuple[Path, int, float, float] | None = None  # a recording to open when there is room
+        self.unsubscribe_recorder: Any = None
         self.metrics: MetricsServer | None = None
         self.engine: Any = None
         self.server: AgentServer | None = None
@@ -113,12 +116,9 @@ class Agent:
 
         path, size, keep, interval = self.settings(self.cfg)
         collector = self.begin_metrics(self.cfg)
+        self.pending = None
         if path is not None:
-            from mbtop.engine.recorder import Recorder, key_every_for
-
-            store = Store(path, max_size=size, keep=keep, key_every=key_every_for(size))
-            self.recorder = Recorder(store, on_state=self._said)
-            log.info("recording to %s (cap %d bytes, keep %g s)", path, size, keep)
+            self.open_recording(path, size, keep)
         else:
             log.info("not recording (--no-record or record = false)")
         a = self.args
@@ -126,13 +126,38 @@ class Agent:
             self.cfg, interval=interval, netlink=not a.no_netlink, firewall=not a.no_firewall, health=not a.no_health
         )
         if self.recorder is not None:
-            self.engine.subscribe(self.recorder)
+            self.unsubscribe_recorder = self.engine.subscribe(self.recorder)
         if collector is not None:
             self.engine.subscribe(collector)
         if self.server is not None:
             self.server.attach(self.engine)
         self.engine.start()
         log.info("started: a frame every %g s", interval)
+
+    def open_recording(self, path: Path, size: int, keep: float) -> bool:
+        """The recorder on ``path``; a full filesystem is said and tried again every RETRY seconds
+        while the monitoring goes on (the metrics, the viewers), not a reason to stop."""
+        from mbtop.engine.recorder import RETRY, Recorder, key_every_for
+        from mbtop.engine.store import DiskFull
+
+        try:
+            store = Store(path, max_size=size, keep=keep, key_every=key_every_for(size))
+        except DiskFull as exc:
+            if self.pending is None:
+                log.warning("%s; monitoring goes on, recording is retried every %g s", clean(str(exc)), RETRY)
+            self.pending = (path, size, keep, time.monotonic() + RETRY)
+            return False
+        self.pending = None
+        self.recorder = Recorder(store, on_state=self._said)
+        log.info("recording to %s (cap %d bytes, keep %g s)", path, size, keep)
+        return True
+
+    def retry_recording(self) -> None:
+        if self.pending is None or time.monotonic() < self.pending[3] or self.engine is None:
+            return
+        path, size, keep, _due = self.pending
+        if self.open_recording(path, size, keep) and self.recorder is not None:
+            self.unsubscribe_recorder = self.engine.subscribe(self.recorder)
 
     def begin_metrics(self, cfg: Config) -> FrameCollector | None:
         """/metrics, before the engine's first frame (a scrape then says there is none yet)."""
@@ -227,6 +252,7 @@ class Agent:
         try:
             while not self.stop.is_set():
                 self.stop.wait(0.5)
+                self.retry_recording()
                 if self.reload.is_set():
                     self.reload.clear()
                     self.do_reload()

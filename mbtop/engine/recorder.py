@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import queue
 import sqlite3
 import threading
@@ -28,7 +29,15 @@ from mbtop.engine.store import Recording, RecordingError, Store
 from mbtop.logs.events import MailEvent, WebEvent
 
 QUEUE = 64  # frames waiting for the disk before new ones are dropped
-RETRY = 30.0  # seconds between attempts to write again after the filesystem was full
+# seconds between attempts to write again after the filesystem was full (a test may shorten it)
+def _retry() -> float:
+    try:
+        return max(0.5, float(os.environ.get("MBTOP_TEST_RETRY", "30")))
+    except ValueError:
+        return 30.0
+
+
+RETRY = _retry()
 
 
 FRAME_GUESS = 64 << 10  # bytes a stored frame may take at worst (a flood's compact frame, compressed)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -41,6 +42,10 @@ _SET = "\u0000="  # patch keys: keys set to a new value
 
 class RecordingError(Exception):
     """A recording that cannot be used: the message says why, for a person."""
+
+
+class DiskFull(RecordingError):
+    """The recording's filesystem is full: not the recording's fault; worth trying again later."""
 
 
 Frame = dict[str, Any]
@@ -213,11 +218,18 @@ class Store:
         self._since_key = 0
         self._base = 0
         _safe_dir(path.parent)
-        _create_file(path)
+        try:
+            _create_file(path)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise DiskFull(f"{path}: the filesystem is full") from None
+            raise RecordingError(f"{path}: cannot create: {exc.strerror or exc}") from None
         try:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._setup()
         except sqlite3.DatabaseError as exc:
+            if "disk is full" in str(exc).lower():
+                raise DiskFull(f"{path}: the filesystem is full ({exc})") from None
             raise _damaged(path, exc) from None
 
     def _setup(self) -> None:
