@@ -29,6 +29,8 @@ from mbtop.engine.store import Recording, RecordingError, Store
 from mbtop.logs.events import MailEvent, WebEvent
 
 QUEUE = 64  # frames waiting for the disk before new ones are dropped
+
+
 # seconds between attempts to write again after the filesystem was full (a test may shorten it)
 def _retry() -> float:
     try:
