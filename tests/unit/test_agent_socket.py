@@ -189,6 +189,7 @@ def test_a_viewer_that_does_not_read_never_holds_up_the_engine(served: tuple[Age
     assert len(viewer.queue) <= QUEUE
     dropped = 0
     newest = 0
+    caught_up = False
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # now it reads: it is told what it missed, then gets the newest
         message = wire.receive(s)
@@ -196,11 +197,13 @@ def test_a_viewer_that_does_not_read_never_holds_up_the_engine(served: tuple[Age
             dropped += message["frames"]
         elif message["t"] == "frame":
             newest = message["frame"]["seq"]
+            # within 5 frames of the engine when it arrived (read then: the engine goes on meanwhile)
             if dropped and newest >= engine.seq - 5:
+                caught_up = True
                 break
     s.close()
     assert dropped > 0
-    assert newest >= engine.seq - 5
+    assert caught_up, (newest, engine.seq)
 
 
 def test_no_agent_is_said_plainly(tmp_path: Path) -> None:
