@@ -46,7 +46,7 @@ from mbtop.ui.screens.main import MainScreen
 from mbtop.ui.screens.queuelist import QueueListScreen
 from mbtop.ui.state import View
 from mbtop.ui.terminal import BACKLOG_LIMIT, LOW_BANDWIDTH_FRAME, QUEUED_FRAMES, SWITCH_INTERVAL, terminal_backlog
-from mbtop.ui.theming import DEFAULT, ThemeError, discover, load_file
+from mbtop.ui.theming import DEFAULT, install_themes
 from mbtop.ui.travel import TravelApp
 
 Source = Callable[[], Sample]
@@ -140,27 +140,7 @@ class MbtopApp(TravelApp):
         self._live_logs = None
 
     def _setup_themes(self) -> None:
-        themes, problems = discover()
-        self.theme_problems = problems
-        for th in themes:
-            self.register_theme(th)
-            self.theme_names.append(th.name)
-        wanted = self.requested_theme
-        if wanted and Path(wanted).is_file():
-            try:
-                th = load_file(Path(wanted))
-                self.register_theme(th)
-                self.theme_names.append(th.name)
-                wanted = th.name
-            except ThemeError as exc:
-                self.theme_problems.append(str(exc))
-                wanted = None
-        if not wanted:
-            wanted = "mbtop-16" if os.environ.get("TERM") == "linux" and "mbtop-16" in self.theme_names else DEFAULT
-        if wanted not in self.available_themes:
-            self.theme_problems.append(f"unknown theme {wanted!r}; using {DEFAULT}")
-            wanted = DEFAULT
-        self.theme = wanted
+        self.theme, self.theme_names, self.theme_problems = install_themes(self, self.requested_theme)
 
     def on_mount(self) -> None:
         self._setup_themes()

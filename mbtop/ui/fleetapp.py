@@ -7,8 +7,6 @@ slow a target). Nothing here changes a gateway: no action is offered.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import ClassVar, Protocol
 
 from textual import work
@@ -19,9 +17,8 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from mbtop.fleet.model import STALE_AFTER, Details, Fleet
-from mbtop.text import clean
 from mbtop.ui.screens.fleet import FleetScreen, GatewayScreen
-from mbtop.ui.theming import DEFAULT, ThemeError, discover, load_file
+from mbtop.ui.theming import DEFAULT, install_themes
 
 
 class FleetSource(Protocol):
@@ -68,28 +65,9 @@ class FleetApp(App[int]):
         self.theme_names: list[str] = []
 
     def on_mount(self) -> None:
-        themes, problems = discover()
-        for th in themes:
-            self.register_theme(th)
-            self.theme_names.append(th.name)
-        wanted = self.requested_theme
-        if wanted and Path(wanted).is_file():
-            try:
-                th = load_file(Path(wanted))
-                self.register_theme(th)
-                self.theme_names.append(th.name)
-                wanted = th.name
-            except ThemeError as exc:
-                problems.append(str(exc))
-                wanted = None
-        if not wanted:
-            wanted = "mbtop-16" if os.environ.get("TERM") == "linux" and "mbtop-16" in self.theme_names else DEFAULT
-        if wanted not in self.available_themes:
-            problems.append(f"unknown theme {wanted!r}; using {DEFAULT}")
-            wanted = DEFAULT
-        self.theme = wanted
+        self.theme, self.theme_names, problems = install_themes(self, self.requested_theme)
         for problem in problems:
-            self.notify(clean(problem), severity="warning", timeout=8, markup=False)
+            self.notify(problem, severity="warning", timeout=8, markup=False)
         self.push_screen(FleetScreen())
         self._fetch(self.detail_name)
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from textual.theme import Theme
 
 from mbtop.config import ConfigError, read_trusted
+from mbtop.text import clean
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 BUNDLED = Path(__file__).with_name("themes")
 SYSTEM = Path("/etc/mbtop/themes")
@@ -127,3 +133,30 @@ def discover() -> tuple[list[Theme], list[str]]:
             except ThemeError as exc:
                 problems.append(str(exc))
     return themes, problems
+
+
+def install_themes(app: App[Any], requested: str | None) -> tuple[str, list[str], list[str]]:
+    """Register every bundled and system theme (and ``requested`` when it names a theme file) on
+    ``app``; returns the theme to use, the names registered and the problems, cleaned for the screen
+    (file names, parser errors). The live screen and the fleet share it."""
+    themes, problems = discover()
+    names: list[str] = []
+    for th in themes:
+        app.register_theme(th)
+        names.append(th.name)
+    wanted = requested
+    if wanted and Path(wanted).is_file():
+        try:
+            th = load_file(Path(wanted))
+            app.register_theme(th)
+            names.append(th.name)
+            wanted = th.name
+        except ThemeError as exc:
+            problems.append(str(exc))
+            wanted = None
+    if not wanted:
+        wanted = "mbtop-16" if os.environ.get("TERM") == "linux" and "mbtop-16" in names else DEFAULT
+    if wanted not in app.available_themes:
+        problems.append(f"unknown theme {wanted!r}; using {DEFAULT}")
+        wanted = DEFAULT
+    return wanted, names, [clean(p) for p in problems]
