@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import threading
 import time
+import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from mbtop.catalog import Catalog
+from mbtop.engine import codec
 from mbtop.engine.feeds import FLOOD_KINDS, LogBatch, LogFeeds
 from mbtop.engine.frame import Frame, LogLines
 from mbtop.logs.events import MailEvent, WebEvent
@@ -48,9 +52,9 @@ LogCallback = Callable[[LogBatch], None]
 FAIL2BAN_EVERY = 60.0  # seconds (fail2ban-client is a Python program)
 FAIL2BAN_FLOOD_EVERY = 10.0  # seconds, while a face shows the Flood tab
 HISTORY_SECONDS = 3600.0  # the in-memory history a late face starts with
-RECENT_SECONDS = 300.0  # of which every frame is kept for the last five minutes,
-HISTORY_STEP = 10.0  # and one frame every ten seconds before that
-HISTORY_MAX = 2_000  # frames in each part, whatever the interval (0.2 s x 300 s = 1,500)
+RECENT_SECONDS = 60.0  # of which every frame is kept, as it is, for the last minute,
+HISTORY_STEP = 10.0  # and one frame every ten seconds before that, packed (``Packed``)
+HISTORY_MAX = 2_000  # frames in each part, whatever the interval (0.2 s x 60 s = 300)
 PEER_EVERY = 30.0  # seconds between checks of the cluster's peers
 PENDING_EVENTS = 50_000  # log events waiting for the next frame, per log kind (a flood cannot grow it)
 
@@ -71,8 +75,8 @@ def trimmed(frame: Frame) -> Frame:
 
     The snapshot is counts already (by state, top remotes); the sample keeps its listening sockets
     only, the rates their per-port figures (not every connection's first sighting), the logs their
-    status. At 10k connections one is about 40 kB in memory; the history keeps every frame of the
-    last five minutes and one in ten seconds before that: about 25 MB for the hour at 1 s.
+    status. One is still 50–170 kB of Python objects (the lab stack; the snapshot's ports and
+    firewall are most of it), which is why only the last minute is kept so (see ``Packed``).
     """
     s = frame.sample
     tcp = InetTable(
@@ -83,6 +87,32 @@ def trimmed(frame: Frame) -> Frame:
     rates = dataclasses.replace(frame.rates, first_seen={})
     logs = LogLines(status=frame.logs.status, backfill=frame.logs.backfill)
     return dataclasses.replace(frame, sample=sample, rates=rates, logs=logs)
+
+
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """A history frame older than a minute: its JSON (``codec.to_json``), zlib'd.
+
+    As objects, the hour of history (one frame in ten seconds) was the agent's growing memory:
+    ~57 kB a frame on the soak's stack, 20 MB for the hour, and more than the soak's 10 % budget of
+    growth after warm-up. Packed, a frame is ~10 kB (64 kB of JSON; 3.3 ms to encode and 0.4 ms to
+    compress, once in ten seconds), the hour about 3.5 MB; a viewer's hello sends the JSON as it is.
+    """
+
+    seq: int
+    time: float
+    data: bytes
+
+    @classmethod
+    def of(cls, frame: Frame) -> Packed:
+        raw = json.dumps(codec.to_json(frame), separators=(",", ":"), allow_nan=False).encode()
+        return cls(frame.seq, frame.time, zlib.compress(raw, 1))
+
+    def json(self) -> bytes:
+        return zlib.decompress(self.data)
+
+    def frame(self) -> Frame:
+        return codec.from_json(json.loads(self.json()))
 
 
 class Engine:
@@ -151,7 +181,7 @@ class Engine:
         self._log_status: dict[str, str] = {}
         self.history_seconds = history_seconds
         self._recent: deque[Frame] = deque(maxlen=HISTORY_MAX)  # every frame of the last RECENT_SECONDS
-        self._older: deque[Frame] = deque(maxlen=HISTORY_MAX)  # one per HISTORY_STEP before that
+        self._older: deque[Packed] = deque(maxlen=HISTORY_MAX)  # one per HISTORY_STEP before that
         self.last: Frame | None = None
         self.error: str | None = None  # why the last sample failed; None after a good one
         self.seq = 0
@@ -187,9 +217,18 @@ class Engine:
         return unsubscribe
 
     def history(self) -> list[Frame]:
-        """The last ``history_seconds`` of frames, oldest first, trimmed (see ``trimmed``)."""
+        """The last ``history_seconds`` of frames, oldest first, trimmed (see ``trimmed``); the
+        packed ones are decoded (some ms each: a viewer's hello uses ``history_json`` instead)."""
         with self._lock:
-            return [*self._older, *self._recent]
+            older, recent = list(self._older), list(self._recent)
+        return [*(p.frame() for p in older), *recent]
+
+    def history_json(self) -> list[tuple[int, bytes | Frame]]:
+        """The history as (seq, the frame's JSON) for the packed frames and (seq, frame) for the
+        last minute's, oldest first: what a viewer's hello sends, each frame encoded once."""
+        with self._lock:
+            older, recent = list(self._older), list(self._recent)
+        return [*((p.seq, p.json()) for p in older), *((f.seq, f) for f in recent)]
 
     def set_flood_visible(self, visible: bool) -> None:
         """A face shows the Flood tab: fail2ban is asked more often then."""
@@ -312,8 +351,8 @@ class Engine:
             self.seq += 1
             frame = dataclasses.replace(frame, seq=self.seq)
             self.last = frame
-            self._remember(trimmed(frame))
             subs = list(self._frame_subs)
+        self._remember(trimmed(frame))
         for callback in subs:
             try:
                 callback(frame)
@@ -321,16 +360,27 @@ class Engine:
                 log.exception("frame subscriber failed")
 
     def _remember(self, frame: Frame) -> None:
-        """Into the history (lock held): every frame while recent, one per HISTORY_STEP once older."""
+        """Into the history (from the engine's thread only): every frame while recent, one per
+        HISTORY_STEP once older, packed outside the lock (a viewer's hello never waits for it)."""
         recent, older = self._recent, self._older
-        recent.append(frame)
-        now = frame.time
-        while recent and recent[0].time < now - min(RECENT_SECONDS, self.history_seconds):
-            old = recent.popleft()
-            if not older or old.time >= older[-1].time + HISTORY_STEP:
-                older.append(old)
-        while older and older[0].time < now - self.history_seconds:
-            older.popleft()
+        with self._lock:
+            recent.append(frame)
+        recent_from = frame.time - min(RECENT_SECONDS, self.history_seconds)
+        kept_from = frame.time - self.history_seconds
+        while True:
+            with self._lock:
+                if not recent or recent[0].time >= recent_from:
+                    break
+                old = recent[0]
+                keep = old.time >= kept_from and (not older or old.time >= older[-1].time + HISTORY_STEP)
+            packed = Packed.of(old) if keep else None
+            with self._lock:
+                recent.popleft()
+                if packed is not None:
+                    older.append(packed)
+        with self._lock:
+            while older and older[0].time < kept_from:
+                older.popleft()
 
     def _flood_update(self, sample: Sample, snapshot: Snapshot) -> FloodState | None:
         """The flood watch, from a sample with newly read connections (and the log's events since

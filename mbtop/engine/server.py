@@ -163,8 +163,6 @@ class AgentServer:
         self._latest: Frame | None = None
         self._latest_bytes: tuple[int, bytes] | None = None
         self._encoding = threading.RLock()  # newest() holds it around _frame_bytes
-        self._history_lock = threading.Lock()
-        self._history: dict[int, bytes] = {}  # seq → encoded trimmed frame, shared by every viewer
         self._past: dict[str, deque[LogBatch]] = {"mail": deque(), "web": deque()}
         self._past_count = {"mail": 0, "web": 0}
         self._status: dict[str, LogBatch] = {}  # path → the latest batch (its status) of each log
@@ -282,18 +280,12 @@ class AgentServer:
         return [wire.pack({"t": "logs", "batch": codec.batch_to_json(b), "past": True}) for b in batches]
 
     def history_chunks(self) -> list[bytes]:
-        """The engine's history (trimmed frames of the last hour), encoded once for every viewer."""
+        """The engine's history (trimmed frames of the last hour) for a viewer's hello: the packed
+        frames' JSON as the engine keeps it, the last minute's encoded now (nothing is cached: a
+        cache of every frame's JSON held ~40 MB of the agent's memory from one viewer's hello on)."""
         engine = self.engine
-        frames = engine.history() if engine is not None else []
-        with self._history_lock:  # viewers arriving together: each frame encoded once
-            encoded: dict[int, bytes] = {}
-            for f in frames:
-                data = self._history.get(f.seq)
-                if data is None:
-                    data = wire.pack(codec.to_json(f))[4:]  # the frame's JSON alone
-                encoded[f.seq] = data
-            self._history = encoded  # what left the engine's history leaves the cache
-        items = list(encoded.values())
+        kept = engine.history_json() if engine is not None else []
+        items = [f if isinstance(f, bytes) else wire.pack(codec.to_json(f))[4:] for _seq, f in kept]
         out = []
         for i in range(0, len(items), HISTORY_CHUNK):
             body = wire.history_body(items[i : i + HISTORY_CHUNK])

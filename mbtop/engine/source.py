@@ -27,7 +27,7 @@ from typing import Protocol
 
 from mbtop.catalog import Catalog
 from mbtop.config import Config
-from mbtop.engine.engine import Engine
+from mbtop.engine.engine import HISTORY_SECONDS, Engine
 from mbtop.engine.feeds import LogBatch
 from mbtop.engine.frame import Frame
 from mbtop.model.flood import Thresholds
@@ -151,7 +151,9 @@ def screen_source(cfg: Config, args: argparse.Namespace, interval: float) -> Fra
     health = not getattr(args, "no_health", False)
 
     def own() -> LiveSource:
-        return LiveSource(live_engine(cfg, interval=interval, netlink=netlink, firewall=firewall, health=health))
+        # Nobody attaches to a screen's own engine: it keeps no past for viewers.
+        opts = {"netlink": netlink, "firewall": firewall, "health": health}
+        return LiveSource(live_engine(cfg, interval=interval, history_seconds=0.0, **opts))
 
     note = ""
     if not getattr(args, "no_attach", False):
@@ -179,10 +181,17 @@ def recheck_once(cfg: Config, netlink: bool, firewall: bool, read_firewall: bool
 
 
 def live_engine(
-    cfg: Config, *, interval: float, netlink: bool = True, firewall: bool = True, health: bool = True
+    cfg: Config,
+    *,
+    interval: float,
+    netlink: bool = True,
+    firewall: bool = True,
+    health: bool = True,
+    history_seconds: float = HISTORY_SECONDS,
 ) -> Engine:
     """The engine on this machine, as the screen and the agent run it: the sampler on its connection
-    budget with its slow probes in the background, protocol checks, the logs, the queue and vitals."""
+    budget with its slow probes in the background, protocol checks, the logs, the queue and vitals.
+    ``history_seconds``: the past kept for viewers' hellos (0 in a screen: nobody attaches to it)."""
     sampler = Sampler(
         cfg.catalog,
         use_netlink=netlink,
@@ -203,4 +212,5 @@ def live_engine(
         peers=cfg.cluster.peers,
         peer_timeout=cfg.cluster.timeout,
         peer_every=cfg.cluster.every,
+        history_seconds=history_seconds,
     )

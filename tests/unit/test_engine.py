@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from mbtop.catalog import LogSpec, load_reference
-from mbtop.engine.engine import Engine, trimmed
+from mbtop.engine import codec
+from mbtop.engine.engine import RECENT_SECONDS, Engine, trimmed
 from mbtop.engine.frame import Frame
 from mbtop.engine.source import FrameSource, LiveSource, SampleReplaySource
 from mbtop.model.build import build
@@ -114,25 +116,32 @@ def test_history_is_bounded_and_keeps_listeners_and_counts() -> None:
     assert small.snapshot == full.snapshot and small.rates.first_seen == {}
 
 
-def test_history_keeps_an_hour_every_frame_recent_one_in_ten_seconds_older() -> None:
+def test_history_keeps_its_span_every_frame_recent_one_in_ten_seconds_older() -> None:
     replay = Replay(list(SAMPLES))
     count = iter(range(1_000_000))
 
     def one_a_second() -> Sample:
         return dataclasses.replace(replay(), taken_at=1_800_000_000.0 + next(count))
 
-    engine = Engine(CATALOG, one_a_second, interval=0.0, follow_logs=False)
+    span = 600.0  # the agent's is an hour (HISTORY_SECONDS): the same code, fewer frames to wait for
+    engine = Engine(CATALOG, one_a_second, interval=0.0, follow_logs=False, history_seconds=span)
     engine.start()
-    wait_for(lambda: engine.seq >= 4000, timeout=120)
+    wait_for(lambda: engine.seq >= span + 200, timeout=120)
     engine.stop()
-    times = [f.time - 1_800_000_000.0 for f in engine.history()]
+    history = engine.history()
+    times = [f.time - 1_800_000_000.0 for f in history]
     newest = times[-1]
-    assert newest - times[0] <= 3600  # an hour, nothing older
-    recent = [t for t in times if t >= newest - 300]
-    assert recent == [newest - i for i in range(len(recent) - 1, -1, -1)]  # every second of the last 5 min
-    older = [t for t in times if t < newest - 300]
+    assert span - 10 <= newest - times[0] <= span  # the span, nothing older
+    recent = [t for t in times if t >= newest - RECENT_SECONDS]
+    assert recent == [newest - i for i in range(len(recent) - 1, -1, -1)]  # every second of the last minute
+    assert len(recent) == RECENT_SECONDS + 1
+    older = [t for t in times if t < newest - RECENT_SECONDS]
     assert older and all(b - a >= 10 for a, b in itertools.pairwise(older))
-    assert len(times) <= 301 + 331
+    assert len(times) <= RECENT_SECONDS + 1 + (span - RECENT_SECONDS) / 10 + 1
+    # The older frames are kept packed (the frame's JSON), and decoded as they were when asked for
+    packed = [data for _, data in engine.history_json()[:3]]
+    assert all(isinstance(data, bytes) for data in packed)
+    assert [json.dumps(codec.to_json(f), separators=(",", ":")).encode() for f in history[:3]] == packed
 
 
 def test_a_failing_sample_repeats_the_last_good_frame_with_the_reason() -> None:
