@@ -45,6 +45,8 @@ class Owners:
 class OwnerMap:
     def __init__(self, proc: Path = Path("/proc")) -> None:
         self._proc = proc
+        self._root = str(proc)  # paths built as strings: pathlib was most of a steady refresh's time
+        self._ticks_now: dict[int, int | None] = {}  # pid -> start ticks read during this refresh
         self._fds: dict[int, dict[int, int]] = {}  # pid -> {socket inode: fd}
         self._start: dict[int, int | None] = {}  # pid -> start ticks when scanned
         self._index: dict[int, set[int]] = {}  # inode -> pids
@@ -70,7 +72,7 @@ class OwnerMap:
     def _read_stat(self, pid: int) -> tuple[int, int] | None:
         """(ppid, start ticks) from /proc/PID/stat; the comm field may contain ') '."""
         try:
-            with open(self._proc / str(pid) / "stat", "rb") as fh:
+            with open(f"{self._root}/{pid}/stat", "rb") as fh:
                 raw = fh.read()
         except OSError:
             return None
@@ -82,9 +84,9 @@ class OwnerMap:
 
     def _scan_pid(self, pid: int) -> None:
         self._forget(pid)
-        fd_dir = self._proc / str(pid) / "fd"
+        base = f"{self._root}/{pid}/fd"
         try:
-            names = os.listdir(fd_dir)
+            names = os.listdir(base)
         except PermissionError:
             self._denied.add(pid)
             self._start[pid] = self._start_ticks(pid)
@@ -97,7 +99,6 @@ class OwnerMap:
         if start is None:
             return  # exited between the listing of its fds and its stat: gone, nothing to attribute
         found: dict[int, int] = {}
-        base = str(fd_dir)
         readlink = os.readlink
         keep = self._keep
         for name in names:
@@ -132,11 +133,15 @@ class OwnerMap:
         if fd is None:
             return False
         try:
-            if os.readlink(self._proc / str(pid) / "fd" / str(fd)) != f"socket:[{inode}]":
+            if os.readlink(f"{self._root}/{pid}/fd/{fd}") != f"socket:[{inode}]":
                 return False
         except OSError:
             return False
-        return self._start_ticks(pid) == self._start.get(pid)
+        # The start ticks once per process and refresh (Postfix's master holds every listener).
+        ticks = self._ticks_now.get(pid, -1)
+        if ticks == -1:
+            ticks = self._ticks_now[pid] = self._start_ticks(pid)
+        return ticks == self._start.get(pid)
 
     def refresh(self, wanted: Iterable[int]) -> Owners:
         """Bring the map up to date for ``wanted`` inodes and return their owners."""
@@ -152,6 +157,7 @@ class OwnerMap:
             for pid in pids - set(self._fds):
                 self._scan_pid(pid)
         # Verify the holders of what was asked for: a pid may have closed the fd or been reused.
+        self._ticks_now = {}
         for inode in wanted_set:
             for pid in list(self._index.get(inode, ())):
                 if not self._still_holds(pid, inode):
