@@ -86,3 +86,19 @@ async def test_a_theme_change_redraws_every_line() -> None:
         light = line(table, 1)
         assert dark.text == light.text
         assert [seg.style for seg in dark] != [seg.style for seg in light]
+
+
+async def test_the_caches_hold_what_is_visible_not_every_count_ever_shown() -> None:
+    """A table whose counts change every refresh (a gateway under load) keeps a bounded number of
+    renderings, sized by what it shows: the soak found fixed caches of 4,096 cells and 512 lines a
+    table filling for minutes with stale ones (the live screen's memory kept growing)."""
+    async with TableApp().run_test(size=(60, 10)) as pilot:
+        table = pilot.app.query_one(LiveTable)
+        for n in range(100):
+            table.set_rows(rows(*((k, str(n + i)) for i, k in enumerate("abcdefgh"))))
+            await pilot.pause()
+            assert "b" in text(line(table, 2)) and str(n + 1) in text(line(table, 2))
+        visible = table.size.height
+        assert len(table._lines_by_content) <= 2 * visible + 64
+        assert len(table._by_content) <= 2 * visible * len(table.columns) + 64
+        assert len(table._lines_by_content) < 100  # far fewer than the lines ever drawn
