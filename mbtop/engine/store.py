@@ -251,6 +251,9 @@ class Store:
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = FULL")
+        # The writer appends and drops the oldest: a small page cache does (SQLite's default is 2 MB,
+        # which a new recording fills in its first minutes: agent RSS that looks like growth).
+        db.execute("PRAGMA cache_size = -512")
         db.execute(f"PRAGMA wal_autocheckpoint = {wal_pages}")
         db.execute(f"PRAGMA journal_size_limit = {wal_pages * page}")
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
