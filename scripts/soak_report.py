@@ -119,9 +119,10 @@ def _kb(v: float | None) -> str:
 def table(raw: dict[str, Any], verdict: dict[str, Any]) -> str:
     """The human summary: per process start/middle/end, then every budget."""
     c = raw["config"]
+    screen = "on its own engine" if c.get("screen") == "own" else "attached to the agent"
     lines = [
         f"mbtop soak {c['started']} – {c['ended']} ({c['minutes']:g} min, warm-up {c['warmup']:g} s, "
-        f"a sample every {c['sample_every']:g} s)",
+        f"a sample every {c['sample_every']:g} s; the screen {screen})",
         "",
         f"{'process':8} {'figure':8} {'start':>9} {'middle':>9} {'end':>9}  growth",
     ]
