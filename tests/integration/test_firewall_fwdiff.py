@@ -22,14 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from fwdiff import run_one
 from fwdiff_gen_nft import generate
 
-# ~1.5 s a rule set: the sample stays well under two minutes.
-SEEDS = range(9000, 9040)
+# ~1.5 s a rule set: the sample stays well under a minute (bench/fwdiff.py runs thousands).
+SEEDS = range(9000, 9024)
 
 
-@pytest.mark.parametrize("chunk", range(4))
+@pytest.mark.parametrize("chunk", range(3))
 def test_random_rule_sets_give_no_wrong_verdict(chunk: int) -> None:
     require_root_netns()
-    seeds = [s for s in SEEDS if s % 4 == chunk]
+    seeds = [s for s in SEEDS if s % 3 == chunk]
     wrong: list[str] = []
     loaded = 0
     for seed in seeds:

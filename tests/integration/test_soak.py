@@ -1,4 +1,4 @@
-"""A short real soak (scripts/soak, 45 s) on the lab stack: run under the stack lock (it restarts redis,
+"""A short real soak (scripts/soak, 30 s) on the lab stack: run under the stack lock (it restarts redis,
 squats 465 and changes iptables rules; ``--no-lock`` says the caller holds the lock).
 
 The agent and the live screen (tmux) run while mail.log goes through every rotation style, SMTP
@@ -33,14 +33,14 @@ ROTATIONS = {"postfix-logrotate", "create", "copytruncate", "create-delaycompres
 def test_a_short_soak_keeps_every_budget_and_leaves_the_machine_as_it_was(tmp_path: Path) -> None:
     st.require_stack()
     out = tmp_path / "soak"
-    short = ["--minutes", "0.75", "--warmup", "12", "--sample-every", "3"]
-    short += ["--rotate-every", "6", "--locked-every", "10"]
+    short = ["--minutes", "0.5", "--warmup", "10", "--sample-every", "2"]
+    short += ["--rotate-every", "4.5", "--locked-every", "8"]
     argv = [sys.executable, str(REPO / "scripts" / "soak"), *short, "--no-lock", "--out", str(out)]
     started = time.monotonic()
     run = subprocess.run(argv, capture_output=True, text=True, timeout=150, cwd=REPO)
     took = time.monotonic() - started
     assert run.returncode == 0, f"soak exited {run.returncode}:\n{run.stdout}\n{run.stderr[-3000:]}"
-    assert took < 90, f"the short soak took {took:.0f} s"
+    assert took < 75, f"the short soak took {took:.0f} s"
 
     raw: dict[str, Any] = json.loads((out / "soak.json").read_text())
     assert (out / "summary.txt").read_text().strip().endswith("soak: every budget held")
@@ -53,9 +53,9 @@ def test_a_short_soak_keeps_every_budget_and_leaves_the_machine_as_it_was(tmp_pa
         assert {"start", "middle", "end", "growth_pct"} <= set(figs["rss_kb"])
         assert figs["fds"]["start"] > 3 and figs["threads"]["start"] >= 1
     markers = verdict["markers"]
-    assert markers["sent"] >= 100, markers  # ~5 a second
+    assert markers["sent"] >= 75, markers  # ~5 a second
     assert markers["recorded_unique"] == markers["sent"] and markers["duplicated"] == 0
-    assert raw["frames"]["expected"] >= 40 and raw["frames"]["recorded"] >= 0.9 * raw["frames"]["expected"]
+    assert raw["frames"]["expected"] >= 25 and raw["frames"]["recorded"] >= 0.9 * raw["frames"]["expected"]
     churn = raw["churn"]
     assert {f"rotation {r}" for r in ROTATIONS} <= set(churn), churn  # every style at least once
     for what in ("firewall changes", "daemon restarts", "squatters on 465", "smtp bursts", "listeners"):

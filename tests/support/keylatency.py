@@ -46,7 +46,7 @@ class Result:
         )
 
 
-def measure(argv: Sequence[str], rate: int = 1000, seconds: int = 16) -> Result:
+def measure(argv: Sequence[str], rate: int = 1000, seconds: int = 16, keys: int = KEYS) -> Result:
     """Tab switches (1 ↔ 2) every 0.2 s after the answer, during a flood of ``rate`` connections a
     second from 100 sources. fail2ban is stopped first by the caller (it re-reads the flood's log)."""
     tmp = tempfile.mkdtemp(prefix="mbtop-lat-")
@@ -60,7 +60,7 @@ def measure(argv: Sequence[str], rate: int = 1000, seconds: int = 16) -> Result:
         try:
             time.sleep(2)  # let the flood reach its rate
             latencies = []
-            for i in range(KEYS):
+            for i in range(keys):
                 tab, marker = ("2", "Owner:group") if i % 2 == 0 else ("1", "Conn/Est")
                 start = time.monotonic()
                 t.send(tab)
