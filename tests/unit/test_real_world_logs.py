@@ -146,6 +146,26 @@ def test_custom_syslog_name_needs_a_postfix_daemon_after_a_slash() -> None:
                 "to": "b@example.com",
             },
         ),
+        # smtpd joins the words of "EHLO User; x": the HELO, last, may hold "; " (smtpd.c collapse_args)
+        (
+            "helo=<User; x>",
+            "reject",
+            "203.0.113.44",
+            None,
+            {
+                "reason": "<x@example.com>: Relay access denied",
+                "to": "x@example.com",
+                "proto": "ESMTP",
+                "helo": "User; x",
+            },
+        ),
+        (
+            "helo=<x; y>",
+            "reject",
+            "203.0.113.45",
+            None,
+            {"reason": "Service unavailable; client [203.0.113.45] blocked using zen.spamhaus.org", "helo": "x; y"},
+        ),
         ("Multi-recipient", "reject", "203.0.113.29", "4dGz2w1r7Bz9vP5", {"stage": "DATA", "from": ""}),
         ("size exceeds", "reject", "203.0.113.30", None, {"stage": "END-OF-MESSAGE", "code": "552"}),
         ("reject: VRFY", "reject", "203.0.113.31", None, {"stage": "VRFY", "to": "x"}),
@@ -250,6 +270,19 @@ def test_a_second_origin_inside_the_checked_header_names_no_client() -> None:
     head = "Nov 28 09:42:16 gw postfix/cleanup[1]: 7D1B2C3D55: reject: header Subject: y"
     line = f"{head} from a[203.0.113.9]; from=<{far}>"
     assert P.parse(line, 1).client_ip == "203.0.113.9"
+
+
+def test_a_reject_of_many_semicolons_does_not_stall() -> None:
+    """Each "; " starts what looks like an envelope and is read to the end of the line: only a few
+    are tried (a line anyone can write with logger(1), not one Postfix writes)."""
+    import time
+
+    line = "Nov 28 09:42:22 gw postfix/smtpd[1]: NOQUEUE: reject: RCPT from a[203.0.113.9]: 554 5.7.1 no"
+    line += "; from=<x" * 7000
+    start = time.perf_counter()
+    e = P.parse(line[:65536], 1)
+    assert time.perf_counter() - start < 0.05
+    assert (e.kind, e.client_ip, e.fields["code"]) == ("reject", "203.0.113.9", "554")
 
 
 def test_the_relay_and_the_server_are_not_clients() -> None:
