@@ -35,7 +35,7 @@ _SESSION_END_EVENTS = (
 )
 _SESSION_ENDS = tuple(prefix for prefix, _, _ in _SESSION_END_EVENTS)
 _REJECT = re.compile(
-    r"(?P<action>reject|reject_warning|discard|hold|filter|redirect|warn): "
+    r"(?P<action>reject|reject_warning|discard|hold|filter|redirect|warn|permit): "
     rf"(?P<stage>\S+) from {_CLIENT}: (?P<rest>.*)",
     re.S,
 )

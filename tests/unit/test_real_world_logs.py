@@ -170,6 +170,14 @@ def test_custom_syslog_name_needs_a_postfix_daemon_after_a_slash() -> None:
         ("size exceeds", "reject", "203.0.113.30", None, {"stage": "END-OF-MESSAGE", "code": "552"}),
         ("reject: VRFY", "reject", "203.0.113.31", None, {"stage": "VRFY", "to": "x"}),
         ("NOQUEUE: discard", "other", "203.0.113.32", None, {"action": "discard", "stage": "RCPT"}),
+        # smtpd_log_access_permit_actions (smtpd_check.c smtpd_acl_permit through log_whatsup)
+        (
+            "NOQUEUE: permit",
+            "other",
+            "127.0.0.1",
+            None,
+            {"action": "permit", "stage": "CONNECT", "reason": "action=permit_mynetworks for Client host=127.0.0.1"},
+        ),
         ("Greylisting", "milter_reject", "203.0.113.33", None, {"code": "451", "dsn": "4.7.1"}),
         # smtpd.c check_milter_reply and cleanup_milter.c: hold and discard keep client and envelope
         ("smtpd[1212]: NOQUEUE: milter-discard", "other", "203.0.113.34", None, {"action": "milter-discard"}),
