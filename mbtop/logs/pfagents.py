@@ -81,7 +81,11 @@ def content_check(ev: Builder, rest: str, m: re.Match[str]) -> MailEvent:
     action = m["action"]
     ev.fields = {"action": action, "class": m["class"]}
     start = m.end()
-    origins = [o for o in _ORIGIN.finditer(rest, start - 1) if o.start() <= start + _CONTENT_MAX]
+    # the origin starts within the text's 200 characters and is at most ~340 long (a hostname of 255, an
+    # address, a port): nothing further right is read
+    origins = [
+        o for o in _ORIGIN.finditer(rest, start - 1, start + _CONTENT_MAX + 400) if o.start() <= start + _CONTENT_MAX
+    ]
     kind = "reject" if action == "reject" else "warning" if action == "warning" else "other"
     if len(origins) != 1:
         return ev.done(kind)
