@@ -24,7 +24,8 @@ class MailEvent:
     line_no: int
     kind: str  # connect, disconnect, lost_connection, timeout, too_many_errors, reject, reject_warning, sasl_fail,
     #            postscreen, anvil, rate_limit, pipelining, non_smtp, tls, tls_error, tlsproxy, dnsbl, client,
-    #            cleanup, qmgr, removed, delivery, bounce, milter_reject, daemon, warning, fatal, panic, other
+    #            cleanup, qmgr, removed, delivery, bounce, milter_reject, daemon, warning, error, fatal, panic,
+    #            connect_error and tls_outbound (the SMTP client's, about a server), other
     timestamp: str | None
     host: str | None
     program: str | None  # "postfix/smtpd", "postfix-out/smtp", "postfix/submission/smtpd"

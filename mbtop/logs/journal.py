@@ -17,33 +17,26 @@ from typing import Any
 
 from mbtop import syscmd
 from mbtop.logs.follow import MAX_LINE, Line
+from mbtop.logs.syslog import journal_text
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 COMMAND = ("journalctl", "--facility=mail", "-o", "json", "--no-pager")
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(b, int) for b in value):  # binary-safe MESSAGE: a byte array
-        return bytes(b & 0xFF for b in value).decode("utf-8", "replace")
-    return "" if value is None else str(value)
-
-
 def entry_line(entry: dict[str, Any]) -> str | None:
     """The syslog line of a Postfix journal entry; None for other programs."""
-    ident = _text(entry.get("SYSLOG_IDENTIFIER"))
+    ident = journal_text(entry.get("SYSLOG_IDENTIFIER"))
     if not ident.startswith("postfix"):
         return None
     try:
-        usec = int(_text(entry.get("__REALTIME_TIMESTAMP")) or 0)
+        usec = int(journal_text(entry.get("__REALTIME_TIMESTAMP")) or 0)
     except ValueError:
         usec = 0
     t = time.localtime(usec / 1e6)
     stamp = f"{MONTHS[t.tm_mon - 1]} {t.tm_mday:2d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-    host = _text(entry.get("_HOSTNAME")) or "-"
-    pid = _text(entry.get("SYSLOG_PID") or entry.get("_PID"))
-    message = _text(entry.get("MESSAGE")).replace("\n", " ")
+    host = journal_text(entry.get("_HOSTNAME")) or "-"
+    pid = journal_text(entry.get("SYSLOG_PID") or entry.get("_PID"))
+    message = journal_text(entry.get("MESSAGE")).replace("\n", " ")
     return f"{stamp} {host} {ident}{f'[{pid}]' if pid else ''}: {message}"[:MAX_LINE]
 
 

@@ -47,6 +47,9 @@ _LIMIT = re.compile(
 )
 # nginx mail proxy: "client 203.0.113.5:51234 connected to 0.0.0.0:25"
 _MAIL_CONNECT = re.compile(r"client (?P<ip>\S+?):(?P<port>\d+) connected to (?P<server>\S+)")
+# keep-alive's end, written without the request context: "client 203.0.113.5 closed keepalive connection"
+# (ngx_http_request.c; "kevent() reported that client ..." on the BSDs)
+_KEEPALIVE = re.compile(r"(?:kevent\(\) reported that )?client (?P<ip>\S+) closed keepalive connection")
 _QUOTED_TAIL = ("referrer", "host", "upstream", "subrequest", "request")  # nginx's order, read backwards
 
 
@@ -89,7 +92,8 @@ def parse(line: str, line_no: int) -> WebEvent:
     m = _ERROR.match(line)
     if m:
         return _error(m, line_no)
-    if line[:1] == "<" or line[:1].isalpha() or line[:4].isdigit():  # nginx writing to syslog / journald
+    head = line[:1]
+    if head == "<" or head == "{" or head.isalpha() or line[:4].isdigit():  # nginx through syslog / journald
         p = syslog.parse(line, None)
         if p.program and p.program.startswith("nginx"):
             m = _ACCESS.match(p.message)
@@ -192,6 +196,10 @@ def _error(m: re.Match[str], line_no: int) -> WebEvent:
         client = normalise_ip(mc["ip"])
         fields["client_port"] = mc["port"]
         fields["server"] = mc["server"]
+    if client is None and "closed keepalive" in msg:
+        km = _KEEPALIVE.match(msg)
+        if km:
+            client = normalise_ip(km["ip"])
     sock = _UNIX.search(msg)
     if sock:
         fields["socket"] = sock.group(1)

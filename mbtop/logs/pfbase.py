@@ -15,6 +15,10 @@ from mbtop.logs.events import EMPTY, MailEvent, number
 CLIENT = r"(?P<chost>[^\s\[\]]*)\[(?P<cip>[^\]\s]+)\](?::(?P<cport>\d+))?"
 _KV = re.compile(r"(?P<k>[a-z_]+)=(?P<v><[^>]*>|\([^)]*\)|[^,\s]+)")
 _DSN = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+# What Postfix appends to a reject (smtpd_check.c log_whatsup; postscreen separates with ", "): from, to,
+# proto, helo, each optional, in that order; the HELO, last, may hold anything.
+_ENVELOPE = re.compile(r"(?:from=<[^>]*>)?(?:,? ?to=<[^>]*>)?(?:,? ?proto=[^\s,]+)?(?:,? ?helo=<.*>)?", re.S)
+_ENVELOPE_TRIES = 8
 
 
 def _octet(p: str) -> bool:
@@ -50,11 +54,25 @@ def kv_fields(text: str) -> dict[str, str]:
     return out
 
 
+def _split_envelope(text: str) -> tuple[str, str]:
+    """(reply, envelope): the envelope is after the last "; " whose remainder is one.  A HELO may hold
+    "; " itself (smtpd joins the words of "EHLO a; b"), so a remainder that is not an envelope means the
+    split is further left (a few tries: a line of many "; " costs no more)."""
+    end = len(text)
+    for _ in range(_ENVELOPE_TRIES):
+        i = text.rfind("; ", 0, end)
+        if i < 0:
+            break
+        if i + 2 < len(text) and _ENVELOPE.fullmatch(text, i + 2):
+            return text[:i], text[i + 2 :]
+        end = i
+    reason, _, tail = text.rpartition("; ")
+    return (reason, tail) if reason else (text, "")
+
+
 def reject_fields(text: str) -> dict[str, str]:
     """'554 5.7.1 <x@y>: Relay access denied; from=<a> to=<b> proto=ESMTP helo=<h>'."""
-    reason, _, tail = text.rpartition("; ")
-    if not reason:
-        reason, tail = text, ""
+    reason, tail = _split_envelope(text)
     out: dict[str, str] = {}
     parts = reason.split(" ", 2)
     if parts and _DSN.fullmatch(parts[0]):  # milter replies start with the enhanced code

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from mbtop.logs import pfdaemons, syslog
+from mbtop.logs import pfagents, pfdaemons, syslog
 from mbtop.logs.events import MailEvent
 from mbtop.logs.pfbase import CLIENT as _CLIENT
 from mbtop.logs.pfbase import Builder, kv_fields, normalise_ip, reject_fields
@@ -35,7 +35,7 @@ _SESSION_END_EVENTS = (
 )
 _SESSION_ENDS = tuple(prefix for prefix, _, _ in _SESSION_END_EVENTS)
 _REJECT = re.compile(
-    r"(?P<action>reject|reject_warning|discard|hold|filter|redirect|warn): "
+    r"(?P<action>reject|reject_warning|discard|hold|filter|redirect|warn|permit): "
     rf"(?P<stage>\S+) from {_CLIENT}: (?P<rest>.*)",
     re.S,
 )
@@ -60,8 +60,17 @@ _TLS = re.compile(
 _TLS_ERROR = re.compile(rf"SSL_accept error from {_CLIENT}: (?P<error>.*)", re.S)
 # other smtpd warnings that name the client the way Postfix does (" from HOST[IP]", then ":" or " " or the end)
 _WARNING_CLIENT = re.compile(rf" from {_CLIENT}(?=[:,\s]|$)")
-_STATUS = re.compile(r"status=(?P<status>\S+)(?: \((?P<why>.*)\))?\s*$", re.S)
 _DELIVERY_SERVICES = frozenset({"smtp", "lmtp", "local", "virtual", "pipe", "error", "retry", "discard", "relay"})
+# Postfix's programs (the last part of the syslog tag), to know its lines under a custom syslog_name
+POSTFIX_DAEMONS = frozenset(
+    {
+        "anvil", "bounce", "cleanup", "discard", "dnsblog", "error", "flush", "lmtp", "local", "master",
+        "oqmgr", "pickup", "pipe", "postdrop", "postfix-script", "postlog", "postlogd", "postmap",
+        "postqueue", "postscreen", "postsuper", "proxymap", "qmgr", "qmqpd", "scache", "sendmail",
+        "showq", "smtp", "smtpd", "spawn", "tlsmgr", "tlsproxy", "trivial-rewrite", "verify", "virtual",
+    }
+)  # fmt: skip
+_SEVERITIES = ("warning: ", "error: ", "fatal: ", "panic: ")
 _SMTPD_WARNINGS = (
     ("non-SMTP command from ", _NON_SMTP, "non_smtp"),
     ("improper command pipelining after ", _PIPELINING, "pipelining"),
@@ -80,17 +89,21 @@ class PostfixParser:
         msg = p.message
         ev = Builder(line_no, p, msg)
         prog = p.program or ""
-        if not prog.startswith("postfix"):
-            return ev.done("other")
         service = prog.rsplit("/", 1)[-1]
+        if not prog.startswith("postfix") and not (service in POSTFIX_DAEMONS and "/" in prog):
+            return ev.done("other")  # not Postfix, nor a custom syslog_name ("mx-in/smtpd")
         rest = msg
         m = _QUEUE_ID.match(msg)
         if m:
             ev.queue_id = None if m["qid"] == "NOQUEUE" else m["qid"]
             rest = m["rest"]
-        for severity in ("warning", "fatal", "panic"):
-            if rest.startswith(severity + ": "):
-                return self._severity(ev, service, severity, rest)
+        for severity in _SEVERITIES:
+            if rest.startswith(severity):
+                if severity == "warning: " and ev.queue_id is not None and service == "cleanup":
+                    cm = pfagents.CHECK.match(rest)  # "QID: warning: header ...": header_checks' WARN action
+                    if cm:
+                        return pfagents.content_check(ev, rest, cm)
+                return self._severity(ev, service, severity[:-2], rest)
         if service in ("master", "postfix-script") or rest.endswith(" has changed -- restarting"):
             return ev.done("daemon")  # Postfix starting, stopping, reloading; a daemon restarting for a table
         if service == "postscreen":
@@ -106,7 +119,9 @@ class PostfixParser:
         if service in ("smtpd", "submission", "smtps") or service.endswith("smtpd"):
             return self._smtpd(ev, rest)
         if service == "cleanup":
-            return _cleanup(ev, rest)
+            return pfagents.cleanup(ev, rest)
+        if rest.startswith("to=<") and (service in _DELIVERY_SERVICES or " status=" in rest):
+            return pfagents.delivery(ev, rest)  # any agent's, and qmgr's own deferrals and bounces
         if service == "qmgr":
             if rest.strip() == "removed":
                 return ev.done("removed")
@@ -118,18 +133,9 @@ class PostfixParser:
                 return ev.done("qmgr")
             return ev.done("other")
         if service == "bounce":
-            if "non-delivery notification" in rest or "delivery status notification" in rest:
-                ev.fields = {"notice": rest.split(":", 1)[0], "new_queue_id": rest.rsplit(": ", 1)[-1].strip()}
-                return ev.done("bounce")
-            return ev.done("other")
-        if service in _DELIVERY_SERVICES and rest.startswith("to=<"):
-            ev.fields = kv_fields(rest.split(" status=", 1)[0])
-            sm2 = _STATUS.search(rest)
-            if sm2:
-                ev.fields["status"] = sm2["status"]
-                if sm2["why"]:
-                    ev.fields["reason"] = sm2["why"]
-            return ev.done("delivery")
+            return pfagents.bounce(ev, rest)
+        if service in ("smtp", "lmtp") and ev.queue_id is None:
+            return pfagents.smtp_client(ev, rest)
         if rest.strip() == "removed":
             return ev.done("removed")
         return ev.done("other")
@@ -200,12 +206,8 @@ class PostfixParser:
                 ev.client(m)
                 ev.fields = {k: v for k, v in kv_fields(rest).items() if k != "client"}
                 return ev.done("client")
-        elif rest.startswith("milter-reject: "):  # smtpd's own milter verdicts (NOQUEUE: milter-reject: RCPT ...)
-            m = _REJECT.match(rest[len("milter-") :])
-            if m:
-                ev.client(m)
-                ev.fields = {"stage": m["stage"], **reject_fields(m["rest"])}
-                return ev.done("milter_reject")
+        elif rest.startswith("milter-"):  # smtpd's own milter verdicts (NOQUEUE: milter-reject: RCPT ...)
+            return pfagents.milter(ev, rest)
         elif " TLS connection established from " in rest[:48]:
             return _tls(ev, rest)
         elif "bare <LF> received from " in rest[:40]:
@@ -266,18 +268,3 @@ def _tls(ev: Builder, rest: str) -> MailEvent:
     ev.client(m)
     ev.fields = {"trust": m["trust"], "tls_protocol": m["proto"], "cipher": m["cipher"], "bits": m["bits"]}
     return ev.done("tls")
-
-
-def _cleanup(ev: Builder, rest: str) -> MailEvent:
-    if rest.startswith("message-id="):
-        ev.fields = {"message_id": rest[len("message-id=") :].strip().strip("<>")}
-        return ev.done("cleanup")
-    if rest.startswith("milter-reject: "):
-        rm = _REJECT.match(rest[len("milter-") :])
-        if rm:
-            ev.client(rm)
-            ev.fields = {"stage": rm["stage"], **reject_fields(rm["rest"])}
-        return ev.done("milter_reject")
-    if rest.startswith(("reject: ", "discard: ", "hold: ", "info: header")):
-        return ev.done("reject" if rest.startswith("reject") else "other")
-    return ev.done("other")
