@@ -85,3 +85,21 @@ def test_sparkline() -> None:
     assert sparkline([1, 2, 3], 2) == "▆█"
     assert sparkline([0, 4], 2, ascii_only=True) == " #"
     assert sparkline([], 5) == ""
+
+
+def test_postfix_severities_and_outbound_failures_are_coloured_by_what_they_mean() -> None:
+    """error: lines (msg_syslog's severity between warning and fatal) are critical; the SMTP client's
+    'connect to …' failures a warning; an outbound TLS session is plain information."""
+    from mbtop.logs.postfix import PostfixParser
+    from mbtop.ui.widgets.logspane import mail_role
+
+    def role(line: str) -> str:
+        return mail_role(PostfixParser(2026).parse(line, 1))
+
+    assert role("Nov 28 09:42:11 mx postfix/trivial-rewrite[5]: error: open database /etc/postfix/transport.db: "
+                "No such file or directory") == "critical"  # fmt: skip
+    assert role("Nov 28 09:42:11 mx postfix/smtp[7]: connect to mx.example.net[192.0.2.7]:25: "
+                "Connection refused") == "warning"  # fmt: skip
+    tls = "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"
+    outbound = f"Trusted TLS connection established to mx.example.net[192.0.2.7]:25: {tls}"
+    assert role(f"Nov 28 09:42:11 mx postfix/smtp[7]: {outbound}") == ""

@@ -43,9 +43,12 @@ KIND_FILTERS = (
     "warning",
     OWN,
 )
-CRITICAL_KINDS = frozenset({"reject", "milter_reject", "sasl_fail", "fatal", "panic", "too_many_errors", "rate_limit"})
+# Postfix's own severities (msg_syslog.c: warning < error < fatal < panic) and what they mean for mail.
+CRITICAL_KINDS = frozenset(
+    {"reject", "milter_reject", "sasl_fail", "error", "fatal", "panic", "too_many_errors", "rate_limit"}
+)
 WARNING_KINDS = frozenset(
-    {"warning", "lost_connection", "timeout", "pipelining", "non_smtp", "tls_error", "reject_warning"}
+    {"warning", "lost_connection", "timeout", "pipelining", "non_smtp", "tls_error", "reject_warning", "connect_error"}
 )
 
 
