@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any, Protocol, overload
 
 from mbtop.engine import codec, wire
-from mbtop.engine.engine import HISTORY_MAX
 from mbtop.engine.feeds import LogBatch
 from mbtop.engine.frame import Frame
+from mbtop.engine.history import HISTORY_MAX
 from mbtop.engine.server import HISTORY_CHUNK
 from mbtop.model.types import Snapshot
 

@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 import threading
 import time
-import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from mbtop.catalog import Catalog
-from mbtop.engine import codec
 from mbtop.engine.feeds import FLOOD_KINDS, LogBatch, LogFeeds
 from mbtop.engine.frame import Frame, LogLines
+from mbtop.engine.history import HISTORY_SECONDS, History, trimmed
 from mbtop.logs.events import MailEvent, WebEvent
 from mbtop.model import cluster as clustermodel
 from mbtop.model import queue as queuemodel
@@ -40,9 +37,8 @@ from mbtop.model.vitals import VitalsThresholds, extend
 from mbtop.probes import cluster, fail2ban
 from mbtop.probes.fail2ban import Fail2ban
 from mbtop.probes.healthwatch import HealthWatch
-from mbtop.probes.sample import LISTEN_STATE, Sample, Sampler
+from mbtop.probes.sample import Sample, Sampler
 from mbtop.probes.schedule import Periodic
-from mbtop.probes.types import InetTable, UnixTable
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +47,6 @@ FrameCallback = Callable[[Frame], None]
 LogCallback = Callable[[LogBatch], None]
 FAIL2BAN_EVERY = 60.0  # seconds (fail2ban-client is a Python program)
 FAIL2BAN_FLOOD_EVERY = 10.0  # seconds, while a face shows the Flood tab
-HISTORY_SECONDS = 3600.0  # the in-memory history a late face starts with
-RECENT_SECONDS = 60.0  # of which every frame is kept, as it is, for the last minute,
-HISTORY_STEP = 10.0  # and one frame every ten seconds before that, packed (``Packed``)
-HISTORY_MAX = 2_000  # frames in each part, whatever the interval (0.2 s x 60 s = 300)
 PEER_EVERY = 30.0  # seconds between checks of the cluster's peers
 PENDING_EVENTS = 50_000  # log events waiting for the next frame, per log kind (a flood cannot grow it)
 
@@ -68,51 +60,6 @@ def name_thread(name: str) -> None:
         ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
     except (OSError, AttributeError):  # not Linux: the name stays the interpreter's
         pass
-
-
-def trimmed(frame: Frame) -> Frame:
-    """``frame`` as history keeps it: listeners, counts and states, not every connection or log line.
-
-    The snapshot is counts already (by state, top remotes); the sample keeps its listening sockets
-    only, the rates their per-port figures (not every connection's first sighting), the logs their
-    status. One is still 50–170 kB of Python objects (the lab stack; the snapshot's ports and
-    firewall are most of it), which is why only the last minute is kept so (see ``Packed``).
-    """
-    s = frame.sample
-    tcp = InetTable(
-        tuple(x for x in s.tcp.sockets if x.state == LISTEN_STATE), s.tcp.source, s.tcp.error, s.tcp.why_proc
-    )
-    unix = UnixTable(tuple(x for x in s.unix.sockets if x.listening), s.unix.source, s.unix.error, s.unix.why_proc)
-    sample = dataclasses.replace(s, tcp=tcp, unix=unix)
-    rates = dataclasses.replace(frame.rates, first_seen={})
-    logs = LogLines(status=frame.logs.status, backfill=frame.logs.backfill)
-    return dataclasses.replace(frame, sample=sample, rates=rates, logs=logs)
-
-
-@dataclass(frozen=True, slots=True)
-class Packed:
-    """A history frame older than a minute: its JSON (``codec.to_json``), zlib'd.
-
-    As objects, the hour of history (one frame in ten seconds) was the agent's growing memory:
-    ~57 kB a frame on the soak's stack, 20 MB for the hour, and more than the soak's 10 % budget of
-    growth after warm-up. Packed, a frame is ~10 kB (64 kB of JSON; 3.3 ms to encode and 0.4 ms to
-    compress, once in ten seconds), the hour about 3.5 MB; a viewer's hello sends the JSON as it is.
-    """
-
-    seq: int
-    time: float
-    data: bytes
-
-    @classmethod
-    def of(cls, frame: Frame) -> Packed:
-        raw = json.dumps(codec.to_json(frame), separators=(",", ":"), allow_nan=False).encode()
-        return cls(frame.seq, frame.time, zlib.compress(raw, 1))
-
-    def json(self) -> bytes:
-        return zlib.decompress(self.data)
-
-    def frame(self) -> Frame:
-        return codec.from_json(json.loads(self.json()))
 
 
 class Engine:
@@ -179,9 +126,7 @@ class Engine:
         self._pending_web: deque[WebEvent] = deque(maxlen=PENDING_EVENTS)
         self._pending_backfill = True
         self._log_status: dict[str, str] = {}
-        self.history_seconds = history_seconds
-        self._recent: deque[Frame] = deque(maxlen=HISTORY_MAX)  # every frame of the last RECENT_SECONDS
-        self._older: deque[Packed] = deque(maxlen=HISTORY_MAX)  # one per HISTORY_STEP before that
+        self.past = History(history_seconds)  # what a viewer attaching to the agent starts with
         self.last: Frame | None = None
         self.error: str | None = None  # why the last sample failed; None after a good one
         self.seq = 0
@@ -217,18 +162,8 @@ class Engine:
         return unsubscribe
 
     def history(self) -> list[Frame]:
-        """The last ``history_seconds`` of frames, oldest first, trimmed (see ``trimmed``); the
-        packed ones are decoded (some ms each: a viewer's hello uses ``history_json`` instead)."""
-        with self._lock:
-            older, recent = list(self._older), list(self._recent)
-        return [*(p.frame() for p in older), *recent]
-
-    def history_json(self) -> list[tuple[int, bytes | Frame]]:
-        """The history as (seq, the frame's JSON) for the packed frames and (seq, frame) for the
-        last minute's, oldest first: what a viewer's hello sends, each frame encoded once."""
-        with self._lock:
-            older, recent = list(self._older), list(self._recent)
-        return [*((p.seq, p.json()) for p in older), *((f.seq, f) for f in recent)]
+        """The last ``history_seconds`` of frames, oldest first, trimmed (see ``History``)."""
+        return self.past.frames()
 
     def set_flood_visible(self, visible: bool) -> None:
         """A face shows the Flood tab: fail2ban is asked more often then."""
@@ -352,35 +287,12 @@ class Engine:
             frame = dataclasses.replace(frame, seq=self.seq)
             self.last = frame
             subs = list(self._frame_subs)
-        self._remember(trimmed(frame))
+        self.past.remember(trimmed(frame))
         for callback in subs:
             try:
                 callback(frame)
             except Exception:  # one face's bug never stops the others or the engine
                 log.exception("frame subscriber failed")
-
-    def _remember(self, frame: Frame) -> None:
-        """Into the history (from the engine's thread only): every frame while recent, one per
-        HISTORY_STEP once older, packed outside the lock (a viewer's hello never waits for it)."""
-        recent, older = self._recent, self._older
-        with self._lock:
-            recent.append(frame)
-        recent_from = frame.time - min(RECENT_SECONDS, self.history_seconds)
-        kept_from = frame.time - self.history_seconds
-        while True:
-            with self._lock:
-                if not recent or recent[0].time >= recent_from:
-                    break
-                old = recent[0]
-                keep = old.time >= kept_from and (not older or old.time >= older[-1].time + HISTORY_STEP)
-            packed = Packed.of(old) if keep else None
-            with self._lock:
-                recent.popleft()
-                if packed is not None:
-                    older.append(packed)
-        with self._lock:
-            while older and older[0].time < kept_from:
-                older.popleft()
 
     def _flood_update(self, sample: Sample, snapshot: Snapshot) -> FloodState | None:
         """The flood watch, from a sample with newly read connections (and the log's events since

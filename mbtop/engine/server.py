@@ -284,7 +284,7 @@ class AgentServer:
         frames' JSON as the engine keeps it, the last minute's encoded now (nothing is cached: a
         cache of every frame's JSON held ~40 MB of the agent's memory from one viewer's hello on)."""
         engine = self.engine
-        kept = engine.history_json() if engine is not None else []
+        kept = engine.past.json() if engine is not None else []
         items = [f if isinstance(f, bytes) else wire.pack(codec.to_json(f))[4:] for _seq, f in kept]
         out = []
         for i in range(0, len(items), HISTORY_CHUNK):

@@ -27,9 +27,10 @@ from typing import Protocol
 
 from mbtop.catalog import Catalog
 from mbtop.config import Config
-from mbtop.engine.engine import HISTORY_SECONDS, Engine
+from mbtop.engine.engine import Engine
 from mbtop.engine.feeds import LogBatch
 from mbtop.engine.frame import Frame
+from mbtop.engine.history import HISTORY_SECONDS
 from mbtop.model.flood import Thresholds
 from mbtop.model.types import Snapshot
 from mbtop.probes.record import Replay, load
