@@ -11,22 +11,18 @@ postscreen ``CONNECT``), taking whichever saw more.
 
 from __future__ import annotations
 
-import heapq
-import ipaddress
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 
+from mbtop.model.floodtable import WINDOW, Source, Table, prefix_of
 from mbtop.model.types import Finding
 from mbtop.probes.firewall import FirewallState
 from mbtop.probes.firewall.engine import Rate
 from mbtop.probes.types import InetSocket
 
 MAX_SOURCES = 5000
-IDLE_AFTER = 180.0
 TOP = 10
-WINDOW = 60  # seconds of per-second history
 KERNEL_COUNTERS = ("ListenOverflows", "ListenDrops", "SyncookiesSent", "TCPReqQFullDrop")
 
 
@@ -59,41 +55,6 @@ def from_firewall(t: Thresholds, rate: Rate | None, where: str) -> Thresholds:
         value = round(rate.count * 60.0 / rate.seconds, 2)
         return replace(t, total_per_minute=value, origin=f"firewall: {where}")
     return t
-
-
-@dataclass
-class _Source:
-    first_seen: float
-    last_seen: float
-    seconds: deque[tuple[int, int]] = field(default_factory=deque)  # (second, new), the last WINDOW seconds
-    total: int = 0  # the sum of ``seconds``: the last minute's new connections, kept up to date
-    concurrent: int = 0
-    rejects: int = 0
-    auth_failures: int = 0
-    postscreen: Counter[str] = field(default_factory=Counter)
-    rate_limits: int = 0  # Postfix's anvil limits hit (smtpd's "... limit exceeded" warnings)
-    pipelining: int = 0  # improper pipelining (smtpd) / COMMAND PIPELINING (postscreen)
-    non_smtp: int = 0  # non-SMTP commands, e.g. HTTP spoken to port 25 (smtpd and postscreen)
-
-    def add_new(self, sec: int, n: int) -> None:
-        if n <= 0:
-            return
-        if self.seconds and self.seconds[-1][0] == sec:
-            self.seconds[-1] = (sec, self.seconds[-1][1] + n)
-        else:
-            self.seconds.append((sec, n))
-        self.total += n
-
-    def per_minute(self, now: float) -> int:
-        """New connections in the last WINDOW seconds, in amortised constant time."""
-        cutoff = now - WINDOW
-        while self.seconds and self.seconds[0][0] <= cutoff:
-            self.total -= self.seconds.popleft()[1]
-        return self.total
-
-    def new_in(self, now: float, span: float) -> int:
-        cutoff = now - span
-        return sum(n for s, n in self.seconds if s > cutoff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,78 +92,15 @@ class FloodState:
     thresholds: Thresholds = field(default_factory=lambda: Thresholds())
 
 
-_prefixes: dict[str, str] = {}
-
-
 _OPEN = frozenset({"SYN_RECV", "ESTABLISHED", "CLOSE_WAIT"})  # states that hold a connection open
-
-
-def prefix_of(address: str) -> str:
-    """The /24 of an IPv4 address, the /64 of an IPv6 one (memoised: sources recur every sample)."""
-    found = _prefixes.get(address)
-    if found is not None:
-        return found
-    # The common case without the ipaddress module: a flood means tens of thousands of these a second.
-    head, dot, last = address.rpartition(".")
-    if dot and last.isdigit() and head.count(".") == 2 and ":" not in head and len(last) <= 3 and int(last) < 256:
-        found = f"{head}.0/24"
-    else:
-        found = _prefix_slow(address)
-    if len(_prefixes) > 65536:
-        _prefixes.clear()
-    _prefixes[address] = found
-    return found
-
-
-@lru_cache(maxsize=16384)
-def _prefix_slow(address: str) -> str:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is None:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    v4 = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
-    return str(ipaddress.ip_network(f"{v4}/24", strict=False))
-
-
-class _Table:
-    """Source (or prefix) -> record, capped and aged."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = cap
-        self.rows: dict[str, _Source] = {}
-
-    def get(self, key: str, now: float) -> _Source:
-        row = self.rows.get(key)
-        if row is None:
-            if len(self.rows) >= self.cap:
-                self._evict(now)
-            row = self.rows[key] = _Source(now, now)
-        row.last_seen = now
-        return row
-
-    def _evict(self, now: float) -> None:
-        # Drop a tenth of the table: sources with no open connection first, least recently seen first.
-        # (A source still hammering is seen every sample, so it is never the least recent.)
-        victims = heapq.nsmallest(
-            max(1, self.cap // 10), self.rows.items(), key=lambda kv: (kv[1].concurrent > 0, kv[1].last_seen)
-        )
-        for key, _ in victims:
-            del self.rows[key]
-
-    def age(self, now: float) -> None:
-        stale = [k for k, r in self.rows.items() if now - r.last_seen > IDLE_AFTER and r.concurrent == 0]
-        for k in stale:
-            del self.rows[k]
 
 
 class FloodTracker:
     def __init__(self, ports: Iterable[int], thresholds: Thresholds | None = None, cap: int = MAX_SOURCES) -> None:
         self.ports = tuple(ports)
         self.thresholds = thresholds or Thresholds()
-        self._sources = _Table(cap)
-        self._prefixes = _Table(cap)
+        self._sources = Table(cap)
+        self._prefixes = Table(cap)
         self._prev_keys: dict[int, str] | None = None  # connection id -> its remote address
         self._prev_t: float | None = None
         self._prev_kernel: Mapping[str, int] | None = None
@@ -325,8 +223,8 @@ class FloodTracker:
             thresholds=self.thresholds,
         )
 
-    def _top(self, table: _Table, now: float) -> tuple[TopSource, ...]:
-        def signs(r: _Source) -> int:
+    def _top(self, table: Table, now: float) -> tuple[TopSource, ...]:
+        def signs(r: Source) -> int:
             return r.rejects + r.auth_failures + r.rate_limits + r.pipelining + r.non_smtp
 
         ranked = sorted(
