@@ -13,9 +13,11 @@ from mbtop.catalog import Catalog, PortSpec, SocketSpec
 from mbtop.model import culprits
 from mbtop.model import firewall as fwmodel
 from mbtop.model import health as healthmodel
-from mbtop.model.types import SEVERITY_RANK, Finding, Listener, PortStatus, Severity, Snapshot, SocketStatus, worst
+from mbtop.model.listeners import describe_holder, listeners_of, start_hint
+from mbtop.model.sockstatus import socket_status
+from mbtop.model.types import SEVERITY_RANK, Finding, PortStatus, Severity, Snapshot, SocketStatus, worst
 from mbtop.probes.sample import Sample
-from mbtop.probes.types import InetSocket, ProcessInfo, SocketFile, UnixSocket
+from mbtop.probes.types import InetSocket, ProcessInfo, SocketFile
 
 TOP_REMOTES = 5
 
@@ -28,64 +30,6 @@ def is_loopback(address: str) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped.is_loopback
     return ip.is_loopback
-
-
-def _start_hint(service: str, catalog: Catalog) -> str:
-    svc = catalog.service(service)
-    if svc is None:
-        return f"start {service}"
-    return f"start {service} (systemctl start {svc.unit}, or service {svc.init} start)"
-
-
-def _listeners(
-    sockets: Iterable[tuple[str, int, int, int, int | None]],
-    owners: Mapping[int, tuple[ProcessInfo, ...]],
-    allowed: tuple[str, ...],
-) -> tuple[Listener, ...]:
-    """One Listener per (address, process); ``sockets`` are (address, port, inode, queue, backlog)."""
-    out: list[Listener] = []
-    seen: set[tuple[str, int, int | None]] = set()
-    for address, port, inode, queue, backlog in sockets:
-        procs = owners.get(inode, ())
-        pids = {p.pid for p in procs}
-        if not procs:
-            if (address, port, None) not in seen:
-                seen.add((address, port, None))
-                out.append(Listener(address, port, inode, None, None, None, (), None, None, False, queue, backlog))
-            continue
-        for p in procs:
-            if (address, port, p.pid) in seen:
-                continue
-            seen.add((address, port, p.pid))
-            out.append(
-                Listener(
-                    address=address,
-                    port=port,
-                    inode=inode,
-                    pid=p.pid,
-                    process=p.name,
-                    user=p.user,
-                    cmdline=p.cmdline,
-                    started=p.started,
-                    expected=(p.name in allowed) if allowed else None,
-                    main=p.ppid not in pids,
-                    accept_queue=queue,
-                    backlog=backlog,
-                )
-            )
-    return tuple(out)
-
-
-def _describe_holder(listeners: Iterable[Listener]) -> str:
-    """ "python3 (pid 812, user nobody)": the main process of a foreign group, once per pid."""
-    parts: list[str] = []
-    for lst in listeners:
-        if lst.pid is None:
-            continue
-        text = f"{lst.process} (pid {lst.pid}" + (f", user {lst.user})" if lst.user else ")")
-        if text not in parts:
-            parts.append(text)
-    return ", ".join(parts[:3]) + (f" and {len(parts) - 3} more" if len(parts) > 3 else "")
 
 
 @dataclass
@@ -130,7 +74,7 @@ def port_status(
 ) -> PortStatus:
     allowed = catalog.processes_for(spec.service)
     listen = sockets.listen
-    listeners = _listeners(
+    listeners = listeners_of(
         ((s.local_address, s.local_port, s.inode, s.recv_q, s.send_q or None) for s in listen), owners, allowed
     )
     by_state = sockets.by_state
@@ -154,7 +98,7 @@ def port_status(
                     sev,
                     "not-listening",
                     f"port {label} is not listening{extra}",
-                    _start_hint(spec.service, catalog),
+                    start_hint(spec.service, catalog),
                     port=port,
                     action=f"restart {spec.service}",
                 )
@@ -187,10 +131,10 @@ def port_status(
             )
         foreign = [lst for lst in listeners if lst.expected is False]
         if foreign and allowed:
-            holder = _describe_holder([f for f in foreign if f.main] or foreign)
+            holder = describe_holder([f for f in foreign if f.main] or foreign)
             known = culprits.explain(spec, (f.process for f in foreign), catalog)  # exim4 on 25, apache2 on 80 …
             message = f"port {label} is held by {holder}, not {spec.service} (expected {', '.join(allowed[:3])})"
-            fix = f"stop the process holding the port, then {_start_hint(spec.service, catalog)}"
+            fix = f"stop the process holding the port, then {start_hint(spec.service, catalog)}"
             if known is not None:
                 message = f"port {label} is held by {holder}, {known.what}, not {spec.service}: {known.why}"
                 fix = known.fix
@@ -236,133 +180,6 @@ def port_status(
         top_remotes=tuple(heapq.nsmallest(TOP_REMOTES, remotes.items(), key=lambda kv: (-kv[1], kv[0]))),
         accept_queue=queue,
         backlog=backlog,
-        findings=tuple(findings),
-        status=status,
-        reason=reason,
-    )
-
-
-def _missing_bits(actual: int, expected: int) -> int:
-    return expected & ~actual
-
-
-def socket_status(
-    spec: SocketSpec,
-    file: SocketFile,
-    unix: tuple[UnixSocket, ...],
-    owners: Mapping[int, tuple[ProcessInfo, ...]],
-    catalog: Catalog,
-    alternative_ok: bool,
-    probe_error: str | None,
-    names: frozenset[str],
-) -> SocketStatus:
-    path = spec.path
-    # The listener bound to *this* file: by file inode when the kernel tells it (netlink),
-    # by name otherwise.  A stale file left by a dead daemon has no listener.
-    if file.kind == "socket" and any(u.vfs_inode is not None for u in unix):
-        mine = [u for u in unix if u.vfs_inode == file.inode]
-    else:
-        mine = [u for u in unix if u.path in names] if file.kind == "socket" else []
-    listen = [u for u in mine if u.listening]
-    clients = sum(1 for u in mine if u.connected)
-    pending = sum(u.pending for u in listen)
-    backlogs = [u.backlog for u in listen if u.backlog]
-    allowed = catalog.processes_for(spec.service)
-    listeners = _listeners(((path, 0, u.inode, u.pending, u.backlog) for u in listen), owners, allowed)
-    findings: list[Finding] = []
-    label = f"{path} ({spec.name})"
-
-    def add(sev: Severity, code: str, message: str, fix: str, action: str | None = None) -> None:
-        findings.append(Finding(sev, code, message, fix, path=path, action=action))
-
-    if not file.exists:
-        if file.error and "permission denied" in file.error.lower():
-            return SocketStatus(spec, file, False, (), 0, 0, None, (), "unknown", f"unknown — {file.error}")
-        if spec.required:
-            extra = f"; its TCP alternative (port {spec.alternative}) is listening" if alternative_ok else ""
-            where = f" ({file.error})" if file.error else ""
-            add(
-                "warning" if alternative_ok else "critical",
-                "socket-missing",
-                f"socket {label} does not exist{where}{extra}",
-                _start_hint(spec.service, catalog),
-                f"restart {spec.service}",
-            )
-    elif file.kind != "socket":
-        what = {
-            "symlink": f"a symlink to {file.link_target!r}",
-            "file": "a regular file",
-            "directory": "a directory",
-        }.get(file.kind or "", "not a socket")
-        add(
-            "critical",
-            "not-a-socket",
-            f"{label} is {what}, not a socket",
-            f"remove {path} (it is not the daemon's socket), then restart {spec.service}",
-        )
-    else:
-        if file.owner != spec.owner or file.group != spec.group:
-            actual = f"{file.owner or file.uid}:{file.group or file.gid}"
-            add(
-                "critical",
-                "socket-owner",
-                f"socket {label} is owned by {actual}, expected {spec.owner}:{spec.group}",
-                f"chown {spec.owner}:{spec.group} {path} (and fix the daemon's socket settings)",
-                f"fix-perms {path}",
-            )
-        if file.mode is not None and file.mode != spec.mode:
-            missing = _missing_bits(file.mode, spec.mode)
-            sev: Severity = "critical" if missing else "warning"
-            why = "clients may be refused" if missing else "more permissive than documented"
-            add(
-                sev,
-                "socket-mode",
-                f"socket {label} has mode {file.mode:04o}, expected {spec.mode:04o} ({why})",
-                f"chmod {spec.mode:04o} {path} (and fix the daemon's socket settings)",
-                f"fix-perms {path}",
-            )
-        if not listen and not probe_error:
-            add(
-                "critical",
-                "socket-not-accepting",
-                f"socket {label} exists but nothing accepts connections on it",
-                f"the file is stale or the daemon is stuck: restart {spec.service}",
-                f"restart {spec.service}",
-            )
-        foreign = [lst for lst in listeners if lst.expected is False]
-        if foreign and allowed:
-            add(
-                "critical",
-                "unexpected-owner",
-                f"socket {label} is served by {_describe_holder(foreign)}, not {spec.service}",
-                f"stop that process, then {_start_hint(spec.service, catalog)}",
-            )
-        if backlogs and pending >= max(backlogs):
-            add(
-                "warning",
-                "accept-queue-full",
-                f"socket {label}: accept queue full ({pending}/{max(backlogs)})",
-                f"{spec.service} is not accepting fast enough",
-            )
-
-    status: Severity = worst([f.severity for f in findings])
-    if probe_error and file.kind == "socket" and not findings:
-        status, reason = "unknown", f"unknown — {probe_error}"
-    elif findings:
-        reason = max(findings, key=lambda f: SEVERITY_RANK[f.severity]).message
-    elif not file.exists:
-        reason = "not in use (optional)"
-    else:
-        names_seen = sorted({lst.process for lst in listeners if lst.process})
-        reason = f"accepting ({'/'.join(names_seen) or 'owner unknown'}), {clients} client(s)"
-    return SocketStatus(
-        spec=spec,
-        file=file,
-        accepting=bool(listen),
-        listeners=listeners,
-        clients=clients,
-        pending=pending,
-        backlog=max(backlogs) if backlogs else None,
         findings=tuple(findings),
         status=status,
         reason=reason,
