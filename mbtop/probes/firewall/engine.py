@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -40,6 +40,9 @@ class Packet:
     iface: str
     sport: int = 40000
     daddrs: tuple[IPAddress, ...] = ()  # every address of the host it could be sent to (default: daddr)
+    # Its conntrack state as rules see it: "new"; "untracked" after a notrack rule before conntrack;
+    # "invalid" in a chain that runs before conntrack (nothing tracked it yet).
+    ct: Literal["new", "untracked", "invalid"] = "new"
 
 
 Outcome = Literal["yes", "no", "unknown"]
@@ -83,7 +86,11 @@ class Match:
 
 
 # "unknown": a target whose effect mbtop cannot tell (NFQUEUE, an unknown extension, a missing chain).
-TargetKind = Literal["accept", "drop", "reject", "return", "jump", "goto", "continue", "unknown"]
+# "notrack": the packet goes on untracked (iptables' CT --notrack / NOTRACK, nft's notrack).
+TargetKind = Literal["accept", "drop", "reject", "return", "jump", "goto", "continue", "notrack", "unknown"]
+# Connection tracking's own hook priority (prerouting -200, as base chains are ordered here): a notrack
+# rule only untracks a packet before it; after it the packet is already tracked.
+CONNTRACK_PRIORITY = -1_000_000 - 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +110,7 @@ class Chain:
     policy: Literal["accept", "drop"] | None = None  # base chains only
     priority: int = 0
     family: Literal[4, 6] | None = None  # None: both (nft inet)
+    devices: tuple[str, ...] | None = None  # an ingress chain sees only these interfaces' packets (None: all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +136,8 @@ class Trace:
     uncertain: list[str] = field(default_factory=list)  # rules whose match could not be decided
     backend: str = ""
     via: tuple[tuple[str, Rule], ...] = ()  # the jumps (chain, rule) that led to the deciding chain
+    untracked: bool = False  # a notrack rule applied before connection tracking
+    before_conntrack: bool = False  # the base chain being walked runs before connection tracking
 
     @property
     def decided_by(self) -> str:
@@ -167,6 +177,11 @@ class Oracle:
 
 
 def _rule_applies(rule: Rule, pkt: Packet, trace: Trace, oracle: Oracle) -> bool:
+    ct: Literal["new", "untracked", "invalid"] = (
+        "untracked" if trace.untracked else "invalid" if trace.before_conntrack else "new"
+    )
+    if pkt.ct != ct:
+        pkt = replace(pkt, ct=ct)
     for i, m in enumerate(rule.matches):
         outcome = m.test(pkt)
         if outcome == "unknown":
@@ -225,6 +240,10 @@ def _walk(
                 return verdict, rule, current.name, via
             if rule.target == "return":
                 return None
+            if rule.target == "notrack":
+                # Before conntrack the packet goes on untracked; after it, it is tracked already.
+                trace.untracked = trace.untracked or trace.before_conntrack
+                continue
             if rule.target in ("jump", "goto") and rule.chain_target is not None:
                 sub = rs.chains.get(rule.chain_target)
                 if sub is None:
@@ -251,13 +270,16 @@ def evaluate(rulesets: Sequence[Ruleset], pkt: Packet, oracle: Oracle | None = N
     bases: list[tuple[int, int, Ruleset, Chain]] = []
     for i, rs in enumerate(rulesets):
         for chain in rs.base:
-            if chain.family is None or chain.family == pkt.family:
+            if (chain.family is None or chain.family == pkt.family) and (
+                chain.devices is None or pkt.iface in chain.devices
+            ):
                 bases.append((chain.priority, i, rs, chain))
     bases.sort(key=lambda b: (b[0], b[1]))
     trace = Trace("accept", None, NO_RULES)
     last: Trace | None = None
-    for _prio, _i, rs, chain in bases:
+    for prio, _i, rs, chain in bases:
         trace.backend = rs.backend
+        trace.before_conntrack = prio < CONNTRACK_PRIORITY
         result: Result | None
         try:
             result = _walk(rs, chain, pkt, trace, oracle, 0)

@@ -12,6 +12,8 @@ from typing import Literal
 
 from mbtop.probes.firewall.engine import (
     Match,
+    Outcome,
+    Packet,
     Rate,
     address_range,
     const_match,
@@ -273,20 +275,31 @@ def module_matches(module: str, opts: list[Option], family: Literal[4, 6]) -> li
 
 
 def _ct_match(o: Option) -> Match:
-    """One conntrack/state option for a new connection's first packet."""
+    """One conntrack/state option for a new connection's first packet (``pkt.ct``: tracked or not)."""
     arg = o.args[0] if o.args else ""
+    names = {s.upper() for s in arg.split(",")}
     if o.name in ("--ctstate", "--state"):
-        hit = "NEW" in {s.upper() for s in arg.split(",")}
-    elif o.name == "--ctproto":
+
+        def state(pkt: Packet) -> Outcome:
+            hit = pkt.ct.upper() in names
+            return "yes" if hit != o.negated else "no"
+
+        return Match(o.text(), state)
+    if o.name == "--ctproto":
         hit = arg.lower() in ("tcp", "6", "all")
     elif o.name == "--ctdir":
         hit = arg.upper() == "ORIGINAL"
     elif o.name == "--ctstatus":
         # A first packet has no status bits but NONE; EXPECTED/SEEN_REPLY/ASSURED/CONFIRMED are not set yet.
-        hit = "NONE" in {s.upper() for s in arg.split(",")}
+        hit = "NONE" in names
     else:
         return const_match(o.text(), "unknown")
-    return const_match(o.text(), "yes" if hit != o.negated else "no")
+    outcome: Outcome = "yes" if hit != o.negated else "no"
+
+    def tracked(pkt: Packet) -> Outcome:
+        return outcome if pkt.ct == "new" else "unknown"  # without a connection: nothing to describe
+
+    return Match(o.text(), tracked)
 
 
 def _recent(text: str, get: dict[str, Option]) -> Match:

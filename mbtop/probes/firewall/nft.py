@@ -23,8 +23,12 @@ from mbtop.probes.firewall.engine import (
 )
 from mbtop.probes.firewall.nft_match import Key, elements, match, rate_text, rate_value, set_key
 
-HOOK_ORDER = {"prerouting": -1000, "input": 0}  # prerouting runs first at any priority
-FAMILIES: dict[str, Literal[4, 6] | None] = {"ip": 4, "ip6": 6, "inet": None}
+# ingress (per device) runs first, then prerouting, then input, whatever the priorities.
+HOOK_ORDER = {"ingress": -2000, "prerouting": -1000, "input": 0}
+FAMILIES: dict[str, Literal[4, 6] | None] = {"ip": 4, "ip6": 6, "inet": None, "netdev": None}
+# Chain types whose base chains a new inbound connection meets: filter, and nat at prerouting (a
+# dnat/redirect there changes where the connection goes: an "unknown" target).
+TYPES = {("filter", "ingress"), ("filter", "prerouting"), ("filter", "input"), ("nat", "prerouting")}
 
 
 def _verdict(kind: str, body: Any, family: str, table: str) -> tuple[TargetKind, str | None] | None:
@@ -80,7 +84,8 @@ def _rules(
         if kind == "match" and isinstance(body, dict):
             matches.extend(match(body, sets, family, table, text))
         elif verdict is not None:
-            target, chain_target = verdict
+            # "notrack accept": two effects in one rule, which one rule here cannot carry.
+            target, chain_target = verdict if target != "notrack" else ("unknown", None)
             break
         elif kind == "vmap" and isinstance(body, dict):
             expanded = _vmap(body, matches, sets, family, table, text)
@@ -111,7 +116,9 @@ def _rules(
                         matches.append(const_match(text, "no", rate=f"over {rate} per source refused", value=value))
                     else:
                         matches.append(const_match(text, "yes", rate=f"{rate} per source", value=value))
-        elif kind in ("counter", "comment", "meta", "mangle", "notrack", "ct helper", "quota"):
+        elif kind == "notrack":
+            target = "notrack"  # goes on (untracked) to the rule's next statements and the chain's next rule
+        elif kind in ("counter", "comment", "meta", "mangle", "ct helper", "quota"):
             if kind == "quota" and isinstance(body, dict) and body.get("inv"):
                 matches.append(const_match(text, "unknown"))
             continue
@@ -159,12 +166,17 @@ def parse_json(
     doc: Mapping[str, Any],
     texts: Mapping[tuple[str, str, str, int], str] | None = None,
     skip_tables: frozenset[tuple[str, str]] = frozenset(),
+    devices: Mapping[Key, tuple[str, ...]] | None = None,
 ) -> Ruleset | None:
-    """The input-hook filter chains of a ruleset; None when there are none."""
+    """The base chains a new inbound connection meets (ingress, prerouting, input); None when there are none.
+
+    ``devices``: the interfaces of each ingress chain, from ``chain_devices`` (nft's JSON does not say).
+    """
     items = doc.get("nftables", [])
     if not isinstance(items, list):
         return None
     texts = texts or {}
+    devices = devices or {}
     sets: dict[Key, list[Any]] = {}
     chain_meta: dict[Key, Mapping[str, Any]] = {}
     rules: dict[Key, list[Rule]] = {}
@@ -199,17 +211,54 @@ def parse_json(
         hook = meta.get("hook")
         policy: Literal["accept", "drop"] | None = None
         prio = 0
-        if hook in HOOK_ORDER and meta.get("type", "filter") == "filter":
+        if (meta.get("type", "filter"), hook) in TYPES:
             policy = "drop" if meta.get("policy") == "drop" else "accept"
             raw_prio = meta.get("prio", 0)
             prio = (raw_prio if isinstance(raw_prio, int) else 0) + HOOK_ORDER[str(hook)] * 1000
         chain = Chain(qualified, tuple(rules.get(key, [])), policy, prio, FAMILIES[family])
         chains[qualified] = chain
-        if policy is not None:
+        if policy is not None and hook == "ingress":
+            base.append(_ingress(chain, meta, devices.get(key), chains))
+        elif policy is not None:
             base.append(chain)
     if not base:
         return None
     return Ruleset("nftables", tuple(base), chains, tuple(notes))
+
+
+def _ingress(chain: Chain, meta: Mapping[str, Any], listed: tuple[str, ...] | None, chains: dict[str, Chain]) -> Chain:
+    """An ingress base chain: only its devices' packets; when they cannot be told, whether it applies is unknown."""
+    dev = meta.get("dev")
+    given = [dev] if isinstance(dev, str) else dev if isinstance(dev, list) else []
+    names = tuple(d for d in given if isinstance(d, str)) or listed or ()
+    if names:
+        return Chain(chain.name, chain.rules, chain.policy, chain.priority, chain.family, names)
+    # The chain's own rules, then its policy, behind a match that cannot be decided.
+    inner = f"{chain.name} (device unknown)"
+    tail = (Rule(f"{chain.name}: policy drop", (), "drop"),) if chain.policy == "drop" else ()
+    chains[inner] = Chain(inner, (*chain.rules, *tail), None, 0, chain.family)
+    unsure = const_match(f"{chain.name}: which device it hooks cannot be read", "unknown")
+    guard = Rule(f"{chain.name}: ingress on a device that cannot be read", (unsure,), "goto", inner)
+    return Chain(chain.name, (guard,), "accept", chain.priority, chain.family)
+
+
+DEVICE_RE = re.compile(r"hook ingress (?:device (?P<one>\S+)|devices = \{ (?P<many>[^}]*) \})")
+
+
+def chain_devices(listing: str) -> dict[Key, tuple[str, ...]]:
+    """``nft list ruleset`` → (family, table, chain) → the devices an ingress chain hooks."""
+    out: dict[Key, tuple[str, ...]] = {}
+    family = table = chain = ""
+    for raw in listing.splitlines():
+        line = raw.strip()
+        if m := TABLE_RE.match(line):
+            family, table, chain = m["family"], m["name"], ""
+        elif m := CHAIN_RE.match(line):
+            chain = m["name"]
+        elif chain and (m := DEVICE_RE.search(line)):
+            names = m["one"] or m["many"] or ""
+            out[(family, table, chain)] = tuple(n.strip().strip('"') for n in names.split(",") if n.strip())
+    return out
 
 
 def _fallback_text(rule: Mapping[str, Any]) -> str:

@@ -210,10 +210,16 @@ def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, t
         key = left["ct"].get("key")
         if key == "state":
             elems = elements(right, sets, family, table) or []
-            hit = CT_NEW in _ct_states(elems)
-            return [const_match(text, "yes" if hit != negate else "no")]
+            states = _ct_states(elems)
+
+            def test_state(pkt: Packet) -> Outcome:
+                hit = pkt.ct in states
+                return "yes" if hit != negate else "no"
+
+            return [Match(text, test_state)]
         if key == "status":
-            return [const_match(text, "no" if not negate else "yes")]  # dnat/snat... a plain SYN has none
+            status: Outcome = "no" if not negate else "yes"  # dnat/snat... a plain SYN has none
+            return [Match(text, lambda pkt: status if pkt.ct == CT_NEW else "unknown")]
         return [const_match(text, "unknown")]
     if isinstance(left, dict) and "fib" in left:
         elems = elements(right, sets, family, table) or []

@@ -16,7 +16,7 @@ import socket
 import struct
 import subprocess
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -162,18 +162,39 @@ def _established(rulesets: Iterable[Ruleset]) -> bool | None:
     return False if seen else None
 
 
+@dataclass(frozen=True, slots=True)
+class Dumps:
+    """What the firewall tools printed: the input of ``from_dumps``."""
+
+    v4: Ran  # iptables-save
+    v6: Ran  # ip6tables-save
+    listing: Ran  # nft -j list ruleset
+    texts: Ran  # nft -a list ruleset
+    legacy: dict[int, Ran] = field(default_factory=dict)  # family -> ip(6)tables-legacy-save, when loaded
+
+
 def read(ports: Iterable[int], ufw_dir: Path = UFW_DIR) -> FirewallState:
-    ports = list(ports)
     host, families = host_info()
+    v4, v6, listing, texts = run_all(
+        [["iptables-save"], ["ip6tables-save"], ["nft", "-j", "list", "ruleset"], ["nft", "-a", "list", "ruleset"]]
+    )
+    saves = {4: "iptables-legacy-save", 6: "ip6tables-legacy-save"}
+    legacy = {family: run([saves[family]]) for family in (4, 6) if _legacy_loaded(family)}
+    return from_dumps(ports, host, families, Dumps(v4, v6, listing, texts, legacy), ufw_dir)
+
+
+def from_dumps(
+    ports: Iterable[int], host: Host, families: list[Literal[4, 6]], dumps: Dumps, ufw_dir: Path = UFW_DIR
+) -> FirewallState:
+    """The firewall state from what the tools printed (pure but for ufw's rule files, read for labels)."""
+    ports = list(ports)
     rulesets: list[Ruleset] = []
     problems: list[str] = []
     notes: list[str] = []
     policies: list[str] = []
     ipt_tables: dict[int, set[str]] = {}
     is_ufw = False
-    v4, v6, listing, texts = run_all(
-        [["iptables-save"], ["ip6tables-save"], ["nft", "-j", "list", "ruleset"], ["nft", "-a", "list", "ruleset"]]
-    )
+    v4, v6, listing, texts = dumps.v4, dumps.v6, dumps.listing, dumps.texts
 
     for family, save, got in ((4, "iptables-save", v4), (6, "ip6tables-save", v6)):
         fam: Literal[4, 6] = 4 if family == 4 else 6
@@ -182,20 +203,19 @@ def read(ports: Iterable[int], ufw_dir: Path = UFW_DIR) -> FirewallState:
                 notes.append(f"{save}: {got.why} (native nftables tables read instead)")
             elif fam in families:
                 problems.append(got.why)
-            continue
-        ipt_tables[family] = nft.iptables_tables(got.out)
-        rs = ipt.parse_save(got.out, fam, "iptables")
-        if rs is None:
-            continue
-        if ufw.user_chain(rs) is not None:
-            is_ufw = True
-            rs = ufw.label(rs, ufw_dir / ("user.rules" if family == 4 else "user6.rules"))
-            rs = Ruleset("ufw", rs.base, rs.chains, rs.notes)
-        if _filters(rs):
-            rulesets.append(rs)
-            policies += _policies(rs, f"IPv{family}")
-        if _legacy_loaded(family):
-            legacy = run([save.replace("-save", "-legacy-save")])
+        else:
+            ipt_tables[family] = nft.iptables_tables(got.out)
+            rs = ipt.parse_save(got.out, fam, "iptables")
+            if rs is not None and ufw.user_chain(rs) is not None:
+                is_ufw = True
+                rs = ufw.label(rs, ufw_dir / ("user.rules" if family == 4 else "user6.rules"))
+                rs = Ruleset("ufw", rs.base, rs.chains, rs.notes)
+            if rs is not None and _filters(rs):
+                rulesets.append(rs)
+                policies += _policies(rs, f"IPv{family}")
+        # Legacy x_tables filter on their own hooks whatever the nft variant printed (nothing, or an error).
+        legacy = dumps.legacy.get(family)
+        if legacy is not None:
             lrs = ipt.parse_save(legacy.out, fam, "iptables-legacy") if legacy.ok else None
             if lrs is not None and _filters(lrs):
                 rulesets.append(Ruleset("iptables", lrs.base, lrs.chains, ("legacy x_tables",)))
@@ -213,7 +233,12 @@ def read(ports: Iterable[int], ufw_dir: Path = UFW_DIR) -> FirewallState:
             for fam_name in (("ip",) if family == 4 else ("ip6",))
             for table in tables
         )
-        nrs = nft.parse_json(doc, nft.rule_texts(texts.out) if texts.ok else {}, skip)
+        nrs = nft.parse_json(
+            doc,
+            nft.rule_texts(texts.out) if texts.ok else {},
+            skip,
+            nft.chain_devices(texts.out) if texts.ok else {},
+        )
         if nrs is not None and _filters(nrs):
             rulesets.append(nrs)
             policies += _policies(nrs, "nft")
