@@ -505,3 +505,42 @@ table inet early {
 """),
     [],
 )
+
+# fail2ban's iptables-multiport action (Debian 12's default banaction) on a busy gateway: one rule per
+# ban, each inserted at the top of f2b-JAIL ("-I f2b-postfix 1 -s IP -j REJECT"), and a /24 recidive ban.
+_BANS = [f"172.20.{i // 8}.{(i * 37) % 250 + 2}" for i in range(40)]
+SETS["ipt_f2b_many"] = (
+    "\n".join(
+        [
+            "iptables -N f2b-postfix",
+            "iptables -A f2b-postfix -j RETURN",
+            "iptables -I INPUT -p tcp -m multiport --dports 25,465,587 -j f2b-postfix",
+            "iptables -A INPUT -p tcp -m multiport --dports 25,465,587,80,443 -j ACCEPT",
+            "iptables -P INPUT DROP",
+            *(f"iptables -I f2b-postfix 1 -s {a} -j REJECT --reject-with icmp-port-unreachable" for a in _BANS),
+            "iptables -I f2b-postfix 20 -s 172.21.7.0/24 -j DROP",
+            "iptables -I f2b-postfix 30 -p tcp --dport 465 -j RETURN",
+        ]
+    )
+    + "\n",
+    [*(f"{a}/32" for a in _BANS), "172.21.7.0/24"],
+)
+# fail2ban's nftables action: its own table and chain (hook input priority -1), the bans in a set.
+SETS["nft_f2b"] = (
+    "nft add table inet f2b-table\n"
+    "nft -- add chain inet f2b-table f2b-chain '{ type filter hook input priority -1; }'\n"
+    "nft add set inet f2b-table addr-set-postfix '{ type ipv4_addr; }'\n"
+    "nft add rule inet f2b-table f2b-chain meta l4proto tcp tcp dport '{ 25, 465, 587 }'"
+    " ip saddr @addr-set-postfix reject with icmp type port-unreachable\n"
+    f"nft add element inet f2b-table addr-set-postfix '{{ {', '.join(_BANS)} }}'\n"
+    + nft("""
+table inet filter {
+	chain input {
+		type filter hook input priority 0; policy drop;
+		ct state established,related accept
+		tcp dport { 25, 80, 443, 465, 587 } accept
+	}
+}
+"""),
+    [f"{a}/32" for a in _BANS],
+)

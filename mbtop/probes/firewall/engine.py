@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from mbtop.probes.firewall import skip
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -83,6 +85,7 @@ class Match:
     rate: str | None = None
     sources: tuple[IPNetwork, ...] = ()  # source networks named, negated ones included
     value: Rate | None = None  # the rate as numbers, when it limits new connections
+    within: tuple[IPNetwork, ...] = ()  # says "no", and nothing else, to any sender outside these (``skip``)
 
 
 # "unknown": a target whose effect mbtop cannot tell (NFQUEUE, an unknown extension, a missing chain).
@@ -111,6 +114,7 @@ class Chain:
     priority: int = 0
     family: Literal[4, 6] | None = None  # None: both (nft inet)
     devices: tuple[str, ...] | None = None  # an ingress chain sees only these interfaces' packets (None: all)
+    skips: tuple[skip.Run, ...] | None = field(default=None, compare=False, repr=False)  # built when first walked
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +236,16 @@ def _walk(
     current = chain
     while True:
         goto: Chain | None = None
-        for rule in current.rules:
+        if current.skips is None:
+            object.__setattr__(current, "skips", skip.runs(current.rules))  # a cache, not a change of value
+        indexed = current.skips or ()
+        i = 0
+        while i < len(current.rules):
+            if indexed and (nxt := skip.next_rule(indexed, i, pkt.saddr)) != i:
+                i = nxt
+                continue
+            rule = current.rules[i]
+            i += 1
             if not _rule_applies(rule, pkt, trace, oracle):
                 continue
             if rule.target in ("accept", "drop", "reject", "unknown"):
@@ -351,7 +364,8 @@ def net_match(text: str, nets: Sequence[IPNetwork], negate: bool, field_: Litera
         hits = {inside(a) != negate for a in (pkt.daddrs or (pkt.daddr,))}
         return "unknown" if len(hits) > 1 else "yes" if hits.pop() else "no"
 
-    return Match(text, test, sources=tuple(nets) if field_ == "saddr" else ())
+    sources = tuple(nets) if field_ == "saddr" else ()
+    return Match(text, test, sources=sources, within=sources if not negate else ())
 
 
 def iface_matches(pattern: str, name: str) -> bool:

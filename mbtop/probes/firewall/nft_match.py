@@ -158,7 +158,8 @@ def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, t
             if nets is None:
                 return [family_match(text, fam), const_match(text, "unknown")]
             # "ip saddr X" only ever matches IPv4 packets, negated or not.
-            return [family_match(text, fam), net_match(text, nets, negate, fld)]
+            # The address test first: a sender outside says "no" there (what lets the walk skip the rule).
+            return [net_match(text, nets, negate, fld), family_match(text, fam)]
         if proto in ("ip", "ip6") and fld in ("protocol", "nexthdr"):
             elems = elements(right, sets, family, table) or []
             hit = "tcp" in elems or 6 in elems
