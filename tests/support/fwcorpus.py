@@ -85,6 +85,9 @@ def capture(names: Sequence[str], dest: Path = CORPUS) -> None:
             if done.returncode != 0:
                 raise RuntimeError(f"{name}: the rule set did not load: {done.stderr[-800:]}")
             for suffix, cmd in DUMPS.items():
+                if name.startswith("alt_legacy") and suffix in ("v4", "v6"):
+                    # A host whose alternatives point iptables at legacy: iptables-save is the legacy one.
+                    cmd = DUMPS[f"legacy{suffix[1]}"]
                 text = gw.sh(cmd).stdout
                 if text.strip():
                     (dest / f"{name}.{suffix}").write_text(text)

@@ -544,3 +544,16 @@ table inet filter {
 """),
     [f"{a}/32" for a in _BANS],
 )
+
+# iptables pointed at legacy by update-alternatives (iptables-save is then the legacy one), while a
+# tool on the host (docker, a package's script) calls iptables-nft directly: both filter.
+SETS["alt_legacy_docker_nft"] = (
+    """
+iptables-legacy -P INPUT DROP
+iptables-legacy -A INPUT -p tcp -m multiport --dports 25,80,443,6379 -j ACCEPT
+ip6tables-legacy -A INPUT -p tcp --dport 80 -j DROP
+iptables-nft -A INPUT -p tcp --dport 6379 -j DROP
+iptables-nft -t raw -A PREROUTING -p tcp --dport 443 -s 172.20.0.0/16 -j DROP
+""",
+    ["172.20.0.0/16"],
+)
