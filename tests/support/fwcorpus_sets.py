@@ -557,3 +557,19 @@ iptables-nft -t raw -A PREROUTING -p tcp --dport 443 -s 172.20.0.0/16 -j DROP
 """,
     ["172.20.0.0/16"],
 )
+
+# Ingress idioms: a netdev chain tests the frame's ether type ("meta protocol", "ether type").
+SETS["nft_netdev_idioms"] = (
+    nft("""
+table netdev edge {
+	chain sa_in {
+		type filter hook ingress device "sa" priority -500; policy accept;
+		meta protocol ip tcp dport 6379 drop
+		ether type ip6 tcp dport 3306 drop
+		meta protocol != ip6 tcp dport 10050 drop
+		meta protocol { ip, ip6 } tcp dport 11333 counter drop
+	}
+}
+"""),
+    [],
+)

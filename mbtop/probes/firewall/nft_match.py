@@ -118,6 +118,19 @@ def rate_value(limit: Mapping[str, Any], per_source: bool) -> Rate | None:
     return Rate.parse(rate, str(limit.get("per", "second")), per_source) if isinstance(rate, int | float) else None
 
 
+# nfproto names, ether type names and numbers (a plain untagged frame: no vlan, no pppoe)
+FAMILY_NAMES: dict[Any, Literal[4, 6]] = {"ipv4": 4, "ipv6": 6, "ip": 4, "ip6": 6, 0x0800: 4, 0x86DD: 6}
+
+
+def _families(text: str, elems: Iterable[Any], negate: bool) -> Match:
+    fams = {FAMILY_NAMES[e] for e in elems if isinstance(e, str | int) and e in FAMILY_NAMES}
+
+    def test_fam(pkt: Packet) -> Outcome:
+        return "yes" if (pkt.family in fams) != negate else "no"
+
+    return Match(text, test_fam)
+
+
 def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, table: str, text: str) -> list[Match]:
     op = expr.get("op", "==")
     left = expr.get("left")
@@ -149,6 +162,8 @@ def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, t
             if flags in (["syn"], "syn") and not negate:
                 return [const_match(text, "unknown")]  # exactly SYN: not when the client asks for ECN
             return [const_match(text, "no" if not negate and "syn" not in flags else "unknown")]
+        if proto == "ether" and fld == "type":
+            return [_families(text, elements(right, sets, family, table) or [], negate)]
         if proto in ("udp", "icmp", "icmpv6", "sctp", "udplite"):
             return [const_match(text, "no")]
         if proto in ("ip", "ip6") and fld in ("saddr", "daddr"):
@@ -196,13 +211,8 @@ def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, t
         if key == "l4proto":
             hit = "tcp" in elems or 6 in elems
             return [const_match(text, "yes" if hit != negate else "no")]
-        if key == "nfproto":
-            fams = {4 if e == "ipv4" else 6 for e in elems if e in ("ipv4", "ipv6")}
-
-            def test_fam(pkt: Packet) -> Outcome:
-                return "yes" if (pkt.family in fams) != negate else "no"
-
-            return [Match(text, test_fam)]
+        if key in ("nfproto", "protocol"):  # protocol: the ether type, as netdev ingress chains test it
+            return [_families(text, elems, negate)]
         if key == "pkttype":
             hit = "host" in elems or "unicast" in elems
             return [const_match(text, "yes" if hit != negate else "no")]
