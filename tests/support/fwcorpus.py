@@ -28,6 +28,7 @@ DUMPS = {
     "legacy6": "ip6tables-legacy-save",
     "json": "nft -j list ruleset",
     "nft": "nft -a list ruleset",
+    "ipset": "ipset save",
 }
 Observed = dict[str, dict[str, list[str]]]  # "PORT FAMILY IFACE" -> {"open": [senders], "closed": [...]}
 

@@ -126,8 +126,36 @@ iptables -P INPUT DROP
 ip6tables -A INPUT -p tcp --dport 10050 -m set --match-set allow6 src -j ACCEPT
 ip6tables -A INPUT -p tcp --dport 25 -j ACCEPT
 ip6tables -P INPUT DROP
+ipset create f2b-sasl hash:ip timeout 600
+ipset add f2b-sasl 172.20.6.6
+ipset add f2b-sasl 172.20.6.9
+ipset create nets24 hash:ip netmask 24
+ipset add nets24 172.22.3.77
+ipset create lab bitmap:ip range 172.23.0.0-172.23.0.255
+ipset add lab 172.23.0.16/30
+ipset create pairs hash:ip,port
+ipset add pairs 172.20.1.1,tcp:10031
+ipset create except hash:net
+ipset add except 172.24.0.0/16
+ipset add except 172.24.1.0/24 nomatch
+iptables -I INPUT 1 -p tcp -m multiport --dports 465,587 -m set --match-set f2b-sasl src -j REJECT
+iptables -A INPUT -p tcp --dport 6379 -m set --match-set nets24 src -j ACCEPT
+iptables -A INPUT -p tcp --dport 11332 -m set --match-set lab src -j ACCEPT
+iptables -A INPUT -p tcp -m multiport --dports 465,587 -j ACCEPT
+iptables -A INPUT -p tcp --dport 10031 -m set --match-set pairs src,dst -j ACCEPT
+iptables -A INPUT -p tcp --dport 10032 -m set --match-set except src -j ACCEPT
 """,
-    ["172.20.5.0/24", "2001:db8:7::/48"],
+    [
+        "172.20.5.0/24",
+        "2001:db8:7::/48",
+        "172.20.6.6/32",
+        "172.20.6.9/32",
+        "172.22.3.0/24",
+        "172.23.0.16/30",
+        "172.20.1.1/32",
+        "172.24.0.0/16",
+        "172.24.1.0/24",
+    ],
 )
 
 SETS["ipt_f2b_docker"] = (

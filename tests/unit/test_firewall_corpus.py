@@ -28,8 +28,9 @@ HOST = Host(("sa", "sb"), {f: tuple(ipaddress.ip_address(a) for a in v) for f, v
 
 # Where mbtop says it cannot tell, and why that is right (or a gap, said so).
 UNSURE: dict[str, set[tuple[int, int]]] = {
-    # ipset membership is not read: a set's DROP before an ACCEPT decides for its members only.
-    "ipt_ipset": {(25, 4), (80, 4), (3306, 4), (10050, 6)},
+    # ipset members are read (ipset save) for sets of addresses and networks, not for hash:ip,port
+    # (src,dst: an address and a port) nor a hash:net with nomatch exceptions.
+    "ipt_ipset": {(10031, 4), (10032, 4)},
     # DNAT/REDIRECT in nat PREROUTING send the connection elsewhere: what happens there is not followed.
     "ipt_nat_redirect": {(465, 4), (587, 4)},
     "nft_multi_base": {(10032, 4)},
@@ -53,7 +54,8 @@ def corpus_state(name: str, ufw_dir: Path) -> tuple[FirewallState, dict[str, dic
     legacy = {f: dump(f"legacy{f}") for f in (4, 6) if (CORPUS / f"{name}.legacy{f}").exists()}
     observed = json.loads((CORPUS / f"{name}.kernel.json").read_text())
     ports = sorted({int(k.split()[0]) for k in observed})
-    dumps = Dumps(dump("v4"), dump("v6"), dump("json"), dump("nft"), legacy)
+    ipsets = dump("ipset") if (CORPUS / f"{name}.ipset").exists() else None
+    dumps = Dumps(dump("v4"), dump("v6"), dump("json"), dump("nft"), legacy, ipsets)
     return from_dumps(ports, HOST, [4, 6], dumps, ufw_dir), observed
 
 
@@ -118,6 +120,17 @@ def test_tables_before_filter_decide(tmp_path: Path) -> None:
     assert v4[587].verdict == "unknown" and v4[587].unknown_because == (
         "nat PREROUTING: -t nat -A PREROUTING -p tcp -m tcp --dport 587 -j REDIRECT --to-ports 2587"
     )
+
+
+def test_ipset_members_are_read(tmp_path: Path) -> None:
+    state, _ = corpus_state("ipt_ipset", tmp_path)
+    v4 = {p: next(f for f in pf.families if f.family == 4) for p, pf in state.ports.items()}
+    assert v4[25].verdict == "allow" and v4[25].excepted == ("172.20.5.0/24",)
+    assert v4[465].verdict == "allow" and v4[465].excepted == ("172.20.5.0/24", "172.20.6.6", "172.20.6.9")
+    assert v4[6379].verdict == "restricted" and v4[6379].sources == ("172.22.3.0/24",)  # netmask 24
+    assert v4[11332].sources == ("172.23.0.16/30",)  # bitmap:ip
+    assert v4[3306].verdict == "deny"  # accepts blk's members, whom the first rule has dropped already
+    assert "--match-set pairs src,dst" in (v4[10031].unknown_because or "")
 
 
 def test_ingress_hooks_and_untracked_connections(tmp_path: Path) -> None:

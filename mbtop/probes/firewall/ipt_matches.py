@@ -7,7 +7,7 @@ sender it does not know gives an "unknown" match, never a silent "no".
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Literal
 
 from mbtop.probes.firewall.engine import (
@@ -20,6 +20,7 @@ from mbtop.probes.firewall.engine import (
     net_match,
     port_match,
 )
+from mbtop.probes.firewall.ipset import IpSet
 
 # Every option iptables-save prints without an argument (matches and targets); the rest take one,
 # TWO_ARG two.  A wrong count swallows the next option (e.g. the rule's -j).
@@ -177,8 +178,10 @@ def _flags(text: str) -> frozenset[str]:
     return frozenset(names - {"NONE"})
 
 
-def module_matches(module: str, opts: list[Option], family: Literal[4, 6]) -> list[Match]:
-    """The matches of one ``-m MODULE`` block."""
+def module_matches(
+    module: str, opts: list[Option], family: Literal[4, 6], ipsets: Mapping[str, IpSet] | None = None
+) -> list[Match]:
+    """The matches of one ``-m MODULE`` block (``ipsets``: ``ipset save``'s sets, when it could be read)."""
     text = f"-m {module} " + " ".join(o.text() for o in opts)
     get = {o.name: o for o in opts}
     if module in ("tcp", "udp"):
@@ -269,8 +272,7 @@ def module_matches(module: str, opts: list[Option], family: Literal[4, 6]) -> li
         # IPv6 extension headers: a connection's SYN is a plain TCP packet without them.
         return [const_match(text, "no")]
     if module == "set":
-        # Who is in an ipset is not read: membership cannot be decided, negated or not.
-        return [const_match(text, "unknown")]
+        return [_set_match(text, opts, ipsets)]
     return [const_match(text, "unknown")]
 
 
@@ -322,6 +324,19 @@ def _recent(text: str, get: dict[str, Option]) -> Match:
         return const_match(text, "no", rate=f"{allowed} new connections{window} {who}", value=value)
     # --rcheck/--update without a hit count, --remove, negations: it depends on who was seen before.
     return const_match(text, "unknown")
+
+
+def _set_match(text: str, opts: list[Option], ipsets: Mapping[str, IpSet] | None) -> Match:
+    """``--match-set NAME src|dst`` on a set of addresses or networks whose members were read; else unknown."""
+    named = [o for o in opts if o.name == "--match-set"]
+    others = [o for o in opts if o.name not in ("--match-set", "--update-counters", "--update-subcounters")]
+    if ipsets is None or len(named) != 1 or others or len(named[0].args) != 2:
+        return const_match(text, "unknown")  # counters (--packets-gt ...), --return-nomatch, several sets
+    o = named[0]
+    found = ipsets.get(o.args[0])
+    if found is None or found.nets is None or o.args[1] not in ("src", "dst"):
+        return const_match(text, "unknown")  # not read, a type mbtop does not read, or a port/interface too
+    return net_match(text, list(found.nets), o.negated, "saddr" if o.args[1] == "src" else "daddr")
 
 
 def _range_match(o: Option, field_: Literal["saddr", "daddr"]) -> Match:

@@ -11,7 +11,7 @@ does not know makes its rule "unknown" (never silently matching).
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from mbtop.probes.firewall.engine import (
@@ -25,6 +25,7 @@ from mbtop.probes.firewall.engine import (
     net_match,
     parse_net,
 )
+from mbtop.probes.firewall.ipset import IpSet
 from mbtop.probes.firewall.ipt_matches import TCP_OPTIONS, Option, module_matches, options
 
 LOG_TARGETS = frozenset({"LOG", "NFLOG", "ULOG", "AUDIT", "TRACE"})
@@ -45,9 +46,13 @@ def _proto_match(o: Option) -> Match:
 
 
 def parse_rule(
-    chain: str, tokens: list[str], family: Literal[4, 6], chains: frozenset[str] | set[str] = frozenset()
+    chain: str,
+    tokens: list[str],
+    family: Literal[4, 6],
+    chains: frozenset[str] | set[str] = frozenset(),
+    ipsets: Mapping[str, IpSet] | None = None,
 ) -> Rule:
-    """One ``-A`` line; ``chains``: the chains the table defines (jump targets)."""
+    """One ``-A`` line; ``chains``: the chains the table defines (jump targets); ``ipsets``: the sets read."""
     text = " ".join(shlex.quote(t) if (" " in t or not t) else t for t in tokens)
     matches: list[Match] = []
     target: TargetKind = "continue"
@@ -59,7 +64,7 @@ def parse_rule(
     def flush() -> None:
         nonlocal module, module_opts
         if module is not None and module != "__target__":
-            matches.extend(module_matches(module, module_opts, family))
+            matches.extend(module_matches(module, module_opts, family, ipsets))
         module, module_opts = None, []
 
     for o in options(tokens):
@@ -157,7 +162,9 @@ def _qualified(table: str, chain: str) -> str:
     return chain if table == "filter" else f"{table} {chain}"
 
 
-def parse_save(text: str, family: Literal[4, 6], backend: str = "iptables") -> Ruleset | None:
+def parse_save(
+    text: str, family: Literal[4, 6], backend: str = "iptables", ipsets: Mapping[str, IpSet] | None = None
+) -> Ruleset | None:
     """The tables of ``iptables-save`` output a new inbound connection meets; None when it has none."""
     table: str | None = None
     policies: dict[str, str] = {}
@@ -188,7 +195,7 @@ def parse_save(text: str, family: Literal[4, 6], backend: str = "iptables") -> R
             tokens = line.split()
         if len(tokens) >= 2 and tokens[0] == "-A":
             chain = tokens[1]
-            rule = parse_rule(chain, tokens[2:], family, defined.get(table, set()))
+            rule = parse_rule(chain, tokens[2:], family, defined.get(table, set()), ipsets)
             if table != "filter":
                 jump = rule.chain_target
                 if rule.target in ("jump", "goto") and jump is not None:

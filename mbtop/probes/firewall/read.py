@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from mbtop import syscmd
-from mbtop.probes.firewall import Backend, FirewallState, Host, analyse, nft, ufw, unknown_state
+from mbtop.probes.firewall import Backend, FirewallState, Host, analyse, ipset, nft, ufw, unknown_state
 from mbtop.probes.firewall import iptables as ipt
 from mbtop.probes.firewall.engine import IPAddress, Ruleset
 
@@ -176,16 +176,23 @@ class Dumps:
     listing: Ran  # nft -j list ruleset
     texts: Ran  # nft -a list ruleset
     legacy: dict[int, Ran] = field(default_factory=dict)  # family -> ip(6)tables-legacy-save, when loaded
+    ipsets: Ran | None = None  # ipset save: who is in the sets ``-m set`` names
 
 
 def read(ports: Iterable[int], ufw_dir: Path = UFW_DIR) -> FirewallState:
     host, families = host_info()
-    v4, v6, listing, texts = run_all(
-        [["iptables-save"], ["ip6tables-save"], ["nft", "-j", "list", "ruleset"], ["nft", "-a", "list", "ruleset"]]
+    v4, v6, listing, texts, ipsets = run_all(
+        [
+            ["iptables-save"],
+            ["ip6tables-save"],
+            ["nft", "-j", "list", "ruleset"],
+            ["nft", "-a", "list", "ruleset"],
+            ["ipset", "save"],
+        ]
     )
     saves = {4: "iptables-legacy-save", 6: "ip6tables-legacy-save"}
     legacy = {family: run([saves[family]]) for family in (4, 6) if _legacy_loaded(family)}
-    return from_dumps(ports, host, families, Dumps(v4, v6, listing, texts, legacy), ufw_dir)
+    return from_dumps(ports, host, families, Dumps(v4, v6, listing, texts, legacy, ipsets), ufw_dir)
 
 
 def from_dumps(
@@ -200,6 +207,8 @@ def from_dumps(
     ipt_tables: dict[int, set[str]] = {}
     is_ufw = False
     v4, v6, listing, texts = dumps.v4, dumps.v6, dumps.listing, dumps.texts
+    # Without ipset (not installed, not root) sets stay unread: their matches are undecidable.
+    ipsets = ipset.parse_save(dumps.ipsets.out) if dumps.ipsets is not None and dumps.ipsets.ok else None
 
     for family, save, got in ((4, "iptables-save", v4), (6, "ip6tables-save", v6)):
         fam: Literal[4, 6] = 4 if family == 4 else 6
@@ -215,7 +224,7 @@ def from_dumps(
             legacy_alternative = bool(got.out.strip()) and not _nft_variant(got.out)
             if not legacy_alternative:
                 ipt_tables[family] = nft.iptables_tables(got.out)
-            rs = ipt.parse_save(got.out, fam, "iptables")
+            rs = ipt.parse_save(got.out, fam, "iptables", ipsets)
             if rs is not None and ufw.user_chain(rs) is not None:
                 is_ufw = True
                 rs = ufw.label(rs, ufw_dir / ("user.rules" if family == 4 else "user6.rules"))
@@ -227,7 +236,7 @@ def from_dumps(
         # when iptables-save is the legacy one, it printed them already.
         legacy = dumps.legacy.get(family)
         if legacy is not None and not (got.ok and legacy_alternative):
-            lrs = ipt.parse_save(legacy.out, fam, "iptables-legacy") if legacy.ok else None
+            lrs = ipt.parse_save(legacy.out, fam, "iptables-legacy", ipsets) if legacy.ok else None
             if lrs is not None and _filters(lrs):
                 rulesets.append(Ruleset("iptables", lrs.base, lrs.chains, ("legacy x_tables",)))
                 policies += _policies(lrs, f"IPv{family} (legacy)")
