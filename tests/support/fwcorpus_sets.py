@@ -601,3 +601,22 @@ table netdev edge {
 """),
     [],
 )
+
+# Per-source rate limits keyed on one family's address in an inet table: the other family never
+# meets the rule (nft adds the family dependency of the key).
+SETS["nft_meter_inet"] = (
+    nft("""
+table inet filter {
+	set m4 { type ipv4_addr; size 65535; flags dynamic,timeout; timeout 1m; }
+	set m6 { type ipv6_addr; size 65535; flags dynamic,timeout; timeout 1m; }
+	chain input {
+		type filter hook input priority filter; policy drop;
+		ct state established,related accept
+		tcp dport 25 ct state new add @m4 { ip saddr limit rate 100/second } accept
+		tcp dport 587 ct state new update @m6 { ip6 saddr limit rate 100/second } accept
+		tcp dport 465 meter old4 { ip saddr limit rate 100/second } accept
+	}
+}
+"""),
+    [],
+)

@@ -36,8 +36,6 @@ UNSURE: dict[str, set[tuple[int, int]]] = {
     "nft_multi_base": {(10032, 4)},
     # firewalld's reverse-path filter (fib saddr . mark . iif oif missing drop) depends on the routes (gap).
     "nft_firewalld": {(25, 6), (80, 6), (443, 6), (465, 6), (587, 6), (3306, 6), (10050, 6)},
-    # a concatenated set (ip saddr . tcp dport @pairs) is not evaluated (gap).
-    "nft_misc": {(p, f) for p in (443, 3306, 3310, 6379, 10031, 10032, 10050, 11332) for f in (4, 6)},
     # "to 10.77.1.1": the gateway has two addresses; a sender may pick either.
     "ufw_logging_app": {(11332, 4)},
 }
@@ -103,7 +101,7 @@ def test_verdicts_from_the_dumps_predict_the_kernel(name: str, tmp_path: Path) -
 
 def test_the_corpus_is_there() -> None:
     # A corpus that lost its files would pass the test above vacuously.
-    assert len(NAMES) >= 26, NAMES
+    assert len(NAMES) >= 27, NAMES
 
 
 def test_tables_before_filter_decide(tmp_path: Path) -> None:
@@ -120,6 +118,18 @@ def test_tables_before_filter_decide(tmp_path: Path) -> None:
     assert v4[587].verdict == "unknown" and v4[587].unknown_because == (
         "nat PREROUTING: -t nat -A PREROUTING -p tcp -m tcp --dport 587 -j REDIRECT --to-ports 2587"
     )
+
+
+def test_nft_concatenations_meters_and_port_order(tmp_path: Path) -> None:
+    state, _ = corpus_state("nft_misc", tmp_path)
+    fam = {p: {f.family: f for f in pf.families} for p, pf in state.ports.items()}
+    # ip saddr . tcp dport @pairs: 172.20.1.1 . 3306 only.
+    assert fam[3306][4].verdict == "restricted" and fam[3306][4].sources == ("172.20.1.1",)
+    assert "@pairs" in (fam[3306][4].rule or "")
+    assert fam[3310][4].verdict == fam[3310][6].verdict == "allow"  # tcp dport != {...} tcp dport < 11000
+    assert fam[11332][4].verdict == "deny"  # 11332 is not < 11000
+    # meter m443 { ip saddr limit rate 30/second }: an IPv4 key: IPv6 senders do not meet the rule.
+    assert fam[443][4].verdict == "limit" and fam[443][6].verdict == "deny"
 
 
 def test_ipset_members_are_read(tmp_path: Path) -> None:

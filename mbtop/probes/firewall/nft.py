@@ -20,6 +20,7 @@ from mbtop.probes.firewall.engine import (
     Ruleset,
     TargetKind,
     const_match,
+    family_match,
 )
 from mbtop.probes.firewall.nft_match import Key, elements, match, rate_text, rate_value, set_key
 
@@ -105,9 +106,15 @@ def _rules(
                 matches.append(const_match(text, "no", rate=f"at most {val} concurrent"))
             else:
                 matches.append(const_match(text, "yes", rate=f"at most {val} concurrent"))
-        elif kind == "set" and isinstance(body, dict):
-            # "update @meter { ip saddr limit rate over N/second }": a per-element rate.
-            for stmt in body.get("stmt", []) or []:
+        elif kind in ("set", "meter") and isinstance(body, dict):
+            # "update @meter { ip saddr limit rate over N/second }" (and the older "meter NAME { ... }"):
+            # a per-element rate.
+            stmts = body.get("stmt", []) or []
+            key = body.get("key") if kind == "meter" else body.get("elem")
+            proto = key.get("payload", {}).get("protocol") if isinstance(key, dict) else None
+            if proto in ("ip", "ip6"):  # an ip/ip6 key carries its family (nft adds the dependency)
+                matches.append(family_match(text, 4 if proto == "ip" else 6))
+            for stmt in [stmts] if isinstance(stmts, dict) else stmts:
                 if isinstance(stmt, dict) and isinstance(stmt.get("limit"), dict):
                     lim = stmt["limit"]
                     rate = rate_text(lim)

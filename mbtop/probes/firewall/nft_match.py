@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 from mbtop.probes.firewall.engine import (
@@ -16,6 +17,7 @@ from mbtop.probes.firewall.engine import (
     const_match,
     family_match,
     iface_match,
+    iface_matches,
     net_match,
 )
 
@@ -131,13 +133,89 @@ def _families(text: str, elems: Iterable[Any], negate: bool) -> Match:
     return Match(text, test_fam)
 
 
+ORDER: dict[str, Callable[[int, int], bool]] = {
+    "<": operator.lt,
+    ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
+}
+
+
+def _port_order(text: str, op: str, left: Any, right: Any) -> Match:
+    """``tcp dport < 1024``; anything else compared by order cannot be decided here."""
+    payload = left.get("payload", {}) if isinstance(left, dict) else {}
+    if payload.get("protocol") not in ("tcp", "th") or payload.get("field") != "dport" or not isinstance(right, int):
+        return const_match(text, "unknown")
+    compare = ORDER[op]
+    return Match(text, lambda pkt: "yes" if compare(pkt.dport, right) else "no")
+
+
+def _component(key: Any) -> Callable[[Packet, Any], bool | None] | None:
+    """One key of a concatenation (``ip saddr . tcp dport``): how an element's value is tested."""
+    payload = key.get("payload", {}) if isinstance(key, dict) else {}
+    meta = key.get("meta", {}).get("key") if isinstance(key, dict) and isinstance(key.get("meta"), dict) else None
+    if payload.get("protocol") in ("ip", "ip6") and payload.get("field") == "saddr":
+        fam = 4 if payload["protocol"] == "ip" else 6
+
+        def saddr(pkt: Packet, value: Any) -> bool | None:
+            nets = _nets([value])
+            return None if nets is None else pkt.family == fam and any(pkt.saddr in n for n in nets if n.version == fam)
+
+        return saddr
+    if payload.get("protocol") in ("tcp", "th") and payload.get("field") == "dport":
+
+        def dport(pkt: Packet, value: Any) -> bool | None:
+            ranges = _port_ranges([value])
+            return None if ranges is None else any(lo <= pkt.dport <= hi for lo, hi in ranges)
+
+        return dport
+    if meta in ("iifname", "iif"):
+        return lambda pkt, value: iface_matches(value, pkt.iface) if isinstance(value, str) else None
+    if meta == "l4proto":
+        return lambda pkt, value: value in ("tcp", 6)
+    return None
+
+
+def _concat(text: str, keys: Any, elems: list[Any] | None, negate: bool) -> Match:
+    """``KEY . KEY ... @set``: an element matches when every part does (parts mbtop cannot read: unknown)."""
+    testers = [_component(k) for k in keys] if isinstance(keys, list) else [None]
+    values: list[list[Any]] = []
+    for e in elems or []:
+        e = e.get("elem", {}).get("val") if isinstance(e, dict) and "elem" in e else e
+        parts = e.get("concat") if isinstance(e, dict) else None
+        if not isinstance(parts, list) or len(parts) != len(testers):
+            return const_match(text, "unknown")
+        values.append(parts)
+    if elems is None or any(t is None for t in testers):
+        return const_match(text, "unknown")
+    sources: list[IPNetwork] = []
+    for key, parts in ((k, [v[i] for v in values]) for i, k in enumerate(keys)):
+        if _component(key) is not None and "payload" in key and key["payload"].get("field") == "saddr":
+            sources.extend(_nets(parts) or [])
+
+    def test(pkt: Packet) -> Outcome:
+        seen: set[bool | None] = set()
+        for parts in values:
+            got = [t(pkt, v) for t, v in zip(testers, parts, strict=True) if t is not None]
+            seen.add(None if None in got else all(got))
+        if None in seen and True not in seen:
+            return "unknown"
+        return "yes" if (True in seen) != negate else "no"
+
+    return Match(text, test, sources=tuple(sources))
+
+
 def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, table: str, text: str) -> list[Match]:
     op = expr.get("op", "==")
     left = expr.get("left")
     right = expr.get("right")
     negate = op == "!="
+    if op in ORDER:
+        return [_port_order(text, op, left, right)]
     if op not in ("==", "!=", "in"):
         return [const_match(text, "unknown")]
+    if isinstance(left, dict) and "concat" in left:
+        return [_concat(text, left["concat"], elements(right, sets, family, table), negate)]
     if isinstance(left, dict) and "payload" in left:
         payload = left["payload"]
         proto, fld = payload.get("protocol"), payload.get("field")
