@@ -438,3 +438,22 @@ def test_nft_verdict_maps_are_evaluated() -> None:
         25: "restricted", 80: "allow", 443: "deny", 465: "allow", 587: "deny"
     }  # fmt: skip
     assert got[25].sources == ("192.0.2.0/24",)
+
+
+def test_an_ip_header_field_nft_cannot_decide_leaves_ipv6_decided() -> None:
+    # "ip ttl < 10 drop" in an inet table: IPv6 packets never meet it (nft's family dependency); IPv4 is unknown.
+    expr = [
+        {"match": {"op": "<", "left": {"payload": {"protocol": "ip", "field": "ttl"}}, "right": 10}},
+        {"drop": None},
+    ]
+    doc = {
+        "nftables": [
+            {"chain": {"family": "inet", "table": "t", "name": "in", "type": "filter", "hook": "input", "prio": 0,
+                       "policy": "accept"}},
+            {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 2, "expr": expr}},
+        ]
+    }  # fmt: skip
+    rs = nft.parse_json(doc)
+    assert rs is not None
+    got = analyse([rs], [25], HOST, "nftables", [4, 6])[25]
+    assert [(f.family, f.verdict) for f in got.families] == [(4, "unknown"), (6, "allow")]

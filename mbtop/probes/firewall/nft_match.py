@@ -211,6 +211,9 @@ def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, t
     right = expr.get("right")
     negate = op == "!="
     if op in ORDER:
+        proto = left.get("payload", {}).get("protocol") if isinstance(left, dict) else None
+        if proto in ("ip", "ip6"):  # "ip ttl < 10", "ip6 hoplimit > 1": only this family meets it
+            return [family_match(text, 4 if proto == "ip" else 6), const_match(text, "unknown")]
         return [_port_order(text, op, left, right)]
     if op not in ("==", "!=", "in"):
         return [const_match(text, "unknown")]
@@ -258,6 +261,8 @@ def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, t
             hit = "tcp" in elems or 6 in elems
             fam = 4 if proto == "ip" else 6
             return [family_match(text, fam), const_match(text, "yes" if hit != negate else "no")]
+        if proto in ("ip", "ip6"):  # another header field (ttl, dscp, length, ...): only this family meets it
+            return [family_match(text, 4 if proto == "ip" else 6), const_match(text, "unknown")]
         return [const_match(text, "unknown")]
     if isinstance(left, dict) and "&" in left:
         operands = left["&"]
