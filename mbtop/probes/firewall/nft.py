@@ -252,6 +252,11 @@ def _ingress(chain: Chain, meta: Mapping[str, Any], listed: tuple[str, ...] | No
 DEVICE_RE = re.compile(r"hook ingress (?:device (?P<one>\S+)|devices = \{ (?P<many>[^}]*) \})")
 
 
+def table_names(listing: str) -> set[tuple[str, str]]:
+    """``nft list ruleset`` → the (family, name) of every table."""
+    return {(m["family"], m["name"]) for line in listing.splitlines() if (m := TABLE_RE.match(line.strip()))}
+
+
 def chain_devices(listing: str) -> dict[Key, tuple[str, ...]]:
     """``nft list ruleset`` → (family, table, chain) → the devices an ingress chain hooks."""
     out: dict[Key, tuple[str, ...]] = {}
