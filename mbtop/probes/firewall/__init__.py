@@ -1,7 +1,8 @@
 """What the host firewall does with a new inbound connection to each port.
 
 ``read()`` collects the rules in force (iptables-save/ip6tables-save, the
-legacy tables when loaded, ``nft -j list ruleset``, ufw's rule files);
+legacy tables when loaded, ``nft -j list ruleset``, ufw's rule files, ``ipset
+save``);
 ``analyse()`` evaluates, per port and per address family, a SYN from an
 outside address on each of the host's interfaces, and from one address inside
 each piece of the address space the rules' source networks cut out (negated

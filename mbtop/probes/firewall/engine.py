@@ -1,16 +1,19 @@
 """A small netfilter evaluator: what happens to one inbound TCP SYN.
 
 Both backends (iptables-save text and nft JSON) are parsed into the same
-shape: base chains hooked at input, each a list of rules, each rule a list of
-matches and a target.  ``evaluate`` walks them the way the kernel does: base
-chains in priority order, first match wins inside a chain, jumps and gotos and
+shape: the base chains a SYN meets (ingress, prerouting, input; per device for
+ingress), each a list of rules, each rule a list of matches and a target.
+``evaluate`` walks them the way the kernel does: base chains in hook and
+priority order, first match wins inside a chain, jumps and gotos and
 returns, the chain policy at the end of a base chain; ``accept`` passes the
-packet on to the next base chain, ``drop``/``reject`` end it.
+packet on to the next base chain, ``drop``/``reject`` end it.  A ``notrack``
+before connection tracking leaves the packet untracked for the rest of the
+walk (``Packet.ct``); before tracking its state is ``invalid``.
 
 Rate matches (``limit``, ``hashlimit``, ``recent``, nft ``limit``, ``ct
 count``) are evaluated for a sender that stays under the rate, and remembered:
 a verdict reached past one is a ``limit``.  A match the evaluator cannot decide
-(ipset membership, ``time``, ``length``, unknown modules, ...) is tried both
+(an ipset not read, ``time``, ``length``, unknown modules, ...) is tried both
 ways by ``decide``: when the outcome is the same either way the verdict
 stands, otherwise it is ``unknown`` with that rule named.
 """

@@ -1,7 +1,9 @@
 """``nft -j list ruleset`` → the evaluator's rules.
 
-Base chains of type filter hooked at ``prerouting`` or ``input`` in the ip,
-ip6 and inet families are what a new inbound connection meets.  Named sets are
+Base chains of type filter hooked at ``ingress`` (netdev and inet, per
+device), ``prerouting`` or ``input``, and nat chains at ``prerouting``, in the
+ip, ip6, inet and netdev families, are what a new inbound connection meets.
+Named sets are
 resolved; the rule text comes from ``nft -a list ruleset`` (matched by handle)
 so the operator sees the rule as nft prints it.  Tables that iptables-nft
 manages are skipped here when the iptables reader already covers them.
