@@ -620,3 +620,22 @@ table inet filter {
 """),
     [],
 )
+
+# fib: the route type of an address. A SYN to the host: its daddr is "local"; an outside sender's saddr
+# is "unicast" (anti-spoofing rules drop a "local" source).
+SETS["nft_fib"] = (
+    nft("""
+table inet filter {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		fib saddr type local tcp dport 25 drop
+		fib daddr type { broadcast, multicast } drop
+		fib daddr type != local tcp dport 80 drop
+		fib saddr type unicast tcp dport { 25, 80, 443 } accept
+		fib daddr type local tcp dport 587 accept
+		fib saddr type { local, anycast } tcp dport 3306 accept
+	}
+}
+"""),
+    [],
+)

@@ -205,6 +205,27 @@ def _concat(text: str, keys: Any, elems: list[Any] | None, negate: bool) -> Matc
     return Match(text, test, sources=tuple(sources))
 
 
+def _fib(text: str, fib: Any, elems: list[Any], negate: bool) -> Match:
+    """``fib daddr type local`` and ``fib saddr type ...`` for a SYN to the host from a sender that can connect.
+
+    Its destination is one of the host's addresses: type ``local``.  Its source is a remote address the
+    answer can be routed to: type ``unicast`` (a sender behind a blackhole or unreachable route gets no
+    SYN-ACK, so it connects through no rule).  Lookups tied to an interface (``. iif``, ``. oif``) and
+    other results (``oif missing``: reverse-path filters) depend on the routes: unknown.
+    """
+    flags = fib.get("flags") if isinstance(fib, dict) else None
+    flags = [flags] if isinstance(flags, str) else flags if isinstance(flags, list) else []
+    if not isinstance(fib, dict) or fib.get("result") != "type" or not set(flags) <= {"saddr", "daddr"}:
+        return const_match(text, "unknown")
+    if flags == ["daddr"]:
+        value = "local"
+    elif flags == ["saddr"]:
+        value = "unicast"
+    else:
+        return const_match(text, "unknown")
+    return const_match(text, "yes" if (value in elems) != negate else "no")
+
+
 def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, table: str, text: str) -> list[Match]:
     op = expr.get("op", "==")
     left = expr.get("left")
@@ -316,8 +337,5 @@ def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, t
             return [Match(text, lambda pkt: status if pkt.ct == CT_NEW else "unknown")]
         return [const_match(text, "unknown")]
     if isinstance(left, dict) and "fib" in left:
-        elems = elements(right, sets, family, table) or []
-        if "local" in elems:
-            return [const_match(text, "yes" if not negate else "no")]
-        return [const_match(text, "unknown")]
+        return [_fib(text, left["fib"], elements(right, sets, family, table) or [], negate)]
     return [const_match(text, "unknown")]
