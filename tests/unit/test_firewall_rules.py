@@ -457,3 +457,15 @@ def test_an_ip_header_field_nft_cannot_decide_leaves_ipv6_decided() -> None:
     assert rs is not None
     got = analyse([rs], [25], HOST, "nftables", [4, 6])[25]
     assert [(f.family, f.verdict) for f in got.families] == [(4, "unknown"), (6, "allow")]
+
+
+def test_multiport_ports_matches_the_source_port_too() -> None:
+    # "--ports 25,80" matches a packet whose source OR destination port is listed: a client that sends
+    # from port 80 reaches 3306 through it (a known bypass). Only a listed destination port is certain.
+    rs = v4("-A INPUT -p tcp -m multiport --ports 25,80 -j ACCEPT")
+    got = verdicts([rs], [25, 3306])
+    assert got[25].verdict == "allow"
+    assert got[3306].verdict == "unknown" and "--ports 25,80" in (got[3306].unknown_because or "")
+    negated = v4("-A INPUT -p tcp -m multiport ! --ports 25,80 -j DROP", policy="ACCEPT")
+    got = verdicts([negated], [25, 3306])
+    assert got[25].verdict == "allow" and got[3306].verdict == "unknown"

@@ -205,8 +205,10 @@ def module_matches(
     if module == "multiport":
         out = []
         for o in opts:
-            if o.name in ("--dports", "--destination-ports", "--ports"):
+            if o.name in ("--dports", "--destination-ports"):
                 out.append(port_match(o.text(), _ranges(o.args[0]), o.negated, "dport"))
+            elif o.name == "--ports":
+                out.append(_either_port(o))
             elif o.name in ("--sports", "--source-ports"):
                 out.append(port_match(o.text(), _ranges(o.args[0]), o.negated, "sport"))
             else:
@@ -274,6 +276,18 @@ def module_matches(
     if module == "set":
         return [_set_match(text, opts, ipsets)]
     return [const_match(text, "unknown")]
+
+
+def _either_port(o: Option) -> Match:
+    """``--ports``: the source or the destination port is listed; the source port is the client's to choose."""
+    ranges = _ranges(o.args[0]) if o.args else []
+
+    def test(pkt: Packet) -> Outcome:
+        if any(lo <= pkt.dport <= hi for lo, hi in ranges):
+            return "no" if o.negated else "yes"
+        return "unknown"  # a client sending from a listed port would match
+
+    return Match(o.text(), test)
 
 
 def _ct_match(o: Option) -> Match:
