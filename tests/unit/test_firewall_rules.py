@@ -469,3 +469,11 @@ def test_multiport_ports_matches_the_source_port_too() -> None:
     negated = v4("-A INPUT -p tcp -m multiport ! --ports 25,80 -j DROP", policy="ACCEPT")
     got = verdicts([negated], [25, 3306])
     assert got[25].verdict == "allow" and got[3306].verdict == "unknown"
+
+
+def test_addrtype_local_per_interface_depends_on_which_address() -> None:
+    rs = v4("-A INPUT -p tcp -m addrtype --dst-type LOCAL --limit-iface-in -m tcp --dport 25 -j ACCEPT")
+    one = Host(("eth0",), {4: (ipaddress.ip_address("192.0.2.1"),)})
+    two = Host(("eth0", "eth1"), {4: (ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("198.51.100.1"))})
+    assert verdicts([rs], [25], one)[25].verdict == "allow"
+    assert verdicts([rs], [25], two)[25].verdict == "unknown"  # sent to eth1's address over eth0: not LOCAL there

@@ -251,7 +251,9 @@ def module_matches(
         for o in opts:
             if o.name == "--dst-type":
                 kinds = set(o.args[0].upper().split(","))
-                out.append(const_match(o.text(), "yes" if ("LOCAL" in kinds) != o.negated else "no"))
+                local: Outcome = "yes" if ("LOCAL" in kinds) != o.negated else "no"
+                # --limit-iface-in: LOCAL to the incoming interface; a SYN to another interface's address is not.
+                out.append(_local(o.text(), local, "--limit-iface-in" in get))
             elif o.name == "--src-type":
                 kinds = set(o.args[0].upper().split(","))
                 out.append(const_match(o.text(), "yes" if ("UNICAST" in kinds) != o.negated else "no"))
@@ -276,6 +278,13 @@ def module_matches(
     if module == "set":
         return [_set_match(text, opts, ipsets)]
     return [const_match(text, "unknown")]
+
+
+def _local(text: str, outcome: Outcome, per_interface: bool) -> Match:
+    def test(pkt: Packet) -> Outcome:
+        return "unknown" if per_interface and len(pkt.daddrs) > 1 else outcome
+
+    return Match(text, test)
 
 
 def _either_port(o: Option) -> Match:
