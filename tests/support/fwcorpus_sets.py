@@ -639,3 +639,16 @@ table inet filter {
 """),
     [],
 )
+
+# netdev "fwd": the frame is sent out another device and never reaches the host's socket.
+SETS["nft_netdev_fwd"] = (
+    nft("""
+table netdev steer {
+	chain sa_in {
+		type filter hook ingress device "sa" priority 0; policy accept;
+		tcp dport 10031 fwd to "sb"
+	}
+}
+"""),
+    [],
+)

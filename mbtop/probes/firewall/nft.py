@@ -133,7 +133,7 @@ def _rules(
             continue
         elif kind == "log":
             logs = True
-        elif kind in ("queue", "dnat", "snat", "masquerade", "redirect", "tproxy", "synproxy"):
+        elif kind in ("queue", "dnat", "snat", "masquerade", "redirect", "tproxy", "synproxy", "fwd"):
             target = "unknown"
             break
         elif kind == "xt":
