@@ -582,6 +582,8 @@ iptables-legacy -A INPUT -p tcp -m multiport --dports 25,80,443,6379 -j ACCEPT
 ip6tables-legacy -A INPUT -p tcp --dport 80 -j DROP
 iptables-nft -A INPUT -p tcp --dport 6379 -j DROP
 iptables-nft -t raw -A PREROUTING -p tcp --dport 443 -s 172.20.0.0/16 -j DROP
+iptables-nft -A INPUT -p tcp --dport 80 -j LOG --log-prefix "web "
+iptables-nft -A INPUT -p tcp --dport 25 -s 172.20.0.0/16 -j REJECT --reject-with tcp-reset
 """,
     ["172.20.0.0/16"],
 )

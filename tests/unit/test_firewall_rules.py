@@ -477,3 +477,23 @@ def test_addrtype_local_per_interface_depends_on_which_address() -> None:
     two = Host(("eth0", "eth1"), {4: (ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("198.51.100.1"))})
     assert verdicts([rs], [25], one)[25].verdict == "allow"
     assert verdicts([rs], [25], two)[25].verdict == "unknown"  # sent to eth1's address over eth0: not LOCAL there
+
+
+def test_an_unknown_nft_statement_is_an_unknown_outcome_not_a_match() -> None:
+    # A statement mbtop does not know may end the packet's way: trying it "both ways" as a match would let
+    # the packet on either way and keep a verdict it may contradict.
+    expr = [
+        {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 25}},
+        {"some future statement": {"to": "x"}},
+    ]
+    doc = {
+        "nftables": [
+            {"chain": {"family": "inet", "table": "t", "name": "in", "type": "filter", "hook": "input", "prio": 0,
+                       "policy": "accept"}},
+            {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 2, "expr": expr}},
+        ]
+    }  # fmt: skip
+    rs = nft.parse_json(doc)
+    assert rs is not None
+    got = analyse([rs], [25, 80], HOST, "nftables", [4])
+    assert got[25].verdict == "unknown" and got[80].verdict == "allow"

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from mbtop.probes.firewall import iptables as ipt
 from mbtop.probes.firewall.engine import (
     Chain,
     Match,
@@ -136,13 +137,39 @@ def _rules(
         elif kind in ("queue", "dnat", "snat", "masquerade", "redirect", "tproxy", "synproxy", "fwd"):
             target = "unknown"
             break
+        elif kind == "xt" and isinstance(body, dict) and body.get("type") == "target":
+            # An iptables-nft target extension (nft prints no parameters): REJECT rejects, LOG-like ones
+            # go on; any other may end the packet's way (TARPIT, CT --notrack, NFQUEUE...): unknown.
+            xt_target = _xt_target(str(body.get("name")))
+            if xt_target == "log":
+                logs = True
+                continue
+            if xt_target != "continue":
+                target = xt_target
+                break
         elif kind == "xt":
             name = body.get("name") if isinstance(body, dict) else None
             matches.append(const_match(f"{text} (iptables '{name}' match, no parameters in nft's output)", "unknown"))
+        elif kind in ("dup", "secmark", "last"):
+            continue  # a copy, a security mark, a time stamp: the packet goes on
         else:
-            matches.append(const_match(text, "unknown"))
+            # A statement mbtop does not know may end the packet's way (as fwd does): its outcome is unknown.
+            target = "unknown"
+            break
     logs = logs and target == "continue"
     return [Rule(text, tuple(matches), target, chain_target, logs=logs)]
+
+
+def _xt_target(name: str) -> TargetKind | Literal["log"]:
+    if name == "REJECT":
+        return "reject"
+    if name in ipt.DROP_TARGETS:
+        return "drop"
+    if name in ipt.LOG_TARGETS:
+        return "log"
+    if name in ipt.PASS_TARGETS and name != "CT":  # CT may be --notrack: its parameters are not printed
+        return "continue"
+    return "unknown"
 
 
 HANDLE_RE = re.compile(r"^(?P<body>.*?)\s+# handle (?P<handle>\d+)\s*$")
