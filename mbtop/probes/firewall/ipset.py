@@ -13,7 +13,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from mbtop.probes.firewall.engine import IPNetwork, address_range
+from mbtop.probes.firewall.engine import IPNetwork
+from mbtop.probes.firewall.matchers import address_range
 
 TYPES = frozenset({"hash:ip", "hash:net", "bitmap:ip"})
 

@@ -10,17 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Literal
 
-from mbtop.probes.firewall.engine import (
-    Match,
-    Outcome,
-    Packet,
-    Rate,
-    address_range,
-    const_match,
-    net_match,
-    port_match,
-)
+from mbtop.probes.firewall.engine import Match, Outcome, Packet, Rate
 from mbtop.probes.firewall.ipset import IpSet
+from mbtop.probes.firewall.matchers import address_range, const_match, net_match, port_match
 
 # Every option iptables-save prints without an argument (matches and targets); the rest take one,
 # TWO_ARG two.  A wrong count swallows the next option (e.g. the rule's -j).

@@ -14,19 +14,10 @@ import shlex
 from collections.abc import Callable, Mapping
 from typing import Literal
 
-from mbtop.probes.firewall.engine import (
-    Chain,
-    Match,
-    Rule,
-    Ruleset,
-    TargetKind,
-    const_match,
-    iface_match,
-    net_match,
-    parse_net,
-)
+from mbtop.probes.firewall.engine import Chain, Match, Rule, Ruleset, TargetKind
 from mbtop.probes.firewall.ipset import IpSet
 from mbtop.probes.firewall.ipt_matches import TCP_OPTIONS, Option, module_matches, options
+from mbtop.probes.firewall.matchers import const_match, iface_match, net_match, parse_net
 
 LOG_TARGETS = frozenset({"LOG", "NFLOG", "ULOG", "AUDIT", "TRACE"})
 # Target extensions that change a mark, a field or a helper and let the packet go on through the chain.

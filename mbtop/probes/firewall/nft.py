@@ -16,15 +16,8 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from mbtop.probes.firewall import iptables as ipt
-from mbtop.probes.firewall.engine import (
-    Chain,
-    Match,
-    Rule,
-    Ruleset,
-    TargetKind,
-    const_match,
-    family_match,
-)
+from mbtop.probes.firewall.engine import Chain, Match, Rule, Ruleset, TargetKind
+from mbtop.probes.firewall.matchers import const_match, family_match
 from mbtop.probes.firewall.nft_match import Key, elements, match, rate_text, rate_value, set_key
 
 # ingress (per device) runs first, then prerouting, then input, whatever the priorities.

@@ -7,12 +7,8 @@ import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
-from mbtop.probes.firewall.engine import (
-    IPNetwork,
-    Match,
-    Outcome,
-    Packet,
-    Rate,
+from mbtop.probes.firewall.engine import IPNetwork, Match, Outcome, Packet, Rate
+from mbtop.probes.firewall.matchers import (
     address_range,
     const_match,
     family_match,
