@@ -438,3 +438,62 @@ def test_nft_verdict_maps_are_evaluated() -> None:
         25: "restricted", 80: "allow", 443: "deny", 465: "allow", 587: "deny"
     }  # fmt: skip
     assert got[25].sources == ("192.0.2.0/24",)
+
+
+def test_an_ip_header_field_nft_cannot_decide_leaves_ipv6_decided() -> None:
+    # "ip ttl < 10 drop" in an inet table: IPv6 packets never meet it (nft's family dependency); IPv4 is unknown.
+    expr = [
+        {"match": {"op": "<", "left": {"payload": {"protocol": "ip", "field": "ttl"}}, "right": 10}},
+        {"drop": None},
+    ]
+    doc = {
+        "nftables": [
+            {"chain": {"family": "inet", "table": "t", "name": "in", "type": "filter", "hook": "input", "prio": 0,
+                       "policy": "accept"}},
+            {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 2, "expr": expr}},
+        ]
+    }  # fmt: skip
+    rs = nft.parse_json(doc)
+    assert rs is not None
+    got = analyse([rs], [25], HOST, "nftables", [4, 6])[25]
+    assert [(f.family, f.verdict) for f in got.families] == [(4, "unknown"), (6, "allow")]
+
+
+def test_multiport_ports_matches_the_source_port_too() -> None:
+    # "--ports 25,80" matches a packet whose source OR destination port is listed: a client that sends
+    # from port 80 reaches 3306 through it (a known bypass). Only a listed destination port is certain.
+    rs = v4("-A INPUT -p tcp -m multiport --ports 25,80 -j ACCEPT")
+    got = verdicts([rs], [25, 3306])
+    assert got[25].verdict == "allow"
+    assert got[3306].verdict == "unknown" and "--ports 25,80" in (got[3306].unknown_because or "")
+    negated = v4("-A INPUT -p tcp -m multiport ! --ports 25,80 -j DROP", policy="ACCEPT")
+    got = verdicts([negated], [25, 3306])
+    assert got[25].verdict == "allow" and got[3306].verdict == "unknown"
+
+
+def test_addrtype_local_per_interface_depends_on_which_address() -> None:
+    rs = v4("-A INPUT -p tcp -m addrtype --dst-type LOCAL --limit-iface-in -m tcp --dport 25 -j ACCEPT")
+    one = Host(("eth0",), {4: (ipaddress.ip_address("192.0.2.1"),)})
+    two = Host(("eth0", "eth1"), {4: (ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("198.51.100.1"))})
+    assert verdicts([rs], [25], one)[25].verdict == "allow"
+    assert verdicts([rs], [25], two)[25].verdict == "unknown"  # sent to eth1's address over eth0: not LOCAL there
+
+
+def test_an_unknown_nft_statement_is_an_unknown_outcome_not_a_match() -> None:
+    # A statement mbtop does not know may end the packet's way: trying it "both ways" as a match would let
+    # the packet on either way and keep a verdict it may contradict.
+    expr = [
+        {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 25}},
+        {"some future statement": {"to": "x"}},
+    ]
+    doc = {
+        "nftables": [
+            {"chain": {"family": "inet", "table": "t", "name": "in", "type": "filter", "hook": "input", "prio": 0,
+                       "policy": "accept"}},
+            {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 2, "expr": expr}},
+        ]
+    }  # fmt: skip
+    rs = nft.parse_json(doc)
+    assert rs is not None
+    got = analyse([rs], [25, 80], HOST, "nftables", [4])
+    assert got[25].verdict == "unknown" and got[80].verdict == "allow"

@@ -1,7 +1,8 @@
 """What the host firewall does with a new inbound connection to each port.
 
 ``read()`` collects the rules in force (iptables-save/ip6tables-save, the
-legacy tables when loaded, ``nft -j list ruleset``, ufw's rule files);
+legacy tables when loaded, ``nft -j list ruleset``, ufw's rule files, ``ipset
+save``);
 ``analyse()`` evaluates, per port and per address family, a SYN from an
 outside address on each of the host's interfaces, and from one address inside
 each piece of the address space the rules' source networks cut out (negated
@@ -31,7 +32,7 @@ from mbtop.probes.firewall.engine import (
     Ruleset,
     decide,
 )
-from mbtop.probes.firewall.space import Atom, atoms, label
+from mbtop.probes.firewall.space import Atom, atoms, classes, label
 
 FwVerdict = Literal["allow", "limit", "restricted", "deny", "unknown"]
 Backend = Literal["ufw", "iptables", "nftables", "none", "unknown"]
@@ -118,14 +119,16 @@ class Host:
     addresses: dict[int, tuple[IPAddress, ...]] = field(default_factory=dict)  # family -> global addresses
 
 
-def _all_sources(rulesets: Sequence[Ruleset]) -> list[IPNetwork]:
-    nets: list[IPNetwork] = []
-    for rs in rulesets:
-        for chain in rs.chains.values():
-            for rule in chain.rules:
-                for m in rule.matches:
-                    nets.extend(m.sources)
-    return nets
+def _source_groups(rulesets: Sequence[Ruleset]) -> list[tuple[IPNetwork, ...]]:
+    """The networks of each source condition, one entry per condition."""
+    return [
+        m.sources
+        for rs in rulesets
+        for chain in rs.chains.values()
+        for rule in chain.rules
+        for m in rule.matches
+        if m.sources
+    ]
 
 
 def _labels(buckets: dict[str | None, list[Atom]], multi: bool) -> list[str]:
@@ -136,15 +139,39 @@ def _labels(buckets: dict[str | None, list[Atom]], multi: bool) -> list[str]:
     return out
 
 
-def _family_verdict(rulesets: Sequence[Ruleset], port: int, family: Literal[4, 6], host: Host) -> FamilyVerdict:
-    daddrs = host.addresses.get(family) or (FALLBACK_DADDR[family],)
-    ifaces = host.interfaces or ("eth0",)
-    multi = len(ifaces) > 1
-    pieces = atoms(_all_sources(rulesets), family)
+@dataclass(frozen=True, slots=True)
+class _Space:
+    """A family's address space cut by the rules' source networks (the same for every port)."""
+
+    default: Atom  # "anyone else"
+    own: list[Atom]  # every other atom
+    stand_in: dict[int, Atom]  # id(atom) -> the atom evaluated for it (same source conditions)
+
+
+def _space(rulesets: Sequence[Ruleset], family: Literal[4, 6]) -> _Space:
+    groups = _source_groups(rulesets)
+    pieces = atoms([n for g in groups for n in g], family)
     unnamed = [a for a in pieces if not a.named]
     default = max(unnamed or pieces, key=lambda a: a.size)
     # Unnamed atoms meet no source condition: they all go the way of the default one.
     own = [a for a in pieces if a.named and a is not default]
+    # Atoms inside the same source conditions go the same way: one of each class is evaluated.
+    first_of: dict[frozenset[int], Atom] = {}
+    stand_in: dict[int, Atom] = {}
+    for a, held in zip(pieces, classes(pieces, groups), strict=True):
+        if a.named and a is not default:
+            stand_in[id(a)] = first_of.setdefault(held, a)
+    return _Space(default, own, stand_in)
+
+
+def _family_verdict(
+    rulesets: Sequence[Ruleset], port: int, family: Literal[4, 6], host: Host, space: _Space | None = None
+) -> FamilyVerdict:
+    daddrs = host.addresses.get(family) or (FALLBACK_DADDR[family],)
+    ifaces = host.interfaces or ("eth0",)
+    multi = len(ifaces) > 1
+    space = space or _space(rulesets, family)
+    default, own, stand_in = space.default, space.own, space.stand_in
     notes: list[str] = []
 
     def run(atom: Atom, iface: str) -> Decision:
@@ -153,7 +180,7 @@ def _family_verdict(rulesets: Sequence[Ruleset], port: int, family: Literal[4, 6
         return d
 
     base = {i: run(default, i) for i in ifaces}
-    got = {(id(a), i): run(a, i) for a in own for i in ifaces}
+    got = {(id(a), i): run(a, i) for a in dict.fromkeys(stand_in.values()) for i in ifaces}
     unknown = next((d for d in (*base.values(), *got.values()) if d.outcome == "unknown"), None)
     if unknown is not None:
         because = unknown.because or unknown.trace.decided_by
@@ -162,7 +189,7 @@ def _family_verdict(rulesets: Sequence[Ruleset], port: int, family: Literal[4, 6
     atom_open = {key: d.outcome == "open" for key, d in got.items()}
 
     def opened(a: Atom, i: str) -> bool:
-        return atom_open[(id(a), i)]
+        return atom_open[(id(stand_in[id(a)]), i)]
 
     kept: dict[str | None, list[Atom]] = {}
     if all(is_open[i] for i in ifaces):
@@ -185,7 +212,7 @@ def _family_verdict(rulesets: Sequence[Ruleset], port: int, family: Literal[4, 6
     for a in own:
         through = [i for i in ifaces if opened(a, i)]
         if through and deciding is None:
-            deciding = got[(id(a), through[0])]
+            deciding = got[(id(stand_in[id(a)]), through[0])]
         if len(through) == len(ifaces):
             let_in.setdefault(None, []).append(a)
             continue
@@ -221,8 +248,9 @@ def analyse(
     rulesets: Sequence[Ruleset], ports: Iterable[int], host: Host, backend: Backend, families: Sequence[Literal[4, 6]]
 ) -> dict[int, PortFirewall]:
     out: dict[int, PortFirewall] = {}
+    spaces = {f: _space(rulesets, f) for f in families}
     for port in ports:
-        per = tuple(_family_verdict(rulesets, port, f, host) for f in families)
+        per = tuple(_family_verdict(rulesets, port, f, host, spaces[f]) for f in families)
         head = _combine(per)
         reason = f"cannot tell: {head.unknown_because}" if head.unknown_because else ""
         out[port] = PortFirewall(

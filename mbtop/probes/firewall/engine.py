@@ -1,16 +1,19 @@
 """A small netfilter evaluator: what happens to one inbound TCP SYN.
 
 Both backends (iptables-save text and nft JSON) are parsed into the same
-shape: base chains hooked at input, each a list of rules, each rule a list of
-matches and a target.  ``evaluate`` walks them the way the kernel does: base
-chains in priority order, first match wins inside a chain, jumps and gotos and
+shape: the base chains a SYN meets (ingress, prerouting, input; per device for
+ingress), each a list of rules, each rule a list of matches and a target.
+``evaluate`` walks them the way the kernel does: base chains in hook and
+priority order, first match wins inside a chain, jumps and gotos and
 returns, the chain policy at the end of a base chain; ``accept`` passes the
-packet on to the next base chain, ``drop``/``reject`` end it.
+packet on to the next base chain, ``drop``/``reject`` end it.  A ``notrack``
+before connection tracking leaves the packet untracked for the rest of the
+walk (``Packet.ct``); before tracking its state is ``invalid``.
 
 Rate matches (``limit``, ``hashlimit``, ``recent``, nft ``limit``, ``ct
 count``) are evaluated for a sender that stays under the rate, and remembered:
 a verdict reached past one is a ``limit``.  A match the evaluator cannot decide
-(ipset membership, ``time``, ``length``, unknown modules, ...) is tried both
+(an ipset not read, ``time``, ``length``, unknown modules, ...) is tried both
 ways by ``decide``: when the outcome is the same either way the verdict
 stands, otherwise it is ``unknown`` with that rule named.
 """
@@ -19,8 +22,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
+
+from mbtop.probes.firewall import skip
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -40,6 +45,9 @@ class Packet:
     iface: str
     sport: int = 40000
     daddrs: tuple[IPAddress, ...] = ()  # every address of the host it could be sent to (default: daddr)
+    # Its conntrack state as rules see it: "new"; "untracked" after a notrack rule before conntrack;
+    # "invalid" in a chain that runs before conntrack (nothing tracked it yet).
+    ct: Literal["new", "untracked", "invalid"] = "new"
 
 
 Outcome = Literal["yes", "no", "unknown"]
@@ -80,10 +88,15 @@ class Match:
     rate: str | None = None
     sources: tuple[IPNetwork, ...] = ()  # source networks named, negated ones included
     value: Rate | None = None  # the rate as numbers, when it limits new connections
+    within: tuple[IPNetwork, ...] = ()  # says "no", and nothing else, to any sender outside these (``skip``)
 
 
 # "unknown": a target whose effect mbtop cannot tell (NFQUEUE, an unknown extension, a missing chain).
-TargetKind = Literal["accept", "drop", "reject", "return", "jump", "goto", "continue", "unknown"]
+# "notrack": the packet goes on untracked (iptables' CT --notrack / NOTRACK, nft's notrack).
+TargetKind = Literal["accept", "drop", "reject", "return", "jump", "goto", "continue", "notrack", "unknown"]
+# Connection tracking's own hook priority (prerouting -200, as base chains are ordered here): a notrack
+# rule only untracks a packet before it; after it the packet is already tracked.
+CONNTRACK_PRIORITY = -1_000_000 - 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +116,8 @@ class Chain:
     policy: Literal["accept", "drop"] | None = None  # base chains only
     priority: int = 0
     family: Literal[4, 6] | None = None  # None: both (nft inet)
+    devices: tuple[str, ...] | None = None  # an ingress chain sees only these interfaces' packets (None: all)
+    skips: tuple[skip.Run, ...] | None = field(default=None, compare=False, repr=False)  # built when first walked
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +143,8 @@ class Trace:
     uncertain: list[str] = field(default_factory=list)  # rules whose match could not be decided
     backend: str = ""
     via: tuple[tuple[str, Rule], ...] = ()  # the jumps (chain, rule) that led to the deciding chain
+    untracked: bool = False  # a notrack rule applied before connection tracking
+    before_conntrack: bool = False  # the base chain being walked runs before connection tracking
 
     @property
     def decided_by(self) -> str:
@@ -167,6 +184,11 @@ class Oracle:
 
 
 def _rule_applies(rule: Rule, pkt: Packet, trace: Trace, oracle: Oracle) -> bool:
+    ct: Literal["new", "untracked", "invalid"] = (
+        "untracked" if trace.untracked else "invalid" if trace.before_conntrack else "new"
+    )
+    if pkt.ct != ct:
+        pkt = replace(pkt, ct=ct)
     for i, m in enumerate(rule.matches):
         outcome = m.test(pkt)
         if outcome == "unknown":
@@ -217,7 +239,16 @@ def _walk(
     current = chain
     while True:
         goto: Chain | None = None
-        for rule in current.rules:
+        if current.skips is None:
+            object.__setattr__(current, "skips", skip.runs(current.rules))  # a cache, not a change of value
+        indexed = current.skips or ()
+        i = 0
+        while i < len(current.rules):
+            if indexed and (nxt := skip.next_rule(indexed, i, pkt.saddr)) != i:
+                i = nxt
+                continue
+            rule = current.rules[i]
+            i += 1
             if not _rule_applies(rule, pkt, trace, oracle):
                 continue
             if rule.target in ("accept", "drop", "reject", "unknown"):
@@ -225,6 +256,10 @@ def _walk(
                 return verdict, rule, current.name, via
             if rule.target == "return":
                 return None
+            if rule.target == "notrack":
+                # Before conntrack the packet goes on untracked; after it, it is tracked already.
+                trace.untracked = trace.untracked or trace.before_conntrack
+                continue
             if rule.target in ("jump", "goto") and rule.chain_target is not None:
                 sub = rs.chains.get(rule.chain_target)
                 if sub is None:
@@ -251,13 +286,16 @@ def evaluate(rulesets: Sequence[Ruleset], pkt: Packet, oracle: Oracle | None = N
     bases: list[tuple[int, int, Ruleset, Chain]] = []
     for i, rs in enumerate(rulesets):
         for chain in rs.base:
-            if chain.family is None or chain.family == pkt.family:
+            if (chain.family is None or chain.family == pkt.family) and (
+                chain.devices is None or pkt.iface in chain.devices
+            ):
                 bases.append((chain.priority, i, rs, chain))
     bases.sort(key=lambda b: (b[0], b[1]))
     trace = Trace("accept", None, NO_RULES)
     last: Trace | None = None
-    for _prio, _i, rs, chain in bases:
+    for prio, _i, rs, chain in bases:
         trace.backend = rs.backend
+        trace.before_conntrack = prio < CONNTRACK_PRIORITY
         result: Result | None
         try:
             result = _walk(rs, chain, pkt, trace, oracle, 0)
@@ -313,71 +351,3 @@ def decide(rulesets: Sequence[Ruleset], pkt: Packet, budget: int = BRANCH_BUDGET
     if len(opens) > 1:
         return Decision("unknown", traces[0], first)
     return Decision("open" if traces[0].verdict == "accept" else "closed", traces[0])
-
-
-# --- helpers for the parsers -------------------------------------------------
-
-
-def net_match(text: str, nets: Sequence[IPNetwork], negate: bool, field_: Literal["saddr", "daddr"]) -> Match:
-    def inside(addr: IPAddress) -> bool:
-        return any(addr.version == n.version and addr in n for n in nets)
-
-    def test(pkt: Packet) -> Outcome:
-        if field_ == "saddr":
-            return "yes" if inside(pkt.saddr) != negate else "no"
-        # The host has several addresses: a sender may pick any of them.
-        hits = {inside(a) != negate for a in (pkt.daddrs or (pkt.daddr,))}
-        return "unknown" if len(hits) > 1 else "yes" if hits.pop() else "no"
-
-    return Match(text, test, sources=tuple(nets) if field_ == "saddr" else ())
-
-
-def iface_matches(pattern: str, name: str) -> bool:
-    if pattern.endswith("+"):
-        return name.startswith(pattern[:-1])
-    if pattern.endswith("*"):  # nft wildcard
-        return name.startswith(pattern[:-1])
-    return name == pattern
-
-
-def iface_match(text: str, patterns: Sequence[str], negate: bool) -> Match:
-    def test(pkt: Packet) -> Outcome:
-        hit = any(iface_matches(p, pkt.iface) for p in patterns)
-        return "yes" if hit != negate else "no"
-
-    return Match(text, test)
-
-
-def port_match(text: str, ranges: Sequence[tuple[int, int]], negate: bool, which: Literal["dport", "sport"]) -> Match:
-    def test(pkt: Packet) -> Outcome:
-        port = pkt.dport if which == "dport" else pkt.sport
-        hit = any(lo <= port <= hi for lo, hi in ranges)
-        if which == "sport":
-            # An outside client's source port is arbitrary: a source-port
-            # condition cannot be decided for "a new connection".
-            return "unknown"
-        return "yes" if hit != negate else "no"
-
-    return Match(text, test)
-
-
-def const_match(text: str, outcome: Outcome, rate: str | None = None, value: Rate | None = None) -> Match:
-    return Match(text, lambda _pkt: outcome, rate=rate, value=value)
-
-
-def family_match(text: str, family: Literal[4, 6]) -> Match:
-    return Match(text, lambda pkt: "yes" if pkt.family == family else "no")
-
-
-def address_range(first: str, last: str) -> list[IPNetwork]:
-    """``a-b`` as networks; ValueError/TypeError when not two addresses of one family."""
-    lo, hi = ipaddress.ip_address(first.strip()), ipaddress.ip_address(last.strip())
-    if isinstance(lo, ipaddress.IPv4Address) and isinstance(hi, ipaddress.IPv4Address):
-        return list(ipaddress.summarize_address_range(lo, hi))
-    if isinstance(lo, ipaddress.IPv6Address) and isinstance(hi, ipaddress.IPv6Address):
-        return list(ipaddress.summarize_address_range(lo, hi))
-    raise ValueError("range across families")
-
-
-def parse_net(text: str) -> IPNetwork:
-    return ipaddress.ip_network(text.strip(), strict=False)

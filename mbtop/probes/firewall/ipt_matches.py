@@ -7,17 +7,12 @@ sender it does not know gives an "unknown" match, never a silent "no".
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Literal
 
-from mbtop.probes.firewall.engine import (
-    Match,
-    Rate,
-    address_range,
-    const_match,
-    net_match,
-    port_match,
-)
+from mbtop.probes.firewall.engine import Match, Outcome, Packet, Rate
+from mbtop.probes.firewall.ipset import IpSet
+from mbtop.probes.firewall.matchers import address_range, const_match, net_match, port_match
 
 # Every option iptables-save prints without an argument (matches and targets); the rest take one,
 # TWO_ARG two.  A wrong count swallows the next option (e.g. the rule's -j).
@@ -175,8 +170,10 @@ def _flags(text: str) -> frozenset[str]:
     return frozenset(names - {"NONE"})
 
 
-def module_matches(module: str, opts: list[Option], family: Literal[4, 6]) -> list[Match]:
-    """The matches of one ``-m MODULE`` block."""
+def module_matches(
+    module: str, opts: list[Option], family: Literal[4, 6], ipsets: Mapping[str, IpSet] | None = None
+) -> list[Match]:
+    """The matches of one ``-m MODULE`` block (``ipsets``: ``ipset save``'s sets, when it could be read)."""
     text = f"-m {module} " + " ".join(o.text() for o in opts)
     get = {o.name: o for o in opts}
     if module in ("tcp", "udp"):
@@ -200,8 +197,10 @@ def module_matches(module: str, opts: list[Option], family: Literal[4, 6]) -> li
     if module == "multiport":
         out = []
         for o in opts:
-            if o.name in ("--dports", "--destination-ports", "--ports"):
+            if o.name in ("--dports", "--destination-ports"):
                 out.append(port_match(o.text(), _ranges(o.args[0]), o.negated, "dport"))
+            elif o.name == "--ports":
+                out.append(_either_port(o))
             elif o.name in ("--sports", "--source-ports"):
                 out.append(port_match(o.text(), _ranges(o.args[0]), o.negated, "sport"))
             else:
@@ -244,7 +243,9 @@ def module_matches(module: str, opts: list[Option], family: Literal[4, 6]) -> li
         for o in opts:
             if o.name == "--dst-type":
                 kinds = set(o.args[0].upper().split(","))
-                out.append(const_match(o.text(), "yes" if ("LOCAL" in kinds) != o.negated else "no"))
+                local: Outcome = "yes" if ("LOCAL" in kinds) != o.negated else "no"
+                # --limit-iface-in: LOCAL to the incoming interface; a SYN to another interface's address is not.
+                out.append(_local(o.text(), local, "--limit-iface-in" in get))
             elif o.name == "--src-type":
                 kinds = set(o.args[0].upper().split(","))
                 out.append(const_match(o.text(), "yes" if ("UNICAST" in kinds) != o.negated else "no"))
@@ -267,26 +268,55 @@ def module_matches(module: str, opts: list[Option], family: Literal[4, 6]) -> li
         # IPv6 extension headers: a connection's SYN is a plain TCP packet without them.
         return [const_match(text, "no")]
     if module == "set":
-        # Who is in an ipset is not read: membership cannot be decided, negated or not.
-        return [const_match(text, "unknown")]
+        return [_set_match(text, opts, ipsets)]
     return [const_match(text, "unknown")]
 
 
+def _local(text: str, outcome: Outcome, per_interface: bool) -> Match:
+    def test(pkt: Packet) -> Outcome:
+        return "unknown" if per_interface and len(pkt.daddrs) > 1 else outcome
+
+    return Match(text, test)
+
+
+def _either_port(o: Option) -> Match:
+    """``--ports``: the source or the destination port is listed; the source port is the client's to choose."""
+    ranges = _ranges(o.args[0]) if o.args else []
+
+    def test(pkt: Packet) -> Outcome:
+        if any(lo <= pkt.dport <= hi for lo, hi in ranges):
+            return "no" if o.negated else "yes"
+        return "unknown"  # a client sending from a listed port would match
+
+    return Match(o.text(), test)
+
+
 def _ct_match(o: Option) -> Match:
-    """One conntrack/state option for a new connection's first packet."""
+    """One conntrack/state option for a new connection's first packet (``pkt.ct``: tracked or not)."""
     arg = o.args[0] if o.args else ""
+    names = {s.upper() for s in arg.split(",")}
     if o.name in ("--ctstate", "--state"):
-        hit = "NEW" in {s.upper() for s in arg.split(",")}
-    elif o.name == "--ctproto":
+
+        def state(pkt: Packet) -> Outcome:
+            hit = pkt.ct.upper() in names
+            return "yes" if hit != o.negated else "no"
+
+        return Match(o.text(), state)
+    if o.name == "--ctproto":
         hit = arg.lower() in ("tcp", "6", "all")
     elif o.name == "--ctdir":
         hit = arg.upper() == "ORIGINAL"
     elif o.name == "--ctstatus":
         # A first packet has no status bits but NONE; EXPECTED/SEEN_REPLY/ASSURED/CONFIRMED are not set yet.
-        hit = "NONE" in {s.upper() for s in arg.split(",")}
+        hit = "NONE" in names
     else:
         return const_match(o.text(), "unknown")
-    return const_match(o.text(), "yes" if hit != o.negated else "no")
+    outcome: Outcome = "yes" if hit != o.negated else "no"
+
+    def tracked(pkt: Packet) -> Outcome:
+        return outcome if pkt.ct == "new" else "unknown"  # without a connection: nothing to describe
+
+    return Match(o.text(), tracked)
 
 
 def _recent(text: str, get: dict[str, Option]) -> Match:
@@ -309,6 +339,19 @@ def _recent(text: str, get: dict[str, Option]) -> Match:
         return const_match(text, "no", rate=f"{allowed} new connections{window} {who}", value=value)
     # --rcheck/--update without a hit count, --remove, negations: it depends on who was seen before.
     return const_match(text, "unknown")
+
+
+def _set_match(text: str, opts: list[Option], ipsets: Mapping[str, IpSet] | None) -> Match:
+    """``--match-set NAME src|dst`` on a set of addresses or networks whose members were read; else unknown."""
+    named = [o for o in opts if o.name == "--match-set"]
+    others = [o for o in opts if o.name not in ("--match-set", "--update-counters", "--update-subcounters")]
+    if ipsets is None or len(named) != 1 or others or len(named[0].args) != 2:
+        return const_match(text, "unknown")  # counters (--packets-gt ...), --return-nomatch, several sets
+    o = named[0]
+    found = ipsets.get(o.args[0])
+    if found is None or found.nets is None or o.args[1] not in ("src", "dst"):
+        return const_match(text, "unknown")  # not read, a type mbtop does not read, or a port/interface too
+    return net_match(text, list(found.nets), o.negated, "saddr" if o.args[1] == "src" else "daddr")
 
 
 def _range_match(o: Option, field_: Literal["saddr", "daddr"]) -> Match:

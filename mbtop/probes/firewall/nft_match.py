@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
-from mbtop.probes.firewall.engine import (
-    IPNetwork,
-    Match,
-    Outcome,
-    Packet,
-    Rate,
+from mbtop.probes.firewall.engine import IPNetwork, Match, Outcome, Packet, Rate
+from mbtop.probes.firewall.matchers import (
     address_range,
     const_match,
     family_match,
     iface_match,
+    iface_matches,
     net_match,
 )
 
@@ -118,13 +116,126 @@ def rate_value(limit: Mapping[str, Any], per_source: bool) -> Rate | None:
     return Rate.parse(rate, str(limit.get("per", "second")), per_source) if isinstance(rate, int | float) else None
 
 
+# nfproto names, ether type names and numbers (a plain untagged frame: no vlan, no pppoe)
+FAMILY_NAMES: dict[Any, Literal[4, 6]] = {"ipv4": 4, "ipv6": 6, "ip": 4, "ip6": 6, 0x0800: 4, 0x86DD: 6}
+
+
+def _families(text: str, elems: Iterable[Any], negate: bool) -> Match:
+    fams = {FAMILY_NAMES[e] for e in elems if isinstance(e, str | int) and e in FAMILY_NAMES}
+
+    def test_fam(pkt: Packet) -> Outcome:
+        return "yes" if (pkt.family in fams) != negate else "no"
+
+    return Match(text, test_fam)
+
+
+ORDER: dict[str, Callable[[int, int], bool]] = {
+    "<": operator.lt,
+    ">": operator.gt,
+    "<=": operator.le,
+    ">=": operator.ge,
+}
+
+
+def _port_order(text: str, op: str, left: Any, right: Any) -> Match:
+    """``tcp dport < 1024``; anything else compared by order cannot be decided here."""
+    payload = left.get("payload", {}) if isinstance(left, dict) else {}
+    if payload.get("protocol") not in ("tcp", "th") or payload.get("field") != "dport" or not isinstance(right, int):
+        return const_match(text, "unknown")
+    compare = ORDER[op]
+    return Match(text, lambda pkt: "yes" if compare(pkt.dport, right) else "no")
+
+
+def _component(key: Any) -> Callable[[Packet, Any], bool | None] | None:
+    """One key of a concatenation (``ip saddr . tcp dport``): how an element's value is tested."""
+    payload = key.get("payload", {}) if isinstance(key, dict) else {}
+    meta = key.get("meta", {}).get("key") if isinstance(key, dict) and isinstance(key.get("meta"), dict) else None
+    if payload.get("protocol") in ("ip", "ip6") and payload.get("field") == "saddr":
+        fam = 4 if payload["protocol"] == "ip" else 6
+
+        def saddr(pkt: Packet, value: Any) -> bool | None:
+            nets = _nets([value])
+            return None if nets is None else pkt.family == fam and any(pkt.saddr in n for n in nets if n.version == fam)
+
+        return saddr
+    if payload.get("protocol") in ("tcp", "th") and payload.get("field") == "dport":
+
+        def dport(pkt: Packet, value: Any) -> bool | None:
+            ranges = _port_ranges([value])
+            return None if ranges is None else any(lo <= pkt.dport <= hi for lo, hi in ranges)
+
+        return dport
+    if meta in ("iifname", "iif"):
+        return lambda pkt, value: iface_matches(value, pkt.iface) if isinstance(value, str) else None
+    if meta == "l4proto":
+        return lambda pkt, value: value in ("tcp", 6)
+    return None
+
+
+def _concat(text: str, keys: Any, elems: list[Any] | None, negate: bool) -> Match:
+    """``KEY . KEY ... @set``: an element matches when every part does (parts mbtop cannot read: unknown)."""
+    testers = [_component(k) for k in keys] if isinstance(keys, list) else [None]
+    values: list[list[Any]] = []
+    for e in elems or []:
+        e = e.get("elem", {}).get("val") if isinstance(e, dict) and "elem" in e else e
+        parts = e.get("concat") if isinstance(e, dict) else None
+        if not isinstance(parts, list) or len(parts) != len(testers):
+            return const_match(text, "unknown")
+        values.append(parts)
+    if elems is None or any(t is None for t in testers):
+        return const_match(text, "unknown")
+    sources: list[IPNetwork] = []
+    for key, parts in ((k, [v[i] for v in values]) for i, k in enumerate(keys)):
+        if _component(key) is not None and "payload" in key and key["payload"].get("field") == "saddr":
+            sources.extend(_nets(parts) or [])
+
+    def test(pkt: Packet) -> Outcome:
+        seen: set[bool | None] = set()
+        for parts in values:
+            got = [t(pkt, v) for t, v in zip(testers, parts, strict=True) if t is not None]
+            seen.add(None if None in got else all(got))
+        if None in seen and True not in seen:
+            return "unknown"
+        return "yes" if (True in seen) != negate else "no"
+
+    return Match(text, test, sources=tuple(sources))
+
+
+def _fib(text: str, fib: Any, elems: list[Any], negate: bool) -> Match:
+    """``fib daddr type local`` and ``fib saddr type ...`` for a SYN to the host from a sender that can connect.
+
+    Its destination is one of the host's addresses: type ``local``.  Its source is a remote address the
+    answer can be routed to: type ``unicast`` (a sender behind a blackhole or unreachable route gets no
+    SYN-ACK, so it connects through no rule).  Lookups tied to an interface (``. iif``, ``. oif``) and
+    other results (``oif missing``: reverse-path filters) depend on the routes: unknown.
+    """
+    flags = fib.get("flags") if isinstance(fib, dict) else None
+    flags = [flags] if isinstance(flags, str) else flags if isinstance(flags, list) else []
+    if not isinstance(fib, dict) or fib.get("result") != "type" or not set(flags) <= {"saddr", "daddr"}:
+        return const_match(text, "unknown")
+    if flags == ["daddr"]:
+        value = "local"
+    elif flags == ["saddr"]:
+        value = "unicast"
+    else:
+        return const_match(text, "unknown")
+    return const_match(text, "yes" if (value in elems) != negate else "no")
+
+
 def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, table: str, text: str) -> list[Match]:
     op = expr.get("op", "==")
     left = expr.get("left")
     right = expr.get("right")
     negate = op == "!="
+    if op in ORDER:
+        proto = left.get("payload", {}).get("protocol") if isinstance(left, dict) else None
+        if proto in ("ip", "ip6"):  # "ip ttl < 10", "ip6 hoplimit > 1": only this family meets it
+            return [family_match(text, 4 if proto == "ip" else 6), const_match(text, "unknown")]
+        return [_port_order(text, op, left, right)]
     if op not in ("==", "!=", "in"):
         return [const_match(text, "unknown")]
+    if isinstance(left, dict) and "concat" in left:
+        return [_concat(text, left["concat"], elements(right, sets, family, table), negate)]
     if isinstance(left, dict) and "payload" in left:
         payload = left["payload"]
         proto, fld = payload.get("protocol"), payload.get("field")
@@ -149,6 +260,8 @@ def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, t
             if flags in (["syn"], "syn") and not negate:
                 return [const_match(text, "unknown")]  # exactly SYN: not when the client asks for ECN
             return [const_match(text, "no" if not negate and "syn" not in flags else "unknown")]
+        if proto == "ether" and fld == "type":
+            return [_families(text, elements(right, sets, family, table) or [], negate)]
         if proto in ("udp", "icmp", "icmpv6", "sctp", "udplite"):
             return [const_match(text, "no")]
         if proto in ("ip", "ip6") and fld in ("saddr", "daddr"):
@@ -158,12 +271,15 @@ def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, t
             if nets is None:
                 return [family_match(text, fam), const_match(text, "unknown")]
             # "ip saddr X" only ever matches IPv4 packets, negated or not.
-            return [family_match(text, fam), net_match(text, nets, negate, fld)]
+            # The address test first: a sender outside says "no" there (what lets the walk skip the rule).
+            return [net_match(text, nets, negate, fld), family_match(text, fam)]
         if proto in ("ip", "ip6") and fld in ("protocol", "nexthdr"):
             elems = elements(right, sets, family, table) or []
             hit = "tcp" in elems or 6 in elems
             fam = 4 if proto == "ip" else 6
             return [family_match(text, fam), const_match(text, "yes" if hit != negate else "no")]
+        if proto in ("ip", "ip6"):  # another header field (ttl, dscp, length, ...): only this family meets it
+            return [family_match(text, 4 if proto == "ip" else 6), const_match(text, "unknown")]
         return [const_match(text, "unknown")]
     if isinstance(left, dict) and "&" in left:
         operands = left["&"]
@@ -195,13 +311,8 @@ def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, t
         if key == "l4proto":
             hit = "tcp" in elems or 6 in elems
             return [const_match(text, "yes" if hit != negate else "no")]
-        if key == "nfproto":
-            fams = {4 if e == "ipv4" else 6 for e in elems if e in ("ipv4", "ipv6")}
-
-            def test_fam(pkt: Packet) -> Outcome:
-                return "yes" if (pkt.family in fams) != negate else "no"
-
-            return [Match(text, test_fam)]
+        if key in ("nfproto", "protocol"):  # protocol: the ether type, as netdev ingress chains test it
+            return [_families(text, elems, negate)]
         if key == "pkttype":
             hit = "host" in elems or "unicast" in elems
             return [const_match(text, "yes" if hit != negate else "no")]
@@ -210,14 +321,17 @@ def match(expr: Mapping[str, Any], sets: Mapping[Key, list[Any]], family: str, t
         key = left["ct"].get("key")
         if key == "state":
             elems = elements(right, sets, family, table) or []
-            hit = CT_NEW in _ct_states(elems)
-            return [const_match(text, "yes" if hit != negate else "no")]
+            states = _ct_states(elems)
+
+            def test_state(pkt: Packet) -> Outcome:
+                hit = pkt.ct in states
+                return "yes" if hit != negate else "no"
+
+            return [Match(text, test_state)]
         if key == "status":
-            return [const_match(text, "no" if not negate else "yes")]  # dnat/snat... a plain SYN has none
+            status: Outcome = "no" if not negate else "yes"  # dnat/snat... a plain SYN has none
+            return [Match(text, lambda pkt: status if pkt.ct == CT_NEW else "unknown")]
         return [const_match(text, "unknown")]
     if isinstance(left, dict) and "fib" in left:
-        elems = elements(right, sets, family, table) or []
-        if "local" in elems:
-            return [const_match(text, "yes" if not negate else "no")]
-        return [const_match(text, "unknown")]
+        return [_fib(text, left["fib"], elements(right, sets, family, table) or [], negate)]
     return [const_match(text, "unknown")]

@@ -9,6 +9,7 @@ are left out.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import itertools
 from collections.abc import Iterable, Sequence
@@ -43,9 +44,13 @@ class Atom:
         return self.last - self.first + 1
 
 
+def _spans(nets: Iterable[IPNetwork], family: int) -> set[tuple[int, int]]:
+    return {(int(n.network_address), int(n.broadcast_address)) for n in nets if n.version == family}
+
+
 def atoms(nets: Iterable[IPNetwork], family: int) -> list[Atom]:
     """The address space of ``family`` (senders only) cut at every boundary of ``nets``."""
-    named = {(int(n.network_address), int(n.broadcast_address)) for n in nets if n.version == family}
+    named = _spans(nets, family)
     cuts = {0, TOP[family] + 1}
     for lo, hi in named:
         cuts.update((lo, hi + 1))
@@ -53,15 +58,40 @@ def atoms(nets: Iterable[IPNetwork], family: int) -> list[Atom]:
         cuts.update((int(n.network_address), int(n.broadcast_address) + 1))
     bounds = sorted(cuts)
     excluded = [(int(n.network_address), int(n.broadcast_address)) for n in NOT_SENDERS[family]]
-    spans = sorted(named)
+    pieces = [(lo, nxt - 1) for lo, nxt in itertools.pairwise(bounds)]
+    pieces = [(lo, hi) for lo, hi in pieces if not any(a <= lo and hi <= b for a, b in excluded)]
+    # Which pieces some network (other than the whole space) covers: a sweep, not pieces x networks.
+    inside = [0] * (len(pieces) + 1)
+    firsts = [lo for lo, _ in pieces]
+    for lo, hi in named:
+        if (lo, hi) != (0, TOP[family]):
+            inside[bisect.bisect_left(firsts, lo)] += 1
+            inside[bisect.bisect_right(firsts, hi)] -= 1
     out: list[Atom] = []
-    for lo, nxt in itertools.pairwise(bounds):
-        hi = nxt - 1
-        if any(a <= lo and hi <= b for a, b in excluded):
-            continue
-        inside = any(a <= lo and hi <= b and (a, b) != (0, TOP[family]) for a, b in spans)
-        out.append(Atom(family, lo, hi, inside))
+    depth = 0
+    for i, (lo, hi) in enumerate(pieces):
+        depth += inside[i]
+        out.append(Atom(family, lo, hi, depth > 0))
     return out
+
+
+def classes(pieces: Sequence[Atom], groups: Sequence[Sequence[IPNetwork]]) -> list[frozenset[int]]:
+    """For each atom, which of ``groups`` (one per source condition) hold it.
+
+    Atoms that the same conditions hold are treated alike by every rule: one of
+    them stands for all (a blocklist of thousands of addresses is one class, not
+    thousands of evaluations).
+    """
+    if not pieces:
+        return []
+    family = pieces[0].family
+    firsts = [a.first for a in pieces]
+    member: list[set[int]] = [set() for _ in pieces]
+    for k, nets in enumerate(groups):
+        for lo, hi in _spans(nets, family):
+            for i in range(bisect.bisect_left(firsts, lo), bisect.bisect_right(firsts, hi)):
+                member[i].add(k)
+    return [frozenset(m) for m in member]
 
 
 def _fmt(net: IPNetwork) -> str:
