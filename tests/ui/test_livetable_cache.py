@@ -98,7 +98,9 @@ async def test_the_caches_hold_what_is_visible_not_every_count_ever_shown() -> N
             table.set_rows(rows(*((k, str(n + i)) for i, k in enumerate("abcdefgh"))))
             await pilot.pause()
             assert "b" in text(line(table, 2)) and str(n + 1) in text(line(table, 2))
-        visible = table.size.height
-        assert len(table._lines_by_content) <= 2 * visible + 64
-        assert len(table._by_content) <= 2 * visible * len(table.columns) + 64
+        lines, cells = 2 * table.size.height + 64, 2 * table.size.height * len(table.columns) + 64
+        assert len(table._lines_by_content) <= lines and len(table._by_content) <= cells
+        # DataTable's own caches too (keyed by its update counter: all stale after each update)
+        assert len(table._line_cache) <= lines and len(table._row_render_cache) <= lines
+        assert len(table._cell_render_cache) <= cells
         assert len(table._lines_by_content) < 100  # far fewer than the lines ever drawn

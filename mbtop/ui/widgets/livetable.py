@@ -16,6 +16,13 @@ from mbtop.ui.rows import MIN_FLEX, Column, fit
 
 CACHE_ROWS = 2  # cached renderings per visible row (or cell): the visible ones and as many spare
 CACHE_SLACK = 64  # and a few more (the header, a row scrolled in)
+# DataTable's own render caches (textual 8.x), by how many entries a screenful needs.
+DATATABLE_CACHES = {
+    "_row_render_cache": "lines",
+    "_cell_render_cache": "cells",
+    "_row_renderable_cache": "lines",
+    "_line_cache": "lines",
+}
 
 
 class LiveTable(DataTable[object]):
@@ -154,13 +161,25 @@ class LiveTable(DataTable[object]):
         return lines
 
     def _fit_caches(self) -> None:
-        """The caches hold what the table can show at its size, twice over (see __init__)."""
+        """The caches hold what the table can show at its size, twice over (see __init__) — ours and
+        DataTable's own, which are keyed by its update counter: every update makes all their
+        entries stale, and at their fixed sizes (1,000 rows, lines and row renderables, 10,000
+        cells) they filled for tens of minutes with dead renderings (the soak's screen, traced)."""
         shape = (self.size.height, len(self.columns))
-        if shape != self._fitted_for:
-            self._fitted_for = shape
-            rows, columns = max(1, shape[0]), max(1, shape[1])
-            self._lines_by_content.maxsize = CACHE_ROWS * rows + CACHE_SLACK
-            self._by_content.maxsize = CACHE_ROWS * rows * columns + CACHE_SLACK
+        if shape == self._fitted_for:
+            return
+        self._fitted_for = shape
+        rows, columns = max(1, shape[0]), max(1, shape[1])
+        lines, cells = CACHE_ROWS * rows + CACHE_SLACK, CACHE_ROWS * rows * columns + CACHE_SLACK
+        caches: list[tuple[object, int]] = [(self._lines_by_content, lines), (self._by_content, cells)]
+        caches += [
+            (getattr(self, name, None), cells if kind == "cells" else lines) for name, kind in DATATABLE_CACHES.items()
+        ]
+        for cache, size in caches:
+            if isinstance(cache, LRUCache):
+                cache.maxsize = size
+                if len(cache) > size:  # an LRUCache evicts one entry per new one: it would stay this big
+                    cache.clear()
 
     def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
         """DataTable's line rendering, cached by what the line shows (the row's cells, the columns'
