@@ -109,9 +109,8 @@ class History:
             older, recent = list(self._older), list(self._recent)
         return [*(p.frame() for p in older), *recent]
 
-    def json(self) -> list[tuple[int, bytes | Frame]]:
-        """(seq, the frame's JSON) for the packed frames and (seq, frame) for the last minute's,
-        oldest first: what a viewer's hello sends."""
+    def kept(self) -> list[Packed | Frame]:
+        """What is kept, oldest first, as it is kept: a viewer's hello unpacks or encodes a chunk
+        at a time (the hour's JSON at once is ~20 MB, a high-water mark the agent's RSS keeps)."""
         with self._lock:
-            older, recent = list(self._older), list(self._recent)
-        return [*((p.seq, p.json()) for p in older), *((f.seq, f) for f in recent)]
+            return [*self._older, *self._recent]

@@ -20,6 +20,7 @@ import socket
 import struct
 import threading
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from mbtop.engine import codec, sockpath, wire
 from mbtop.engine.engine import Engine, name_thread
 from mbtop.engine.feeds import LogBatch
 from mbtop.engine.frame import FORMAT, Frame
+from mbtop.engine.history import Packed
 
 log = logging.getLogger("mbtop.agent")
 
@@ -35,6 +37,12 @@ QUEUE = 32  # messages waiting for one viewer (frames and log batches): then the
 INBOX = 256  # frames and batches waiting to be encoded (the encoder fell behind a flood: the oldest go)
 PAST_EVENTS = 2_000  # recent log events of each kind sent to a new viewer (what its log pane keeps)
 HISTORY_CHUNK = 50  # history frames a message
+
+
+def _frame_json(kept: Packed | Frame) -> bytes:
+    return kept.json() if isinstance(kept, Packed) else wire.pack(codec.to_json(kept))[4:]
+
+
 SEND_TIMEOUT = 30.0  # seconds one message may take to a viewer before it is given up
 _UCRED = struct.Struct("3i")
 
@@ -279,18 +287,18 @@ class AgentServer:
         batches = [*self._status.values(), *self._past["mail"], *self._past["web"]]
         return [wire.pack({"t": "logs", "batch": codec.batch_to_json(b), "past": True}) for b in batches]
 
-    def history_chunks(self) -> list[bytes]:
-        """The engine's history (trimmed frames of the last hour) for a viewer's hello: the packed
-        frames' JSON as the engine keeps it, the last minute's encoded now (nothing is cached: a
-        cache of every frame's JSON held ~40 MB of the agent's memory from one viewer's hello on)."""
+    def history_chunks(self) -> Iterator[bytes]:
+        """The engine's history (trimmed frames of the last hour) for a viewer's hello, a message
+        of HISTORY_CHUNK frames at a time: the packed frames' JSON as the engine keeps it, the last
+        minute's encoded now. Nothing is cached, and only one chunk's JSON exists at a time (a cache
+        of every frame's JSON held ~40 MB of the agent's memory from one viewer's hello on; the
+        whole hour built at once raised the agent's RSS by ~15 MB for good)."""
         engine = self.engine
-        kept = engine.past.json() if engine is not None else []
-        items = [f if isinstance(f, bytes) else wire.pack(codec.to_json(f))[4:] for _seq, f in kept]
-        out = []
-        for i in range(0, len(items), HISTORY_CHUNK):
-            body = wire.history_body(items[i : i + HISTORY_CHUNK])
-            out.append(struct.pack(">I", len(body)) + body)
-        return out
+        kept = engine.past.kept() if engine is not None else []
+        for i in range(0, len(kept), HISTORY_CHUNK):
+            items = [_frame_json(k) for k in kept[i : i + HISTORY_CHUNK]]
+            body = wire.history_body(items)
+            yield struct.pack(">I", len(body)) + body
 
     # --- viewers -----------------------------------------------------------------------------------
 

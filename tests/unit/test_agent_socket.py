@@ -236,3 +236,40 @@ def test_a_viewer_falls_back_when_the_agent_goes(tmp_path: Path) -> None:
         viewer.stop()
         engine.stop()
     assert not [t for t in threading.enumerate() if t.name in ("mbtop-engine", "mbtop-attach")]
+
+
+def test_a_hello_builds_the_history_a_chunk_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hour of history is sent a message at a time, each built when it is sent: built all at once
+    it was ~20 MB of JSON, a high-water mark the agent's RSS kept after every viewer's hello (soak)."""
+    import dataclasses
+    import tracemalloc
+
+    from mbtop.engine import server as server_module
+
+    count = iter(range(1_000_000))
+    replay = Replay(list(SAMPLES))
+    engine = Engine(
+        CATALOG,
+        lambda: dataclasses.replace(replay(), taken_at=1_800_000_000.0 + next(count)),
+        interval=0.0,
+        follow_logs=False,
+        history_seconds=600.0,
+    )
+    engine.start()
+    wait_for(lambda: engine.seq >= 700, timeout=60, what="ten minutes of frames")
+    engine.stop()
+    monkeypatch.setattr(server_module, "HISTORY_CHUNK", 10)
+    server = AgentServer(tmp_path / "agent.sock").start()
+    server.attach(engine)
+    try:
+        tracemalloc.start()
+        sizes = []
+        for chunk in server.history_chunks():  # as a viewer's hello sends them: one, then the next
+            sizes.append(len(chunk))
+            del chunk
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    finally:
+        server.close()
+    assert len(sizes) >= 10  # ~120 frames: 60 of the last minute, one in 10 s before that
+    assert peak < 0.5 * sum(sizes), (peak, sum(sizes))  # never the whole history's JSON at once

@@ -16,7 +16,7 @@ from mbtop.catalog import LogSpec, load_reference
 from mbtop.engine import codec
 from mbtop.engine.engine import Engine
 from mbtop.engine.frame import Frame
-from mbtop.engine.history import RECENT_SECONDS, trimmed
+from mbtop.engine.history import RECENT_SECONDS, Packed, trimmed
 from mbtop.engine.source import FrameSource, LiveSource, SampleReplaySource
 from mbtop.model.build import build
 from mbtop.probes.record import Replay, load
@@ -140,9 +140,11 @@ def test_history_keeps_its_span_every_frame_recent_one_in_ten_seconds_older() ->
     assert older and all(b - a >= 10 for a, b in itertools.pairwise(older))
     assert len(times) <= RECENT_SECONDS + 1 + (span - RECENT_SECONDS) / 10 + 1
     # The older frames are kept packed (the frame's JSON), and decoded as they were when asked for
-    packed = [data for _, data in engine.past.json()[:3]]
-    assert all(isinstance(data, bytes) for data in packed)
-    assert [json.dumps(codec.to_json(f), separators=(",", ":")).encode() for f in history[:3]] == packed
+    packed = engine.past.kept()[:3]
+    assert all(isinstance(p, Packed) for p in packed)
+    assert [json.dumps(codec.to_json(f), separators=(",", ":")).encode() for f in history[:3]] == [
+        p.json() for p in packed if isinstance(p, Packed)
+    ]
 
 
 def test_a_failing_sample_repeats_the_last_good_frame_with_the_reason() -> None:
