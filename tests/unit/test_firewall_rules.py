@@ -31,6 +31,20 @@ def verdicts(rs: list[Ruleset], ports: list[int], host: Host = HOST, fams: tuple
     return analyse(rs, ports, host, "iptables", list(fams))
 
 
+def one_rule_inet_input(expr: list[dict[str, object]]) -> Ruleset:
+    """An inet table whose input chain (policy accept) holds one rule of ``expr``, as nft -j lists it."""
+    doc = {
+        "nftables": [
+            {"chain": {"family": "inet", "table": "t", "name": "in", "type": "filter", "hook": "input", "prio": 0,
+                       "policy": "accept"}},
+            {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 2, "expr": expr}},
+        ]
+    }  # fmt: skip
+    rs = nft.parse_json(doc)
+    assert rs is not None
+    return rs
+
+
 def test_reference_iptables_order_matters_first_match_wins() -> None:
     # The reference lists the plain ACCEPT first: the rate limit after it never sees a packet.
     shadowed = v4(
@@ -446,15 +460,7 @@ def test_an_ip_header_field_nft_cannot_decide_leaves_ipv6_decided() -> None:
         {"match": {"op": "<", "left": {"payload": {"protocol": "ip", "field": "ttl"}}, "right": 10}},
         {"drop": None},
     ]
-    doc = {
-        "nftables": [
-            {"chain": {"family": "inet", "table": "t", "name": "in", "type": "filter", "hook": "input", "prio": 0,
-                       "policy": "accept"}},
-            {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 2, "expr": expr}},
-        ]
-    }  # fmt: skip
-    rs = nft.parse_json(doc)
-    assert rs is not None
+    rs = one_rule_inet_input(expr)
     got = analyse([rs], [25], HOST, "nftables", [4, 6])[25]
     assert [(f.family, f.verdict) for f in got.families] == [(4, "unknown"), (6, "allow")]
 
@@ -486,14 +492,6 @@ def test_an_unknown_nft_statement_is_an_unknown_outcome_not_a_match() -> None:
         {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 25}},
         {"some future statement": {"to": "x"}},
     ]
-    doc = {
-        "nftables": [
-            {"chain": {"family": "inet", "table": "t", "name": "in", "type": "filter", "hook": "input", "prio": 0,
-                       "policy": "accept"}},
-            {"rule": {"family": "inet", "table": "t", "chain": "in", "handle": 2, "expr": expr}},
-        ]
-    }  # fmt: skip
-    rs = nft.parse_json(doc)
-    assert rs is not None
+    rs = one_rule_inet_input(expr)
     got = analyse([rs], [25, 80], HOST, "nftables", [4])
     assert got[25].verdict == "unknown" and got[80].verdict == "allow"
