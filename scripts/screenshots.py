@@ -93,6 +93,7 @@ def main() -> int:
     if os.geteuid() != 0:
         print("run as root (sudo): the screenshots show the real stack", file=sys.stderr)
         return 2
+    args.out = args.out.resolve()  # a relative --out is printed relative to the repo below
     args.out.mkdir(parents=True, exist_ok=True)
     rpcd = "/var/run/mailborder/mb-rpcd.sock"
     old_mode = os.stat(rpcd).st_mode & 0o7777
